@@ -1,0 +1,1 @@
+"""Analysis: defender mentions, text normalisation, coordination networks and scored flags."""

@@ -1,0 +1,377 @@
+"""The records every collector yields and every importer produces.
+
+`Post` and `Account` are the one shape that crosses from `collector/` into `db/`. They are
+frozen so that nothing downstream can "fix" a field after the raw payload was hashed: the
+normalised fields are derived from what was received and can always be rebuilt from it.
+
+The raw payload is kept as text. JSON payloads are stored in canonical form (sorted keys,
+UTF-8, no insignificant white space): the same JSON value always gives the same bytes and so
+the same SHA-256, whichever tool or export carried it, which is what lets anyone re-verify a
+hash from an exported file. Non-JSON payloads (an HTML fragment of a Telegram web preview, an
+RSS entry) are kept byte for byte as received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+__all__ = [
+    "Account",
+    "Post",
+    "RecordError",
+    "canonical_json",
+    "content_fingerprint",
+    "evidence_id",
+    "normalize_hashtag",
+    "normalize_url",
+    "parse_time",
+    "post_from_record",
+    "sha256_text",
+]
+
+REQUIRED_FIELDS = ("platform", "post_id", "created_at", "author.id", "text")
+
+# Query parameters that identify a campaign or a click, not a document. Removing them lets two
+# accounts that share the same article with different tracking tails count as sharing one link.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "igsh",
+        "mc_cid", "mc_eid", "_ga", "_gl", "twclid", "ttclid", "li_fat_id", "s_cid", "si",
+        "ref_src", "ref_url", "spm", "_hsenc", "_hsmi", "vero_id", "oly_enc_id", "oly_anon_id",
+        "rb_clickid", "wickedid", "mkt_tok",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "hsa_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class RecordError(ValueError):
+    """A record that cannot become a `Post`; `field` names the culprit for the error message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"field '{field}': {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An author as seen at capture time; `(platform, id)` identifies it, the handle may change."""
+
+    platform: str
+    id: str
+    handle: str | None = None
+    display_name: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post, normalised for analysis, carrying the raw payload it was derived from."""
+
+    platform: str
+    post_id: str
+    created_at: datetime
+    author: Account
+    text: str
+    raw: str
+    url: str | None = None
+    lang: str | None = None
+    links: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    reply_to: str | None = None
+    repost_of: str | None = None
+    quote_of: str | None = None
+    collected_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw_sha256(self) -> str:
+        return sha256_text(self.raw)
+
+    @property
+    def evidence_id(self) -> str:
+        return evidence_id(self.platform, self.post_id)
+
+    def content_sha256(self) -> str:
+        return content_fingerprint(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """The smearwatch JSONL form (DESIGN.md), the inverse of `post_from_record`."""
+        return {
+            "platform": self.platform,
+            "post_id": self.post_id,
+            "url": self.url,
+            "created_at": format_time(self.created_at),
+            "collected_at": format_time(self.collected_at) if self.collected_at else None,
+            "author": {
+                "id": self.author.id,
+                "handle": self.author.handle,
+                "display_name": self.author.display_name,
+                "created_at": format_time(self.author.created_at)
+                if self.author.created_at
+                else None,
+            },
+            "text": self.text,
+            "lang": self.lang,
+            "links": list(self.links),
+            "hashtags": list(self.hashtags),
+            "mentions": list(self.mentions),
+            "reply_to": self.reply_to,
+            "repost_of": self.repost_of,
+            "quote_of": self.quote_of,
+            "raw": raw_as_value(self.raw),
+        }
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise a JSON value so that equal values always give equal bytes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        # orjson refuses integers beyond 64 bits and lone surrogates; the standard library
+        # does not, and its compact sorted output is the same canonical form.
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_as_value(raw: str) -> Any:
+    """The stored raw text as a JSON value for export: parsed if it is JSON, else the string."""
+    if raw[:1] in ("{", "["):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return raw
+
+
+def evidence_id(platform: str, post_id: str) -> str:
+    """A short id to cite in reports; derived, so every copy of the database agrees on it."""
+    digest = hashlib.sha256(f"{platform}\x1f{post_id}".encode()).hexdigest()
+    return "E-" + digest[:12].upper()
+
+
+def content_fingerprint(post: Post) -> str:
+    """Hash of what a reader sees, so a changed like-count is not taken for an edit."""
+    return sha256_text(
+        canonical_json(
+            [
+                post.text,
+                list(post.links),
+                list(post.hashtags),
+                list(post.mentions),
+                post.reply_to,
+                post.repost_of,
+                post.quote_of,
+                post.url,
+            ]
+        )
+    )
+
+
+def format_time(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+_ZONE_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> datetime:
+    """Parse an ISO 8601 time (or epoch seconds) into an aware UTC datetime.
+
+    A time without a zone is refused rather than guessed: an hour's error moves a post out of
+    the co-action window and silently breaks the coordination evidence.
+    """
+    if isinstance(value, bool) or value is None or value == "":
+        raise RecordError(field_name, "missing time")
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise RecordError(field_name, f"epoch time out of range: {value!r}") from exc
+    if not isinstance(value, str):
+        raise RecordError(field_name, f"expected an ISO 8601 time, got {type(value).__name__}")
+    text = value.strip()
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
+        return parse_time(float(text), field_name)
+    if require_zone and not _ZONE_RE.search(text):
+        raise RecordError(
+            field_name, f"time {text!r} has no time zone (add 'Z' for UTC or an offset like +05:00)"
+        )
+    candidate = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+    # Python 3.11 accepts at most 6 fractional digits; platforms sometimes send 7 or 9.
+    candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace(" ", "T", 1))
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError as exc:
+        raise RecordError(field_name, f"unparsable time {text!r}") from exc
+    if parsed.tzinfo is None:
+        if require_zone:
+            raise RecordError(field_name, f"time {text!r} has no time zone")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def normalize_url(url: str) -> str:
+    """Canonical form of a link for co-link analysis; the original is stored beside it.
+
+    Lower-cases scheme and host, drops default ports, the fragment and tracking parameters
+    (utm_*, fbclid, gclid, ...). Path and the remaining query are kept as posted: they can be
+    case-sensitive and order-sensitive on the server.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return text
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        return text
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        netloc = f"{netloc}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() not in _TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+def url_domain(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def normalize_hashtag(tag: str) -> str:
+    """Hashtags are compared lower-cased, NFC, without the leading '#'."""
+    return unicodedata.normalize("NFC", tag.strip().lstrip("#").strip()).lower()
+
+
+def _optional_str(record: Mapping[str, Any], key: str, field_name: str | None = None) -> str | None:
+    value = record.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RecordError(field_name or key, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
+    value = record.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if not isinstance(value, list | tuple):
+        raise RecordError(key, f"expected a list of strings, got {type(value).__name__}")
+    items: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise RecordError(key, f"expected a list of strings, found {type(item).__name__}")
+        if item.strip():
+            items.append(item.strip())
+    return items
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def post_from_record(record: Any, *, raw: str | None = None) -> Post:
+    """Validate one smearwatch JSONL record and build a `Post`.
+
+    `raw` is the received payload when the caller has it in a better form than the record's
+    own `raw` field (an importer passes the source line when the record carries no `raw`).
+
+    Raises:
+        RecordError: a required field is missing or a field has the wrong type; the error
+            names the field so the importer can report file, line and field.
+    """
+    if not isinstance(record, Mapping):
+        raise RecordError("(record)", f"expected a JSON object, got {type(record).__name__}")
+    platform = _optional_str(record, "platform")
+    if not platform:
+        raise RecordError("platform", "required field is missing")
+    post_id = _optional_str(record, "post_id")
+    if not post_id:
+        raise RecordError("post_id", "required field is missing")
+    if "created_at" not in record or record.get("created_at") in (None, ""):
+        raise RecordError("created_at", "required field is missing")
+    created_at = parse_time(record["created_at"], "created_at")
+    author_value = record.get("author")
+    if not isinstance(author_value, Mapping):
+        raise RecordError("author.id", "required field is missing")
+    author_id = _optional_str(author_value, "id", "author.id")
+    if not author_id:
+        raise RecordError("author.id", "required field is missing")
+    author_created = author_value.get("created_at")
+    author = Account(
+        platform=platform.lower(),
+        id=author_id,
+        handle=_optional_str(author_value, "handle", "author.handle"),
+        display_name=_optional_str(author_value, "display_name", "author.display_name"),
+        created_at=parse_time(author_created, "author.created_at")
+        if author_created not in (None, "")
+        else None,
+    )
+    if "text" not in record or record["text"] is None:
+        raise RecordError("text", "required field is missing (use \"\" for a plain repost)")
+    text = record["text"]
+    if not isinstance(text, str):
+        raise RecordError("text", f"expected a string, got {type(text).__name__}")
+    collected = record.get("collected_at")
+    if raw is None:
+        raw_value = record.get("raw")
+        if isinstance(raw_value, str) and raw_value:
+            raw = raw_value
+        elif raw_value not in (None, {}, [], ""):
+            raw = canonical_json(raw_value)
+        else:
+            raw = canonical_json(dict(record))
+    return Post(
+        platform=platform.lower(),
+        post_id=post_id,
+        created_at=created_at,
+        author=author,
+        text=text,
+        raw=raw,
+        url=_optional_str(record, "url"),
+        lang=_optional_str(record, "lang"),
+        links=_unique(_string_list(record, "links")),
+        hashtags=_unique(t for t in map(normalize_hashtag, _string_list(record, "hashtags")) if t),
+        mentions=_unique(m.lstrip("@") for m in _string_list(record, "mentions")),
+        reply_to=_optional_str(record, "reply_to"),
+        repost_of=_optional_str(record, "repost_of"),
+        quote_of=_optional_str(record, "quote_of"),
+        collected_at=parse_time(collected, "collected_at") if collected not in (None, "") else None,
+    )
