@@ -45,10 +45,35 @@ REQUIRED_FIELDS = ("platform", "post_id", "created_at", "author.id", "text")
 # accounts that share the same article with different tracking tails count as sharing one link.
 _TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "igsh",
-        "mc_cid", "mc_eid", "_ga", "_gl", "twclid", "ttclid", "li_fat_id", "s_cid", "si",
-        "ref_src", "ref_url", "spm", "_hsenc", "_hsmi", "vero_id", "oly_enc_id", "oly_anon_id",
-        "rb_clickid", "wickedid", "mkt_tok",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "igsh",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "s_cid",
+        "si",
+        "ref_src",
+        "ref_url",
+        "spm",
+        "_hsenc",
+        "_hsmi",
+        "vero_id",
+        "oly_enc_id",
+        "oly_anon_id",
+        "rb_clickid",
+        "wickedid",
+        "mkt_tok",
     }
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "hsa_")
@@ -162,7 +187,7 @@ def raw_as_value(raw: str) -> Any:
 def evidence_id(platform: str, post_id: str) -> str:
     """A short id to cite in reports; derived, so every copy of the database agrees on it."""
     digest = hashlib.sha256(f"{platform}\x1f{post_id}".encode()).hexdigest()
-    return "E-" + digest[:12].upper()
+    return "E-" + digest[:16].upper()
 
 
 def content_fingerprint(post: Post) -> str:
@@ -345,7 +370,7 @@ def post_from_record(record: Any, *, raw: str | None = None) -> Post:
         else None,
     )
     if "text" not in record or record["text"] is None:
-        raise RecordError("text", "required field is missing (use \"\" for a plain repost)")
+        raise RecordError("text", 'required field is missing (use "" for a plain repost)')
     text = record["text"]
     if not isinstance(text, str):
         raise RecordError("text", f"expected a string, got {type(text).__name__}")

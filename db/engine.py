@@ -1,0 +1,110 @@
+"""Opening a database: engine set-up per backend and bringing the schema to the head revision.
+
+Every command goes through `open_database`, so a database is always migrated before use and a
+database written by a newer smearwatch is refused before anything touches it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+__all__ = ["DatabaseError", "alembic_config", "create_db_engine", "open_database"]
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the daemon write while an analyst reads; foreign keys are off by default in
+    # SQLite and must be asked for on every connection.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _prepare_sqlite_file(database: str | None) -> None:
+    """Create the file (and its folder) readable by its owner only: the database is sensitive."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+        os.close(fd)
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the per-backend settings smearwatch relies on (no migration)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            _prepare_sqlite_file(parsed.database)
+            engine = create_engine(parsed, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise DatabaseError(f"unsupported database URL {parsed!r}: {exc}") from exc
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def open_database(url: str, *, migrate: bool = True, **kwargs: Any) -> Engine:
+    """Open the database at `url` and bring it to the head schema revision.
+
+    Raises:
+        DatabaseError: the server cannot be reached, or the database carries a schema
+            revision this version of smearwatch does not know (written by a newer one).
+    """
+    engine = create_db_engine(url, **kwargs)
+    config = alembic_config(engine)
+    script = ScriptDirectory.from_config(config)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    except OperationalError as exc:
+        engine.dispose()
+        raise DatabaseError(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip() or exc}"
+        ) from exc
+    known = {rev.revision for rev in script.walk_revisions()}
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        engine.dispose()
+        raise DatabaseError(
+            f"the database is at schema revision {', '.join(unknown)}, which this smearwatch "
+            "does not know: it was written by a newer version. Upgrade smearwatch "
+            "(pip install -U smearwatch) before using this database."
+        )
+    if migrate and set(current) != set(script.get_heads()):
+        command.upgrade(config, "head")
+    return engine

@@ -1,0 +1,321 @@
+"""SQLAlchemy models: the evidence tables, the collection bookkeeping and the analysis results.
+
+Evidence (`post`, `post_version`, `account`) is kept apart from interpretation (`mention`,
+`cluster*`, `review`): labels are written by analysis runs and analysts and never overwrite
+what was received. Every change here needs an Alembic migration; `tests/db/test_migrations.py`
+fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no zone-aware type; storing naive UTC there and re-attaching UTC on the way
+    out keeps comparisons and the co-action windows correct on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Account(Base):
+    """An author; `handle` is the latest seen, each post keeps the handle it had at capture."""
+
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("platform", "platform_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_id: Mapped[str] = mapped_column(String(512))
+    handle: Mapped[str | None] = mapped_column(String(512))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class ImportBatch(Base):
+    """One imported file: its name and SHA-256 prove which bytes the posts came from."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[str] = mapped_column(String(64))
+    importer_version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    known: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Source(Base):
+    """A configured `[[sources]]` entry; its cursor moves only with the posts it covers."""
+
+    __tablename__ = "source"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    cursor: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CollectionRun(Base):
+    __tablename__ = "collection_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Post(Base):
+    """The current version of a post; earlier versions of an edited post live in `post_version`.
+
+    `raw` is the payload as received (canonical JSON or verbatim text) and `raw_sha256` its
+    hash; the normalised columns beside it are derived from it and may be rebuilt.
+    """
+
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_id"),
+        Index("ix_post_created_at", "created_at"),
+        Index("ix_post_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_id: Mapped[str] = mapped_column(String(512))
+    evidence_id: Mapped[str] = mapped_column(String(24), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    author_handle: Mapped[str | None] = mapped_column(String(512))
+    author_display_name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    collected_at: Mapped[datetime]
+    ingested_at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(32))
+    url: Mapped[str | None] = mapped_column(Text)
+    reply_to: Mapped[str | None] = mapped_column(String(512), index=True)
+    repost_of: Mapped[str | None] = mapped_column(String(512), index=True)
+    quote_of: Mapped[str | None] = mapped_column(String(512), index=True)
+    raw: Mapped[str] = mapped_column(Text)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    collector: Mapped[str] = mapped_column(String(128))
+    source_name: Mapped[str | None] = mapped_column(String(128))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    collection_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_run.id"))
+    provenance: Mapped[dict[str, Any] | None]
+
+
+class PostVersion(Base):
+    """A superseded version of an edited post, kept whole: edits are evidence."""
+
+    __tablename__ = "post_version"
+    __table_args__ = (UniqueConstraint("post_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    collected_at: Mapped[datetime]
+    superseded_at: Mapped[datetime]
+    collector: Mapped[str] = mapped_column(String(128))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    collection_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_run.id"))
+
+
+class PostLink(Base):
+    __tablename__ = "post_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)
+    normalized_url: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+
+
+class PostHashtag(Base):
+    __tablename__ = "post_hashtag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[str] = mapped_column(String(512), index=True)
+
+
+class PostTag(Base):
+    """Accounts a post tags (@mentions in metadata), as the platform gave them."""
+
+    __tablename__ = "post_tag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    handle: Mapped[str] = mapped_column(String(512), index=True)
+
+
+class Mention(Base):
+    """A defender found in a post: which alias matched, and where."""
+
+    __tablename__ = "mention"
+    __table_args__ = (Index("ix_mention_defender", "defender_id", "post_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    defender_id: Mapped[str] = mapped_column(String(128))
+    alias: Mapped[str] = mapped_column(Text)
+    matched_text: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(String(64))
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+
+
+class State(Base):
+    """Small key/value facts about the database itself (e.g. the matcher fingerprint)."""
+
+    __tablename__ = "state"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class AnalysisRun(Base):
+    __tablename__ = "analysis_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime | None]
+    until: Mapped[datetime | None]
+    parameters: Mapped[dict[str, Any] | None]
+    summary: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Cluster(Base):
+    __tablename__ = "cluster"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analysis_run_id: Mapped[int] = mapped_column(
+        ForeignKey("analysis_run.id", ondelete="CASCADE"), index=True
+    )
+    stable_id: Mapped[int] = mapped_column(Integer, index=True)
+    defender_id: Mapped[str | None] = mapped_column(String(128))
+    score: Mapped[float]
+    confidence: Mapped[str] = mapped_column(String(16))
+    stance: Mapped[str] = mapped_column(String(16))
+    first_activity: Mapped[datetime | None]
+    last_activity: Mapped[datetime | None]
+    signals: Mapped[dict[str, Any] | None]
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class ClusterMember(Base):
+    __tablename__ = "cluster_member"
+    __table_args__ = (UniqueConstraint("cluster_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("cluster.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    signals: Mapped[dict[str, Any] | None]
+
+
+class ClusterEvidence(Base):
+    """The shared objects and the posts that prove a cluster, ready to cite."""
+
+    __tablename__ = "cluster_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("cluster.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    object: Mapped[str] = mapped_column(Text)
+    post_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class Review(Base):
+    """An analyst's verdict on a cluster, kept beside (never over) the automated score."""
+
+    __tablename__ = "review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stable_id: Mapped[int] = mapped_column(Integer, index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]

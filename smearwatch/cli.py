@@ -1,0 +1,435 @@
+"""The `smearwatch` command line: the only place that turns errors into messages and exit codes.
+
+Library code raises domain errors (`ConfigError`, `DatabaseError`, `ImportFormatError`,
+`ImportRejected`); here they become one clear line on stderr and exit code 1, never a
+traceback. Exit code 2 is left to click for usage errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from collector.files import FORMATS, ImportFormatError
+from collector.post import RecordError, parse_time
+from db.engine import DatabaseError, open_database
+from db.queries import iter_accounts, iter_payload_mismatches, iter_post_records, status_counts
+from smearwatch import __version__
+from smearwatch.config import CONFIG_TEMPLATE, Config, ConfigError, load_config
+from smearwatch.pipeline import ImportRejected, import_file
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class State:
+    """What the group options resolved to, handed to every command."""
+
+    def __init__(self, config_path: str | None, database_url: str | None) -> None:
+        self.config_path = config_path
+        self.database_url = database_url
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, database_url=self.database_url)
+        return self._config
+
+    def engine(self) -> Any:
+        return open_database(self.config.database_url)
+
+
+def fail(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise SystemExit(1)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the domain errors into one readable line and exit code 1."""
+    try:
+        yield
+    except (ConfigError, DatabaseError, ImportFormatError) as exc:
+        fail(_escape(str(exc)))
+    except ImportRejected as exc:
+        fail(_escape(str(exc)))
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="smearwatch")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="SMEARWATCH_CONFIG",
+    help="Config file (default: ./smearwatch.toml if present; env SMEARWATCH_CONFIG).",
+)
+@click.option(
+    "--database",
+    "database_url",
+    metavar="URL",
+    envvar="SMEARWATCH_DATABASE_URL",
+    help="Database URL, overriding the config (env SMEARWATCH_DATABASE_URL), e.g. "
+    "sqlite:///watch.db or postgresql+psycopg://user@host/db.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, database_url: str | None) -> None:
+    """smearwatch: find and document coordinated smear campaigns against human-rights defenders.
+
+    Posts come in from collectors and analysts' export files, are stored with their raw payload
+    and its SHA-256, and are analysed for coordinated behaviour.
+    """
+    ctx.obj = State(config_path, database_url)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.pass_obj
+def init(state: State, force: bool) -> None:
+    """Write a commented config file and create or migrate the database.
+
+    Example: smearwatch init   (writes ./smearwatch.toml and ./smearwatch.db)
+    """
+    target = Path(state.config_path or "smearwatch.toml")
+    with user_errors():
+        if target.exists() and not force:
+            stdout.print(f"Config file {target} exists; keeping it (use --force to overwrite).")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+            target.chmod(0o600)
+            stdout.print(f"Wrote config file {target}")
+        state.config_path = str(target)
+        engine = state.engine()
+        stdout.print(
+            "Database ready at "
+            f"{engine.url.render_as_string(hide_password=True)} (schema at the latest revision)."
+        )
+        engine.dispose()
+
+
+def _progress_callback(path: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+    task = progress.add_task(Path(path).name, total=None)
+    progress.start()
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update, progress.stop
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", *FORMATS]),
+    help="File format; 'auto' recognises it from the content.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the valid records and write invalid ones to FILE.rejects.jsonl beside the "
+    "input (default: a file with any invalid record is not imported at all).",
+)
+@click.pass_obj
+def import_command(state: State, files: tuple[str, ...], fmt: str, skip_invalid: bool) -> None:
+    """Load export files into the database; importing a file twice adds nothing.
+
+    Formats: smearwatch JSONL (also gzip-compressed) and CSV with the smearwatch columns.
+
+    Example: smearwatch import posts-2026-11.jsonl.gz archive.csv
+    """
+    failures = 0
+    with user_errors():
+        engine = state.engine()
+    for path in files:
+        callback, stop = _progress_callback(path)
+        try:
+            summary = import_file(
+                engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback
+            )
+        except (ImportFormatError, ImportRejected) as exc:
+            stop()
+            stderr.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+            failures += 1
+            continue
+        stop()
+        stdout.print(summary.line(), highlight=False)
+        for error in summary.errors:
+            stderr.print(f"  rejected: {_escape(error)}", highlight=False)
+    engine.dispose()
+    if failures:
+        raise SystemExit(1)
+
+
+def _parse_day(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    text = value if "T" in value else value + "T00:00:00Z"
+    try:
+        return parse_time(text, option)
+    except RecordError as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
+EXPORT_COLUMNS = {
+    "posts": [
+        "platform", "post_id", "url", "created_at", "collected_at", "author_id", "author_handle",
+        "author_display_name", "author_created_at", "text", "lang", "links", "hashtags",
+        "mentions", "reply_to", "repost_of", "quote_of", "evidence_id", "raw_sha256", "version",
+        "collector", "raw",
+    ],
+    "accounts": [
+        "platform", "account_id", "handle", "display_name", "created_at", "first_seen",
+        "last_seen", "posts",
+    ],
+}  # fmt: skip
+
+
+def _flatten_post(record: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in record.items() if k != "author"}
+    for key, value in record["author"].items():
+        flat[f"author_{key}"] = value
+    for key in ("links", "hashtags", "mentions"):
+        flat[key] = orjson.dumps(record[key]).decode()
+    raw = record["raw"]
+    flat["raw"] = (
+        raw if isinstance(raw, str) else orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
+    )
+    return flat
+
+
+@contextmanager
+def _output(out: str | None) -> Iterator[IO[str]]:
+    if out in (None, "-"):
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    path = Path(out)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["posts", "accounts"]))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="Output format (default: from the --out extension, else jsonl).",
+)
+@click.option("--out", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option("--since", metavar="DATE", help="Only posts created on or after DATE (UTC).")
+@click.option("--until", metavar="DATE", help="Only posts created before DATE (UTC).")
+@click.option("--platform", metavar="NAME", help="Only this platform.")
+@click.pass_obj
+def export(
+    state: State,
+    what: str,
+    fmt: str | None,
+    out: str | None,
+    since: str | None,
+    until: str | None,
+    platform: str | None,
+) -> None:
+    """Write posts or accounts as CSV or JSONL for analysts and other tools.
+
+    A JSONL export of posts is smearwatch's interchange format: 'smearwatch import' reads it
+    back into another database unchanged.
+
+    Examples: smearwatch export posts --since 2026-11-16 --out week.jsonl;
+    smearwatch export accounts --format csv
+    """
+    if fmt is None:
+        fmt = "csv" if out and out.lower().endswith(".csv") else "jsonl"
+    since_time = _parse_day(since, "--since")
+    until_time = _parse_day(until, "--until")
+    with user_errors():
+        engine = state.engine()
+    count = 0
+    with engine.connect() as connection, _output(out) as handle:
+        if what == "posts":
+            rows = iter_post_records(
+                connection, since=since_time, until=until_time, platform=platform
+            )
+        else:
+            rows = iter_accounts(connection, platform=platform)
+        if fmt == "jsonl":
+            for row in rows:
+                handle.write(orjson.dumps(row).decode() + "\n")
+                count += 1
+        else:
+            writer = csv.DictWriter(handle, EXPORT_COLUMNS[what], extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(_flatten_post(row) if what == "posts" else row)
+                count += 1
+    engine.dispose()
+    if out not in (None, "-"):
+        stdout.print(f"Wrote {count:,} {what} to {out}")
+
+
+@cli.command()
+@click.pass_obj
+def status(state: State) -> None:
+    """Show what the database holds: posts and accounts per platform, latest imports.
+
+    Example: smearwatch status
+    """
+    with user_errors():
+        engine = state.engine()
+        config = state.config
+    with engine.connect() as connection:
+        counts = status_counts(connection)
+    stdout.print(f"Database: {engine.url.render_as_string(hide_password=True)}", highlight=False)
+    stdout.print(f"Config: {config.path or '(none: built-in defaults)'}", highlight=False)
+    engine.dispose()
+    table = Table(title="Posts per platform")
+    for column in ("platform", "posts", "accounts", "first post", "last post"):
+        table.add_column(column)
+    for platform in sorted(counts["posts"]):
+        first, last = counts["spans"][platform]
+        table.add_row(
+            platform,
+            f"{counts['posts'][platform]:,}",
+            f"{counts['accounts'].get(platform, 0):,}",
+            first.strftime("%Y-%m-%d %H:%M") if first else "",
+            last.strftime("%Y-%m-%d %H:%M") if last else "",
+        )
+    if counts["posts"]:
+        stdout.print(table)
+        stdout.print(f"Earlier versions of edited posts kept: {counts['versions']:,}")
+    else:
+        stdout.print("No posts yet: run 'smearwatch import FILE' (or 'smearwatch demo').")
+    if config.defenders or counts["mentions"]:
+        mentions = Table(title="Posts mentioning each defender")
+        mentions.add_column("defender")
+        mentions.add_column("posts")
+        for defender in config.defenders:
+            mentions.add_row(defender.id, f"{counts['mentions'].get(defender.id, 0):,}")
+        stdout.print(mentions)
+    if counts["imports"]:
+        imports = Table(title="Latest imports")
+        for column in (
+            "file",
+            "format",
+            "finished (UTC)",
+            "inserted",
+            "known",
+            "edited",
+            "rejected",
+        ):
+            imports.add_column(column)
+        for row in counts["imports"]:
+            imports.add_row(
+                row.file_name,
+                row.format,
+                row.finished_at.strftime("%Y-%m-%d %H:%M") if row.finished_at else row.status,
+                f"{row.inserted:,}",
+                f"{row.known:,}",
+                f"{row.updated:,}",
+                f"{row.rejected:,}",
+            )
+        stdout.print(imports)
+
+
+@cli.command()
+@click.argument("evidence_ids", nargs=-1)
+@click.pass_obj
+def verify(state: State, evidence_ids: tuple[str, ...]) -> None:
+    """Re-hash stored raw payloads and report any that no longer match their SHA-256.
+
+    With evidence ids (as cited in reports), checks only those posts. Exit code 1 on any
+    mismatch.
+
+    Examples: smearwatch verify;  smearwatch verify E-3F9A2C81D0B4A1C2
+    """
+    with user_errors():
+        engine = state.engine()
+    checked: list[int] = []
+    mismatches = 0
+    with engine.connect() as connection:
+        for mismatch in iter_payload_mismatches(
+            connection, list(evidence_ids) or None, checked=checked
+        ):
+            mismatches += 1
+            stdout.print(
+                f"MISMATCH {mismatch.evidence_id} {mismatch.platform} {mismatch.post_id} "
+                f"version {mismatch.version}: stored {mismatch.stored_sha256}, "
+                f"payload now hashes to {mismatch.actual_sha256}",
+                highlight=False,
+            )
+    engine.dispose()
+    posts, versions = checked
+    if evidence_ids and posts == 0:
+        fail(f"no post with evidence id {', '.join(evidence_ids)}")
+    if mismatches:
+        stdout.print(f"{mismatches:,} payload(s) do not match their stored SHA-256.")
+        raise SystemExit(1)
+    stdout.print(
+        f"Verified {posts:,} post payload(s) and {versions:,} earlier version(s): "
+        "all match their SHA-256."
+    )
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    default="smearwatch-demo",
+    show_default=True,
+    metavar="DIR",
+    help="Folder for the demo config, database and outputs.",
+)
+def demo(out_dir: str) -> None:
+    """Run smearwatch end to end on bundled sample data (fictional people only).
+
+    Example: smearwatch demo --out /tmp/demo
+    """
+    from smearwatch.demo import run_demo
+
+    with user_errors():
+        run_demo(Path(out_dir), stdout)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="smearwatch")
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        raise SystemExit(130) from None

@@ -1,0 +1,213 @@
+"""The jobs the CLI and the daemon share: import a file (later: collect a source, analyse, report).
+
+An import is one transaction: a file with a bad line leaves nothing behind unless the analyst
+asked for `--skip-invalid`, in which case the bad lines go to a rejects file beside the input
+and the rest is committed. Either way the counts and the file's SHA-256 are recorded in
+`import_batch`, so every imported post can be traced to the exact bytes it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import orjson
+from sqlalchemy import Engine, insert, update
+
+from collector.files import FORMATS, IMPORTER_VERSION, ImportFormatError, detect_format, open_export
+from collector.post import Post
+from db import models
+from db.store import PostWriter, WriteCounts
+
+__all__ = ["ImportRejected", "ImportSummary", "import_file"]
+
+CHUNK_SIZE = 2000
+MAX_REPORTED_ERRORS = 20
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ImportSummary:
+    path: str
+    format: str
+    read: int = 0
+    inserted: int = 0
+    known: int = 0
+    updated: int = 0
+    rejected: int = 0
+    file_sha256: str = ""
+    rejects_path: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = (
+            f"{self.path}: read {self.read:,}, inserted {self.inserted:,}, "
+            f"already known {self.known:,}, edited {self.updated:,}, rejected {self.rejected:,}"
+        )
+        if self.rejects_path:
+            text += f" (rejected lines in {self.rejects_path})"
+        return text
+
+
+class ImportRejected(Exception):
+    """The file has invalid records and nothing of it was committed."""
+
+    def __init__(self, summary: ImportSummary, invalid: int) -> None:
+        self.summary = summary
+        self.invalid = invalid
+        shown = "\n".join(f"  {e}" for e in summary.errors)
+        more = invalid - len(summary.errors)
+        tail = f"\n  ... and {more:,} more" if more > 0 else ""
+        super().__init__(
+            f"{summary.path}: {invalid:,} invalid record(s); nothing from this file was imported.\n"
+            f"{shown}{tail}\n"
+            "Fix the file, or run again with --skip-invalid to import the valid records and "
+            "write the invalid ones to a rejects file."
+        )
+
+
+class _RejectsFile:
+    """Bad records with their line and reason, written only if there are any."""
+
+    def __init__(self, source: Path) -> None:
+        self.path = source.with_name(source.name + ".rejects.jsonl")
+        self._handle: IO[bytes] | None = None
+
+    def write(self, line: int, field_name: str, message: str, source: bytes) -> None:
+        if self._handle is None:
+            try:
+                self._handle = self.path.open("wb")
+            except OSError as exc:
+                raise ImportFormatError(
+                    str(self.path), f"cannot write the rejects file: {exc.strerror}"
+                ) from None
+        record = {
+            "line": line,
+            "field": field_name,
+            "error": message,
+            "source": source.decode("utf-8", errors="replace"),
+        }
+        self._handle.write(orjson.dumps(record) + b"\n")
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def import_file(
+    engine: Engine,
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    skip_invalid: bool = False,
+    progress: ProgressCallback | None = None,
+    after_chunk: Callable[[PostWriter, list[Post]], None] | None = None,
+) -> ImportSummary:
+    """Import one export file in a single transaction.
+
+    Raises:
+        ImportFormatError: the file as a whole is unreadable (empty, binary, unknown layout).
+        ImportRejected: invalid records and `skip_invalid` is false; nothing was committed.
+    """
+    path = Path(path)
+    with open_export(path) as export:
+        if fmt == "auto":
+            fmt = detect_format(export)
+        elif fmt not in FORMATS:
+            raise ImportFormatError(
+                str(path), f"unknown format {fmt!r} (known: auto, {', '.join(FORMATS)})"
+            )
+        reader = FORMATS[fmt]
+        summary = ImportSummary(path=str(path), format=fmt)
+        now = datetime.now(UTC)
+        rejects = _RejectsFile(path) if skip_invalid else None
+        invalid = 0
+        try:
+            with engine.begin() as connection:
+                batch_id = connection.execute(
+                    insert(models.ImportBatch.__table__).returning(models.ImportBatch.id),
+                    {
+                        "file_name": path.name,
+                        "file_sha256": "",
+                        "file_size": export.size,
+                        "format": fmt,
+                        "importer_version": IMPORTER_VERSION,
+                        "started_at": now,
+                        "status": "running",
+                        "read": 0,
+                        "inserted": 0,
+                        "known": 0,
+                        "updated": 0,
+                        "rejected": 0,
+                    },
+                ).scalar_one()
+                writer = PostWriter(
+                    connection,
+                    collector=f"import:{fmt}/{IMPORTER_VERSION}",
+                    now=now,
+                    source_name=f"import:{path.name}",
+                    import_batch_id=batch_id,
+                    provenance={"method": "import", "file": path.name, "format": fmt},
+                )
+                counts = WriteCounts()
+                chunk: list[Post] = []
+
+                def flush() -> None:
+                    if chunk and (skip_invalid or invalid == 0):
+                        counts.add(writer.write(chunk))
+                        if after_chunk is not None:
+                            after_chunk(writer, chunk)
+                    chunk.clear()
+                    if progress is not None:
+                        progress(export.bytes_read, export.size)
+
+                for record in reader.read(export):
+                    summary.read += 1
+                    if record.error is not None:
+                        invalid += 1
+                        if len(summary.errors) < MAX_REPORTED_ERRORS:
+                            summary.errors.append(record.error.describe(str(path)))
+                        if rejects is not None:
+                            rejects.write(
+                                record.line, record.error.field, record.error.message, record.source
+                            )
+                        continue
+                    if invalid and not skip_invalid:
+                        continue  # keep reading only to report every bad line at once
+                    chunk.append(record.post)  # type: ignore[arg-type]
+                    if len(chunk) >= CHUNK_SIZE:
+                        flush()
+                flush()
+                summary.inserted, summary.known, summary.updated = (
+                    counts.inserted,
+                    counts.known,
+                    counts.updated,
+                )
+                summary.rejected = invalid
+                summary.file_sha256 = export.finish_sha256()
+                if invalid and not skip_invalid:
+                    raise ImportRejected(summary, invalid)
+                connection.execute(
+                    update(models.ImportBatch.__table__)
+                    .where(models.ImportBatch.id == batch_id)
+                    .values(
+                        file_sha256=summary.file_sha256,
+                        finished_at=datetime.now(UTC),
+                        status="ok",
+                        read=summary.read,
+                        inserted=summary.inserted,
+                        known=summary.known,
+                        updated=summary.updated,
+                        rejected=summary.rejected,
+                    )
+                )
+        finally:
+            if rejects is not None:
+                rejects.close()
+        if rejects is not None and invalid:
+            summary.rejects_path = str(rejects.path)
+        return summary
