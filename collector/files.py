@@ -325,13 +325,12 @@ class CsvReader:
         )
 
     def read(self, export: ExportFile) -> Iterator[ParsedRecord]:
-        text = io.TextIOWrapper(export.stream, encoding="utf-8-sig", errors="strict", newline="")
-        reader = csv.reader(text)
         path = str(export.path)
+        reader = csv.reader(_decoded_lines(export.stream, path))
         csv.field_size_limit(MAX_RECORD_BYTES)
         try:
             header = next(reader)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise ImportFormatError(path, f"cannot read the CSV header: {exc}", line=1) from None
         header = [h.strip() for h in header]
         missing = [c for c in CSV_REQUIRED if c not in header]
@@ -350,13 +349,6 @@ class CsvReader:
                 row = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError as exc:
-                raise ImportFormatError(
-                    path,
-                    f"not valid UTF-8 ({exc.reason}); smearwatch reads UTF-8 only: convert the "
-                    "file first, e.g. iconv -f cp1251 -t utf-8",
-                    line=previous_end + 1,
-                ) from None
             except csv.Error as exc:
                 line_no = previous_end + 1
                 message = str(exc)
@@ -411,6 +403,29 @@ class CsvReader:
         except RecordError as exc:
             return ParsedRecord(line_no, None, LineError(line_no, exc.field, exc.message), source)
         return ParsedRecord(line_no, post, None, source)
+
+
+def _decoded_lines(stream: IO[bytes], path: str) -> Iterator[str]:
+    """Physical lines as text, so a decoding error can name its line (a CSV record may span
+    several). A file in another encoding cannot be resynchronised, so the error is fatal."""
+    line_no = 0
+    while True:
+        data = stream.readline(MAX_RECORD_BYTES + 1)
+        if not data:
+            return
+        line_no += 1
+        if line_no == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+        if len(data) > MAX_RECORD_BYTES and not data.endswith(b"\n"):
+            raise ImportFormatError(
+                path, f"line is longer than {MAX_RECORD_BYTES:,} bytes", line=line_no
+            )
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFormatError(
+                path, _decode_error(line_no, data, exc).message, line=line_no, field="(encoding)"
+            ) from None
 
 
 def _csv_source(row: list[str]) -> bytes:

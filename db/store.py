@@ -248,7 +248,8 @@ class PostWriter:
             "created_at": post.created_at,
             "collected_at": post.collected_at or self.now,
             "ingested_at": self.now,
-            "text": post.text,
+            # PostgreSQL text cannot hold NUL; the raw payload keeps it (escaped in JSON).
+            "text": post.text.replace("\x00", "\ufffd"),
             "lang": post.lang,
             "url": post.url,
             "reply_to": post.reply_to,

@@ -110,49 +110,92 @@ class Builder:
         self, platform: str, handle: str, created: datetime | None, display: str | None = None
     ) -> dict[str, Any]:
         if platform == "bluesky":
-            ident = "did:plc:" + "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz234567")
-                                         for _ in range(24))
+            ident = "did:plc:" + "".join(
+                self.rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(24)
+            )
         elif platform == "telegram":
             ident = handle
         else:
             ident = f"https://mastodon.example/users/{handle}"
-        return {"id": ident, "handle": handle, "display_name": display or handle.split(".")[0].replace("_", " ").title(),
-                "created_at": _time(created) if created else None}
+        return {
+            "id": ident,
+            "handle": handle,
+            "display_name": display or handle.split(".")[0].replace("_", " ").title(),
+            "created_at": _time(created) if created else None,
+        }
 
-    def post(self, platform: str, author: dict[str, Any], when: datetime, text: str, lang: str,
-             links: list[str] | None = None, hashtags: list[str] | None = None,
-             mentions: list[str] | None = None, repost_of: str | None = None) -> str:
+    def post(
+        self,
+        platform: str,
+        author: dict[str, Any],
+        when: datetime,
+        text: str,
+        lang: str,
+        links: list[str] | None = None,
+        hashtags: list[str] | None = None,
+        mentions: list[str] | None = None,
+        repost_of: str | None = None,
+    ) -> str:
         self.counter += 1
         n = self.counter
         if platform == "bluesky":
             post_id = f"at://{author['id']}/app.bsky.feed.post/3demo{n:06d}"
             url = f"https://bsky.app/profile/{author['handle']}/post/3demo{n:06d}"
-            raw = {"uri": post_id, "cid": f"bafyreidemo{n:08d}",
-                   "author": {"did": author["id"], "handle": author["handle"]},
-                   "record": {"$type": "app.bsky.feed.post", "text": text,
-                              "createdAt": _time(when), "langs": [lang]},
-                   "indexedAt": _time(when + timedelta(seconds=1))}
+            raw = {
+                "uri": post_id,
+                "cid": f"bafyreidemo{n:08d}",
+                "author": {"did": author["id"], "handle": author["handle"]},
+                "record": {
+                    "$type": "app.bsky.feed.post",
+                    "text": text,
+                    "createdAt": _time(when),
+                    "langs": [lang],
+                },
+                "indexedAt": _time(when + timedelta(seconds=1)),
+            }
         elif platform == "telegram":
             post_id = f"{author['handle']}/{n}"
             url = f"https://t.me/{post_id}"
-            raw = (f'<div class="tgme_widget_message" data-post="{post_id}">'
-                   f'<div class="tgme_widget_message_text">{text}</div>'
-                   f'<time datetime="{when.isoformat()}"></time></div>')
+            raw = (
+                f'<div class="tgme_widget_message" data-post="{post_id}">'
+                f'<div class="tgme_widget_message_text">{text}</div>'
+                f'<time datetime="{when.isoformat()}"></time></div>'
+            )
         else:
             post_id = f"https://mastodon.example/users/{author['handle']}/statuses/11{n:08d}"
             url = f"https://mastodon.example/@{author['handle']}/11{n:08d}"
-            raw = {"id": f"11{n:08d}", "uri": post_id, "created_at": _time(when),
-                   "content": f"<p>{text}</p>", "language": lang,
-                   "account": {"acct": author["handle"], "created_at": author["created_at"]}}
-        tags = hashtags if hashtags is not None else [
-            w.lstrip("#") for w in text.split() if w.startswith("#")]
-        self.records.append({
-            "platform": platform, "post_id": post_id, "url": url, "created_at": _time(when),
-            "collected_at": _time(when + timedelta(minutes=self.rng.randint(5, 90))),
-            "author": author, "text": text, "lang": lang, "links": links or [],
-            "hashtags": tags, "mentions": mentions or [], "reply_to": None,
-            "repost_of": repost_of, "quote_of": None, "raw": raw,
-        })
+            raw = {
+                "id": f"11{n:08d}",
+                "uri": post_id,
+                "created_at": _time(when),
+                "content": f"<p>{text}</p>",
+                "language": lang,
+                "account": {"acct": author["handle"], "created_at": author["created_at"]},
+            }
+        tags = (
+            hashtags
+            if hashtags is not None
+            else [w.lstrip("#") for w in text.split() if w.startswith("#")]
+        )
+        self.records.append(
+            {
+                "platform": platform,
+                "post_id": post_id,
+                "url": url,
+                "created_at": _time(when),
+                "collected_at": _time(when + timedelta(minutes=self.rng.randint(5, 90))),
+                "author": author,
+                "text": text,
+                "lang": lang,
+                "links": links or [],
+                "hashtags": tags,
+                "mentions": mentions or [],
+                "reply_to": None,
+                "repost_of": repost_of,
+                "quote_of": None,
+                "raw": raw,
+            }
+        )
         return post_id
 
     def organic(self) -> None:
@@ -161,8 +204,11 @@ class Builder:
         for i in range(140):
             platform = rng.choice(["bluesky", "bluesky", "telegram", "mastodon"])
             first = rng.choice(FIRST_NAMES).lower()
-            handle = (f"{first}.{rng.choice(['kz', 'writes', 'news', 'almaty'])}{i}.bsky.social"
-                      if platform == "bluesky" else f"{first}_{rng.choice(['media', 'kz', 'notes'])}{i}")
+            handle = (
+                f"{first}.{rng.choice(['kz', 'writes', 'news', 'almaty'])}{i}.bsky.social"
+                if platform == "bluesky"
+                else f"{first}_{rng.choice(['media', 'kz', 'notes'])}{i}"
+            )
             created = START - timedelta(days=rng.randint(200, 3000))
             accounts.append((platform, self.account(platform, handle, created, first.title())))
         for _ in range(620):
@@ -172,17 +218,21 @@ class Builder:
             link = rng.choice(NEWS_LINKS)
             when = START + timedelta(seconds=rng.randint(0, DAYS * 86400 - 1))
             text = template.format(link=link, **defender)
-            self.post(platform, author, when, text, lang, links=[link] if "{link}" in template else [])
+            self.post(
+                platform, author, when, text, lang, links=[link] if "{link}" in template else []
+            )
         # A viral news story: many unrelated accounts share it within minutes. Not a campaign.
         viral = "https://news.example.kz/2026/11/18/verdict-temirkhanov"
         burst = START + timedelta(days=9, hours=6, minutes=12)
         for platform, author in rng.sample(accounts, 60):
             when = burst + timedelta(seconds=rng.randint(0, 1800))
-            text = rng.choice([
-                "Срочно: приговор по делу Ерлана Темирханова {link}",
-                "Temirkhanov verdict is out {link}",
-                "Темірханов ісі бойынша үкім шықты {link}",
-            ]).format(link=viral)
+            text = rng.choice(
+                [
+                    "Срочно: приговор по делу Ерлана Темирханова {link}",
+                    "Temirkhanov verdict is out {link}",
+                    "Темірханов ісі бойынша үкім шықты {link}",
+                ]
+            ).format(link=viral)
             self.post(platform, author, when, text, "ru", links=[viral])
         # Solidarity day for Kesler: coordinated hashtags, supportive stance.
         day = START + timedelta(days=11, hours=9)
@@ -204,21 +254,41 @@ class Builder:
             trolls.append((platform, self.account(platform, handle, created)))
         seed_platform, seed_author = trolls[1]
         for wave in range(4):
-            wave_start = START + timedelta(days=8 + wave // 2, hours=7 + 6 * (wave % 2),
-                                           minutes=rng.randint(0, 50))
+            wave_start = START + timedelta(
+                days=8 + wave // 2, hours=7 + 6 * (wave % 2), minutes=rng.randint(0, 50)
+            )
             link = SMEAR_LINK if wave % 2 == 0 else SMEAR_LINK.replace("granty", f"granty-{wave}")
-            seed = self.post(seed_platform, seed_author, wave_start,
-                             SMEAR_TEXTS[0].format(link=link), "ru", links=[link],
-                             hashtags=["грантоед", "орманова"])
+            seed = self.post(
+                seed_platform,
+                seed_author,
+                wave_start,
+                SMEAR_TEXTS[0].format(link=link),
+                "ru",
+                links=[link],
+                hashtags=["грантоед", "орманова"],
+            )
             for platform, author in rng.sample(trolls, 18):
                 when = wave_start + timedelta(seconds=rng.randint(3, 75))
                 text = _emoji_edit(rng, rng.choice(SMEAR_TEXTS).format(link=link))
                 lang = "kk" if "шетелдік" in text else "en" if "Foreign" in text else "ru"
-                self.post(platform, author, when, text, lang, links=[link],
-                          hashtags=["грантоед", "орманова"])
+                self.post(
+                    platform,
+                    author,
+                    when,
+                    text,
+                    lang,
+                    links=[link],
+                    hashtags=["грантоед", "орманова"],
+                )
                 if rng.random() < 0.5 and platform == "bluesky":
-                    self.post(platform, author, when + timedelta(seconds=rng.randint(1, 30)), "",
-                              "ru", repost_of=seed)
+                    self.post(
+                        platform,
+                        author,
+                        when + timedelta(seconds=rng.randint(1, 30)),
+                        "",
+                        "ru",
+                        repost_of=seed,
+                    )
 
 
 def main() -> None:

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.post import (
+    RecordError,
+    canonical_json,
+    normalize_hashtag,
+    normalize_url,
+    parse_time,
+    post_from_record,
+)
+from tests.factories import record
+
+
+def test_record_becomes_post_with_normalised_fields() -> None:
+    post = post_from_record(record(3))
+    assert post.platform == "bluesky"
+    assert post.created_at == datetime(2026, 11, 13, 3, 15, 3, tzinfo=UTC)
+    assert post.hashtags == ("грантоед",)
+    assert post.mentions == ("other.bsky.social",)
+    assert post.raw == canonical_json(record(3)["raw"])
+    assert len(post.raw_sha256) == 64
+    assert post.evidence_id.startswith("E-") and len(post.evidence_id) == 18
+
+
+def test_record_without_raw_keeps_the_whole_record_as_raw() -> None:
+    data = record(1)
+    del data["raw"]
+    post = post_from_record(data)
+    assert post.raw == canonical_json(data)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r.pop("platform"), "platform"),
+        (lambda r: r.pop("post_id"), "post_id"),
+        (lambda r: r.pop("created_at"), "created_at"),
+        (lambda r: r["author"].pop("id"), "author.id"),
+        (lambda r: r.pop("author"), "author.id"),
+        (lambda r: r.pop("text"), "text"),
+        (lambda r: r.update(text=5), "text"),
+        (lambda r: r.update(created_at="yesterday"), "created_at"),
+        (lambda r: r.update(created_at="2026-11-20T10:15:03"), "created_at"),
+        (lambda r: r.update(links=7), "links"),
+        (lambda r: r["author"].update(created_at="not a time"), "author.created_at"),
+    ],
+)
+def test_invalid_records_name_the_field(mutate, field) -> None:
+    data = record(1)
+    mutate(data)
+    with pytest.raises(RecordError) as info:
+        post_from_record(data)
+    assert info.value.field == field
+
+
+def test_empty_text_is_allowed_for_reposts() -> None:
+    assert post_from_record(record(1, text="", repost_of="at://x")).text == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-20T10:15:03Z", datetime(2026, 11, 20, 10, 15, 3, tzinfo=UTC)),
+        ("2026-11-20T15:15:03+05:00", datetime(2026, 11, 20, 10, 15, 3, tzinfo=UTC)),
+        ("2026-11-20T10:15:03.123456789Z", datetime(2026, 11, 20, 10, 15, 3, 123456, tzinfo=UTC)),
+        ("2026-11-20 10:15:03+00:00", datetime(2026, 11, 20, 10, 15, 3, tzinfo=UTC)),
+        (1795169703, datetime(2026, 11, 20, 10, 15, 3, tzinfo=UTC)),
+    ],
+)
+def test_parse_time(value, expected) -> None:
+    assert parse_time(value, "created_at") == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTPS://Example.ORG/Path?utm_source=x&id=1#top", "https://example.org/Path?id=1"),
+        ("http://example.org:80/a?fbclid=abc&gclid=1", "http://example.org/a"),
+        ("https://example.org", "https://example.org/"),
+        ("https://example.org:8443/a", "https://example.org:8443/a"),
+        ("https://новости.example/статья?b=2&a=1", "https://новости.example/статья?b=2&a=1"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_normalize_url(url, expected) -> None:
+    assert normalize_url(url) == expected
+
+
+def test_normalize_hashtag() -> None:
+    assert normalize_hashtag("#ГрантОед") == "грантоед"
+    assert normalize_hashtag("Қазақстан") == "қазақстан"
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=20,
+    )
+)
+def test_canonical_json_is_stable(value) -> None:
+    import json
+
+    text = canonical_json(value)
+    assert canonical_json(json.loads(text)) == text

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from collector.post import post_from_record
+from db import models
+from db.engine import open_database
+from db.store import PostWriter
+from tests.factories import record
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _write(engine, records, **kwargs):
+    with engine.begin() as connection:
+        writer = PostWriter(connection, collector="test/1", now=NOW, **kwargs)
+        return writer.write([post_from_record(r) for r in records])
+
+
+def _count(engine, model) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_writing_is_idempotent(db_url: str) -> None:
+    engine = open_database(db_url)
+    first = _write(engine, [record(n) for n in range(50)])
+    second = _write(engine, [record(n) for n in range(50)])
+    assert (first.inserted, first.known) == (50, 0)
+    assert (second.inserted, second.known, second.updated) == (0, 50, 0)
+    assert _count(engine, models.Post) == 50
+    assert _count(engine, models.Account) == 7
+    assert _count(engine, models.PostLink) == 50
+    engine.dispose()
+
+
+def test_children_are_normalised_but_originals_kept(db_url: str) -> None:
+    engine = open_database(db_url)
+    _write(engine, [record(4)])
+    with engine.connect() as connection:
+        link = connection.execute(select(models.PostLink)).one()
+        tag = connection.execute(select(models.PostHashtag.tag)).scalar_one()
+        post = connection.execute(select(models.Post)).one()
+    assert link.url == "https://Example.org/a/1?utm_source=tg&id=1#frag"
+    assert link.normalized_url == "https://example.org/a/1?id=1"
+    assert link.domain == "example.org"
+    assert tag == "грантоед"
+    assert post.created_at == datetime(2026, 11, 14, 4, 15, 3, tzinfo=UTC)
+    assert post.collected_at == NOW
+    engine.dispose()
+
+
+def test_an_edited_post_keeps_its_old_version(db_url: str) -> None:
+    engine = open_database(db_url)
+    _write(engine, [record(1)])
+    edited = record(1, text="Исправленный текст про Орманову", raw={"edited": True})
+    counts = _write(engine, [edited])
+    assert (counts.inserted, counts.updated) == (0, 1)
+    with engine.connect() as connection:
+        post = connection.execute(select(models.Post)).one()
+        old = connection.execute(select(models.PostVersion)).one()
+    assert post.text == "Исправленный текст про Орманову"
+    assert post.version == 2
+    assert old.version == 1
+    assert old.text.startswith("Бахыт Орманова")
+    assert old.raw == post_from_record(record(1)).raw
+    # the same edit again changes nothing
+    assert _write(engine, [edited]).known == 1
+    engine.dispose()
+
+
+def test_same_content_with_new_counts_is_not_an_edit(db_url: str) -> None:
+    engine = open_database(db_url)
+    _write(engine, [record(2)])
+    counts = _write(engine, [record(2, raw={"likeCount": 99})])
+    assert (counts.known, counts.updated) == (1, 0)
+    engine.dispose()
+
+
+def test_duplicate_inside_one_chunk_is_stored_once(db_url: str) -> None:
+    engine = open_database(db_url)
+    counts = _write(engine, [record(5), record(5), record(5, text="правка")])
+    assert (counts.inserted, counts.known, counts.updated) == (1, 1, 1)
+    assert _count(engine, models.Post) == 1
+    engine.dispose()
+
+
+def test_account_handle_follows_the_newest_post(db_url: str) -> None:
+    engine = open_database(db_url)
+    newer = record(7, created_at="2026-11-20T00:00:00Z")
+    newer["author"] = {**newer["author"], "handle": "renamed.bsky.social"}
+    older = record(14, created_at="2026-11-01T00:00:00Z")
+    _write(engine, [newer])
+    _write(engine, [older])
+    with engine.connect() as connection:
+        account = connection.execute(select(models.Account)).one()
+    assert account.handle == "renamed.bsky.social"
+    assert account.first_seen == datetime(2026, 11, 1, tzinfo=UTC)
+    assert account.last_seen == datetime(2026, 11, 20, tzinfo=UTC)
+    engine.dispose()
