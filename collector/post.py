@@ -225,6 +225,15 @@ def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> dat
     A time without a zone is refused rather than guessed: an hour's error moves a post out of
     the co-action window and silently breaks the coordination evidence.
     """
+    if type(value) is str:
+        # Fast path for the common well-formed case; everything odd falls through to the
+        # careful parsing below.
+        try:
+            quick = datetime.fromisoformat(value)
+        except ValueError:
+            quick = None
+        if quick is not None and quick.tzinfo is not None:
+            return quick if quick.tzinfo is UTC else quick.astimezone(UTC)
     if isinstance(value, bool) or value is None or value == "":
         raise RecordError(field_name, "missing time")
     if isinstance(value, int | float):
@@ -304,7 +313,9 @@ def normalize_hashtag(tag: str) -> str:
 
 def _optional_str(record: Mapping[str, Any], key: str, field_name: str | None = None) -> str | None:
     value = record.get(key)
-    if value is None or value == "":
+    if type(value) is str:
+        return value or None
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise RecordError(field_name or key, f"expected a string, got {type(value).__name__}")
@@ -313,18 +324,20 @@ def _optional_str(record: Mapping[str, Any], key: str, field_name: str | None = 
 
 def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
     value = record.get(key)
-    if value is None:
-        return []
+    if not value:
+        if value is None or value == [] or value == "":
+            return []
     if isinstance(value, str):
         return [value] if value.strip() else []
     if not isinstance(value, list | tuple):
         raise RecordError(key, f"expected a list of strings, got {type(value).__name__}")
     items: list[str] = []
     for item in value:
-        if not isinstance(item, str):
+        if type(item) is not str:
             raise RecordError(key, f"expected a list of strings, found {type(item).__name__}")
-        if item.strip():
-            items.append(item.strip())
+        item = item.strip()
+        if item:
+            items.append(item)
     return items
 
 

@@ -182,6 +182,7 @@ def import_file(
                     if len(chunk) >= CHUNK_SIZE:
                         flush()
                 flush()
+                writer.finish()
                 summary.inserted, summary.known, summary.updated = (
                     counts.inserted,
                     counts.known,

@@ -16,7 +16,9 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def _write(engine, records, **kwargs):
     with engine.begin() as connection:
         writer = PostWriter(connection, collector="test/1", now=NOW, **kwargs)
-        return writer.write([post_from_record(r) for r in records])
+        counts = writer.write([post_from_record(r) for r in records])
+        writer.finish()
+        return counts
 
 
 def _count(engine, model) -> int:

@@ -68,7 +68,8 @@ def _run(db: str, *args: str) -> str:
 def _comparable(output: str) -> list[dict]:
     return [
         {k: v for k, v in json.loads(line).items() if k not in {"collector", "collected_at"}}
-        for line in output.splitlines()
+        for line in output.split("\n")
+        if line
     ]
 
 

@@ -240,9 +240,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_post_account_created", ["account_id", "created_at"], unique=False)
         batch_op.create_index("ix_post_created_at", ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_post_evidence_id"), ["evidence_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_post_quote_of"), ["quote_of"], unique=False)
-        batch_op.create_index(batch_op.f("ix_post_reply_to"), ["reply_to"], unique=False)
-        batch_op.create_index(batch_op.f("ix_post_repost_of"), ["repost_of"], unique=False)
 
     op.create_table(
         "mention",
@@ -371,9 +368,6 @@ def downgrade() -> None:
 
     op.drop_table("mention")
     with op.batch_alter_table("post", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_post_repost_of"))
-        batch_op.drop_index(batch_op.f("ix_post_reply_to"))
-        batch_op.drop_index(batch_op.f("ix_post_quote_of"))
         batch_op.drop_index(batch_op.f("ix_post_evidence_id"))
         batch_op.drop_index("ix_post_created_at")
         batch_op.drop_index("ix_post_account_created")

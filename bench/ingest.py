@@ -1,0 +1,138 @@
+"""Ingest benchmark: generate N posts, time `smearwatch import` into SQLite and PostgreSQL.
+
+Each import runs as its own process (the real CLI), so the peak memory printed is that of the
+import alone (ru_maxrss of the child). Prints one line per measurement, e.g.
+
+    sqlite      first import   1,000,000 posts  48.1 s  20,790 posts/s  peak 160 MB
+
+Usage: python bench/ingest.py [--n 1000000] [--backend sqlite|postgresql|both] [--pg-url URL]
+Targets (issue 2): >= 20,000 posts/s into SQLite, >= 10,000 into PostgreSQL, re-import >=
+50,000 posts/s, peak memory < 500 MB whatever N is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+WORDS = (
+    "Орманова грантоед иностранный агент предатель суд адвокат защита права свобода слова "
+    "Қазақстан құқық қорғаушы сот шетелдік агент foreign agent lawyer court freedom Soros "
+    "grant eater traitor hearing verdict solidarity"
+).split()
+
+
+def generate(path: Path, n: int, seed: int = 7) -> None:
+    """N realistic posts: 20k accounts, links with tracking tails, hashtags, mixed languages."""
+    rng = random.Random(seed)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    with path.open("wb") as handle:
+        for i in range(n):
+            account = rng.randrange(20_000)
+            created = start + timedelta(seconds=i * 2 + rng.randrange(2))
+            words = rng.choices(WORDS, k=rng.randint(6, 30))
+            link = f"https://news{rng.randrange(300)}.example/article/{rng.randrange(5000)}"
+            if rng.random() < 0.3:
+                link += "?utm_source=tg&utm_campaign=x"
+            record = {
+                "platform": "bluesky" if account % 3 else "telegram",
+                "post_id": f"bench/{i}",
+                "url": f"https://bsky.app/profile/u{account}/post/{i}",
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "author": {
+                    "id": f"did:plc:bench{account}",
+                    "handle": f"user{account}.bsky.social",
+                    "display_name": f"Пользователь {account}",
+                    "created_at": "2025-01-01T00:00:00Z",
+                },
+                "text": " ".join(words),
+                "lang": rng.choice(["ru", "kk", "en"]),
+                "links": [link] if rng.random() < 0.6 else [],
+                "hashtags": rng.sample(["грантоед", "предатель", "freekz", "солидарность"], 2),
+                "mentions": [],
+                "reply_to": None,
+                "repost_of": None,
+                "quote_of": None,
+                "raw": {"uri": f"bench/{i}", "text": " ".join(words), "likeCount": rng.randrange(50)},
+            }
+            handle.write(orjson.dumps(record) + b"\n")
+
+
+def run_import(database_url: str, path: Path) -> tuple[float, int, str]:
+    """Seconds, peak RSS in kB, and the summary line of one `smearwatch import` process."""
+    command = [sys.executable, "-m", "smearwatch.cli", "--database", database_url, "import", str(path)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"import failed: {err}")
+    return elapsed, usage.ru_maxrss, out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def report(backend: str, what: str, n: int, seconds: float, peak_kb: int) -> None:
+    print(
+        f"{backend:<11} {what:<14} {n:>10,} posts {seconds:7.1f} s "
+        f"{n / seconds:>9,.0f} posts/s  peak {peak_kb / 1024:,.0f} MB",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SMEARWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="smearwatch-bench-") as folder:
+        tmp = Path(folder)
+        data = tmp / "posts.jsonl"
+        started = time.perf_counter()
+        generate(data, args.n)
+        print(
+            f"generated {args.n:,} posts ({data.stat().st_size / 1e6:,.0f} MB) in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        if args.backend in ("sqlite", "both"):
+            url = f"sqlite:///{tmp / 'bench.db'}"
+            for what in ("first import", "re-import"):
+                seconds, peak, _ = run_import(url, data)
+                report("sqlite", what, args.n, seconds, peak)
+        if args.backend in ("postgresql", "both"):
+            schema = "sw_bench_" + uuid.uuid4().hex[:8]
+            admin = create_engine(args.pg_url)
+            with admin.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+            try:
+                for what in ("first import", "re-import"):
+                    seconds, peak, _ = run_import(url.render_as_string(hide_password=False), data)
+                    report("postgresql", what, args.n, seconds, peak)
+            finally:
+                with admin.begin() as connection:
+                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
