@@ -261,8 +261,9 @@ def example_toml(collector_cls: type[Collector], name: str | None = None) -> str
             lines.append(f'platform = "{collector_cls.platform}"')
             continue
         if setting.secret:
-            lines.append(f"# {setting.name}: from the environment variable {setting.env}"
-                         f" ({setting.help})")
+            lines.append(
+                f"# {setting.name}: from the environment variable {setting.env} ({setting.help})"
+            )
             continue
         value = collector_cls.examples.get(setting.name, setting.default)
         comment = f"  # {setting.help}" if setting.help else ""
@@ -322,11 +323,16 @@ class Collector(ABC):
         return value if value else None
 
     def provenance(self, request_url: str, **more: Any) -> dict[str, Any]:
-        return {"source": self.name, "request_url": request_url, "collector": self.collector_id,
-                **more}
+        return {
+            "source": self.name,
+            "request_url": request_url,
+            "collector": self.collector_id,
+            **more,
+        }
 
-    def page(self, posts: Sequence[Post], cursor: Mapping[str, Any], response: Any,
-             fetched_at: datetime) -> Page:
+    def page(
+        self, posts: Sequence[Post], cursor: Mapping[str, Any], response: Any, fetched_at: datetime
+    ) -> Page:
         """Freeze a page; the cursor is deep-copied and checked to be JSON-serialisable."""
         snapshot = copy.deepcopy(dict(cursor))
         orjson.dumps(snapshot)  # fails loudly in tests if a collector stores a non-JSON value

@@ -73,8 +73,18 @@ DEFAULT_USER_AGENT = (
 # Query parameters that may carry credentials; they are dropped from every URL we report.
 _SECRET_PARAMS = frozenset(
     {
-        "access_token", "token", "key", "api_key", "apikey", "password", "secret",
-        "client_secret", "sig", "signature", "auth", "session",
+        "access_token",
+        "token",
+        "key",
+        "api_key",
+        "apikey",
+        "password",
+        "secret",
+        "client_secret",
+        "sig",
+        "signature",
+        "auth",
+        "session",
     }
 )
 _RATE_LIMIT_PREFIXES = ("ratelimit-", "x-ratelimit-", "x-rate-limit-")
@@ -321,7 +331,9 @@ class HttpClient:
                         raise UpstreamUnavailable(
                             f"{shown}: {problem} (gave up after {attempt} attempts)", url=shown
                         ) from None
-                    self._defer(host, self._backoff(attempt), f"{problem}, backoff; retry {attempt}")
+                    self._defer(
+                        host, self._backoff(attempt), f"{problem}, backoff; retry {attempt}"
+                    )
                     continue
             self._note_rate_limit(host, response)
             status = response.status_code
@@ -432,10 +444,13 @@ class HttpClient:
                 code=code,
             )
         if status in (404, 410):
-            return NotFound(f"not found: HTTP {status} for {shown}{detail}", url=shown,
-                            status=status, code=code)
+            return NotFound(
+                f"not found: HTTP {status} for {shown}{detail}", url=shown, status=status, code=code
+            )
         return RequestRejected(
-            f"request rejected: HTTP {status} for {shown}{detail}", url=shown, status=status,
+            f"request rejected: HTTP {status} for {shown}{detail}",
+            url=shown,
+            status=status,
             code=code,
         )
 

@@ -110,3 +110,9 @@ def context(http: HttpClient) -> CollectorContext:
 
 def drain(pages: Iterator[Any]) -> list[Any]:
     return list(pages)
+
+
+def hits(server: HTTPServer, path: str) -> int:
+    """Requests the server answered for `path` (a late reply from a timed-out handler of an
+    earlier test may still land in the shared log, so tests count their own path only)."""
+    return sum(1 for request, _ in server.log if request.path == path)
