@@ -15,9 +15,11 @@ from typing import Any
 from collector.base import Collector, CollectorContext
 from collector.bluesky import BlueskyCollector
 from collector.errors import SettingsError
+from collector.mastodon import MastodonCollector
 
 COLLECTORS: dict[str, type[Collector]] = {
     "bluesky": BlueskyCollector,
+    "mastodon": MastodonCollector,
 }
 
 
