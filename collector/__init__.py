@@ -16,10 +16,12 @@ from collector.base import Collector, CollectorContext
 from collector.bluesky import BlueskyCollector
 from collector.errors import SettingsError
 from collector.mastodon import MastodonCollector
+from collector.telegram import TelegramCollector
 
 COLLECTORS: dict[str, type[Collector]] = {
     "bluesky": BlueskyCollector,
     "mastodon": MastodonCollector,
+    "telegram": TelegramCollector,
 }
 
 
