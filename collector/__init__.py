@@ -16,12 +16,14 @@ from collector.base import Collector, CollectorContext
 from collector.bluesky import BlueskyCollector
 from collector.errors import SettingsError
 from collector.mastodon import MastodonCollector
+from collector.rss import RssCollector
 from collector.telegram import TelegramCollector
 
 COLLECTORS: dict[str, type[Collector]] = {
     "bluesky": BlueskyCollector,
     "mastodon": MastodonCollector,
     "telegram": TelegramCollector,
+    "rss": RssCollector,
 }
 
 
