@@ -39,7 +39,15 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
-from collector.errors import CollectorError, PartialFailure, SettingsError
+from collector.errors import (
+    AccessRefused,
+    CollectorError,
+    MalformedResponse,
+    NotFound,
+    PartialFailure,
+    RequestRejected,
+    SettingsError,
+)
 from collector.http import HttpClient, safe_url
 from collector.post import Post
 
@@ -52,6 +60,8 @@ __all__ = [
     "Page",
     "Setting",
     "example_toml",
+    "is_stream_error",
+    "key_time",
     "parse_duration",
     "time_key",
     "utc_now",
@@ -370,11 +380,12 @@ class Collector(ABC):
         return list(dict.fromkeys(aliases))
 
 
-# Errors that concern one stream only; anything else (auth, rate limits, the host being down)
-# concerns the whole source and stops it.
 def is_stream_error(error: CollectorError) -> bool:
-    from collector.errors import AccessRefused, MalformedResponse, NotFound, RequestRejected
+    """Errors that concern one stream (a channel, feed, author, query) and not the source.
 
+    Anything else (credentials, rate limits, the host being down) concerns the whole source
+    and stops it: trying the next stream against the same host would only fail again.
+    """
     return isinstance(error, AccessRefused | MalformedResponse | NotFound | RequestRejected)
 
 
@@ -416,8 +427,9 @@ class NewestFirstWalk:
 
     def advance(self, keys: Sequence[Any], next_token: Any, *, reached_floor: bool = False) -> None:
         """Record one page: its item keys and the token of the next (older) page."""
-        if keys:
-            newest = max(keys)
+        kept = [key for key in keys if self.keep(key)]  # a mark below the floor would widen
+        if kept:  # the next run's walk beyond the backfill horizon
+            newest = max(kept)
             self.top = newest if self.top is None else max(self.top, newest)
         reached_floor = reached_floor or (
             self.floor is not None and bool(keys) and min(keys) < self.floor
@@ -436,18 +448,8 @@ class NewestFirstWalk:
 
     def state(self) -> dict[str, Any]:
         walk = None
-        if not self.done and self.next is not None:
+        if not self.done and (self.next is not None or self.top is not None):
+            # `next` may be None after `restart`: the walk then begins again from the newest
+            # item, still down to the same floor and remembering the same top.
             walk = {"next": self.next, "top": self.top, "floor": self.floor}
         return {"hwm": self.hwm, "walk": walk}
-
-
-def since_floor(since: datetime) -> str:
-    return time_key(since)
-
-
-def older(key: str, delta: timedelta) -> str:
-    return time_key(key_time(key) - delta)
-
-
-def shift(value: datetime, delta: timedelta) -> datetime:
-    return value - delta

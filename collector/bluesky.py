@@ -63,7 +63,7 @@ from collector.errors import (
     RequestRejected,
     SettingsError,
 )
-from collector.http import HttpClient
+from collector.http import HttpClient, safe_url
 from collector.post import Account, Post, RecordError, canonical_json, parse_time, post_from_record
 
 __all__ = ["BlueskyCollector", "post_from_view", "reset_caches"]
@@ -520,8 +520,6 @@ class BlueskyCollector(Collector):
     def _stamp(
         self, post: Post, fetched_at: datetime, response: httpx.Response, **more: Any
     ) -> Post:
-        from collector.http import safe_url
-
         extra = {**post.extra, **self.provenance(safe_url(response.request.url), **more)}
         return dataclasses.replace(post, collected_at=fetched_at, extra=extra)
 
@@ -575,8 +573,6 @@ def _api_time(key: str) -> str:
 
 
 def _list_field(data: Any, name: str, response: httpx.Response) -> list[Any]:
-    from collector.http import safe_url
-
     value = data.get(name) if isinstance(data, dict) else None
     if not isinstance(value, list):
         url = safe_url(response.request.url)

@@ -43,7 +43,14 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from collector.base import Collector, CollectorContext, NewestFirstWalk, Page, Setting
+from collector.base import (
+    Collector,
+    CollectorContext,
+    NewestFirstWalk,
+    Page,
+    Setting,
+    is_stream_error,
+)
 from collector.errors import CollectorError, MalformedResponse, PartialFailure, SettingsError
 from collector.htmltext import html_to_text
 from collector.http import safe_url
@@ -169,8 +176,6 @@ class MastodonCollector(Collector):
         self.finish()
 
     def _guarded(self, stream: str, pages: Iterator[Page]) -> Iterator[Page]:
-        from collector.base import is_stream_error
-
         try:
             yield from pages
         except CollectorError as exc:
