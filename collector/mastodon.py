@@ -1,0 +1,391 @@
+"""Mastodon, one instance per source: hashtag timelines, watched accounts, and search.
+
+An instance only knows what reached it by federation, so a source names one instance
+(`base_url`) and operators configure several sources for several instances.
+
+Streams and cursor (JSON)::
+
+    {"tags":     {"<hashtag>": {"min_id": "<status id>"}},
+     "accounts": {"<acct>":    {"id": "<account id on this instance>", "min_id": "<status id>"}},
+     "search":   {"<query>":   {"hwm": K | null, "walk": {...} | null}}}
+
+Hashtag timelines and account statuses are read **oldest first** with `min_id`: Mastodon then
+returns the statuses immediately newer than `min_id` (Link `rel="prev"` names the next such
+page). Every page is therefore a contiguous step forward, and the cursor after a page is simply
+the newest id on it: committing page by page can never leave a gap, and a crash re-reads at
+most one page. On a stream's first run `min_id` is the Mastodon snowflake id of the backfill
+horizon (`(unix ms) << 16`), so the walk starts at `since` without walking back from the top.
+
+Status search (only when a token is configured: `SMEARWATCH_MASTODON_TOKEN`, or the variable
+named by `token_env`) is ranked newest first and paged with `max_id`, so it uses the same
+walk-back-to-the-high-water-mark bookkeeping as Bluesky (`NewestFirstWalk`; keys are
+zero-padded status ids). Search only finds statuses of authors who opted in (`indexable`).
+
+Mapping: `post_id` is the status `uri` (global ActivityPub id, the same on every instance),
+the author id is the account's `uri` (or profile `url`), the handle the full `user@domain`.
+HTML content becomes plain text; anchors that are not mentions or hashtags become links, plus
+the preview card's URL. A boost becomes a post of the booster with empty text and
+`repost_of` = the boosted status, and the boosted status is yielded too. `in_reply_to_id` is an
+id local to the instance: `reply_to` carries the parent's `uri` when this collector has seen
+the parent, and `extra["in_reply_to_id"]` always carries the local id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+
+from collector.base import (
+    Collector,
+    CollectorContext,
+    NewestFirstWalk,
+    Page,
+    Setting,
+    is_stream_error,
+)
+from collector.errors import CollectorError, MalformedResponse, PartialFailure, SettingsError
+from collector.htmltext import html_to_text
+from collector.http import safe_url
+from collector.post import Post, RecordError, canonical_json, post_from_record
+
+__all__ = ["MastodonCollector", "snowflake_at"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "SMEARWATCH_MASTODON_TOKEN"
+_PUBLIC = frozenset({"public", "unlisted"})
+_SEEN_LIMIT = 50_000
+
+
+def snowflake_at(when: datetime) -> str:
+    """The smallest Mastodon status id that can have been created at `when`."""
+    return str(int(when.timestamp() * 1000) << 16)
+
+
+def _id_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _id_key(value: Any) -> str:
+    return f"{_id_int(value):020d}"
+
+
+class MastodonCollector(Collector):
+    platform = "mastodon"
+    version = "1"
+    settings = (
+        Setting(
+            "base_url",
+            "url",
+            None,
+            required=True,
+            help="the instance, e.g. https://mastodon.social",
+        ),
+        Setting(
+            "hashtags",
+            "strings",
+            None,
+            help="hashtags without '#'; default: derived from the defenders' aliases",
+        ),
+        Setting("accounts", "strings", (), help="watched accounts, 'user@domain'"),
+        Setting(
+            "queries",
+            "strings",
+            None,
+            help="status search (needs a token); default: the defenders' aliases",
+        ),
+        Setting(
+            "token",
+            "str",
+            None,
+            secret=True,
+            env=TOKEN_ENV,
+            help="user token (read scope) for search and locked-down instances",
+        ),
+        Setting(
+            "token_env", "str", TOKEN_ENV, help="environment variable holding this instance's token"
+        ),
+        Setting("page_size", "int", 40, help="statuses per request (1-40)"),
+        Setting(
+            "max_pages",
+            "int",
+            50,
+            help="pages per stream and run; a longer walk resumes on the next run",
+        ),
+    )
+    examples = {
+        "base_url": "https://mastodon.social",
+        "hashtags": ["example"],
+        "accounts": ["someone@mastodon.social"],
+    }
+
+    def __init__(self, config: Mapping[str, Any], context: CollectorContext) -> None:
+        super().__init__(config, context)
+        cfg = self.config
+        self.base: str = cfg["base_url"]
+        self.host = urlsplit(self.base).hostname or self.base
+        if not 1 <= cfg["page_size"] <= 40:
+            raise SettingsError(f"source {self.name!r}: page_size must be between 1 and 40")
+        hashtags = cfg["hashtags"]
+        if hashtags is None:
+            hashtags = [_as_hashtag(a) for a in self.defender_aliases()]
+        self.hashtags = tuple(dict.fromkeys(h.lstrip("#") for h in hashtags if h.lstrip("#")))
+        self.accounts = tuple(a.lstrip("@") for a in cfg["accounts"])
+        self.token = context.env.get(cfg["token_env"]) or None
+        queries = cfg["queries"]
+        if queries is None:
+            queries = self.defender_aliases() if self.token else ()
+        elif queries and not self.token:
+            raise SettingsError(
+                f"source {self.name!r}: Mastodon status search needs a user token in "
+                f"{cfg['token_env']}; remove 'queries' or set the token"
+            )
+        self.queries = tuple(queries)
+        # local status id -> uri, to turn in_reply_to_id into a global reference
+        self._seen: OrderedDict[str, str] = OrderedDict()
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    # -- fetch -----------------------------------------------------------------------------
+    def fetch(self, cursor: Mapping[str, Any] | None, *, since: datetime) -> Iterator[Page]:
+        state: dict[str, Any] = {}
+        for key in ("tags", "accounts", "search"):
+            state[key] = dict((cursor or {}).get(key) or {})
+        for tag in self.hashtags:
+            url = f"{self.base}/api/v1/timelines/tag/{quote(tag, safe='')}"
+            yield from self._guarded(
+                f"#{tag}", self._forward(state["tags"], tag, url, since, state, hashtag=tag)
+            )
+        for acct in self.accounts:
+            yield from self._guarded(f"@{acct}", self._account(state, acct, since))
+        for query in self.queries:
+            yield from self._guarded(f"search {query!r}", self._search(state, query, since))
+        self.finish()
+
+    def _guarded(self, stream: str, pages: Iterator[Page]) -> Iterator[Page]:
+        try:
+            yield from pages
+        except CollectorError as exc:
+            if isinstance(exc, PartialFailure) or not is_stream_error(exc):
+                raise
+            self.stream_failed(stream, exc)
+
+    def _forward(
+        self,
+        streams: dict[str, Any],
+        key: str,
+        url: str,
+        since: datetime,
+        state: dict[str, Any],
+        **provenance: Any,
+    ) -> Iterator[Page]:
+        """Oldest-first `min_id` walk; the cursor after each page is its newest id."""
+        sub = dict(streams.get(key) or {})
+        min_id = sub.get("min_id") or snowflake_at(since)
+        limit = self.config["page_size"]
+        for _ in range(self.config["max_pages"]):
+            data, response = self.http.get_json(
+                url, params={"min_id": min_id, "limit": limit}, headers=self._headers
+            )
+            fetched_at = self.context.now()
+            statuses = _status_list(data, response)
+            newer = [s for s in statuses if _id_int(s.get("id")) > _id_int(min_id)]
+            posts = self._posts(newer, fetched_at, response, **provenance)
+            if newer:
+                min_id = max((str(s["id"]) for s in newer), key=_id_int)
+            sub["min_id"] = min_id
+            streams[key] = sub
+            yield self.page(posts, state, response, fetched_at)
+            if len(statuses) < limit or not newer:
+                return  # caught up: the server had fewer than a page of newer statuses
+            prev = _link_min_id(response)
+            if prev is not None and _id_int(prev) > _id_int(min_id):
+                min_id = prev  # the server's own "newer page" link, when it sends one
+
+    def _account(self, state: dict[str, Any], acct: str, since: datetime) -> Iterator[Page]:
+        streams = state["accounts"]
+        sub = dict(streams.get(acct) or {})
+        if not sub.get("id"):
+            data, response = self.http.get_json(
+                f"{self.base}/api/v1/accounts/lookup",
+                params={"acct": acct},
+                headers=self._headers,
+            )
+            if not isinstance(data, dict) or not data.get("id"):
+                url = safe_url(response.request.url)
+                raise MalformedResponse(f"{url}: account lookup without an id", url=url)
+            sub["id"] = str(data["id"])
+            streams[acct] = sub
+        url = f"{self.base}/api/v1/accounts/{quote(sub['id'], safe='')}/statuses"
+        yield from self._forward(streams, acct, url, since, state, account=acct)
+
+    def _search(self, state: dict[str, Any], query: str, since: datetime) -> Iterator[Page]:
+        streams = state["search"]
+        sub = streams.get(query)
+        walk = NewestFirstWalk(sub, floor=(sub or {}).get("hwm") or _id_key(snowflake_at(since)))
+        token = walk.next
+        for _ in range(self.config["max_pages"]):
+            params: dict[str, Any] = {
+                "q": query,
+                "type": "statuses",
+                "limit": self.config["page_size"],
+            }
+            if token:
+                params["max_id"] = token
+            data, response = self.http.get_json(
+                f"{self.base}/api/v2/search", params=params, headers=self._headers
+            )
+            fetched_at = self.context.now()
+            if not isinstance(data, dict) or not isinstance(data.get("statuses"), list):
+                url = safe_url(response.request.url)
+                raise MalformedResponse(
+                    f"{url}: expected an object with a 'statuses' list", url=url
+                )
+            statuses = [s for s in data["statuses"] if isinstance(s, dict)]
+            keys = [_id_key(s.get("id")) for s in statuses]
+            kept = [s for s, k in zip(statuses, keys, strict=True) if walk.keep(k)]
+            posts = self._posts(kept, fetched_at, response, query=query)
+            oldest = min(statuses, key=lambda s: _id_int(s.get("id")), default=None)
+            next_token = str(oldest["id"]) if oldest and len(statuses) >= params["limit"] else None
+            walk.advance(keys, next_token)
+            streams[query] = walk.state()
+            yield self.page(posts, state, response, fetched_at)
+            if walk.done:
+                return
+            token = walk.next
+
+    # -- mapping ---------------------------------------------------------------------------
+    def _posts(
+        self,
+        statuses: list[dict[str, Any]],
+        fetched_at: datetime,
+        response: httpx.Response,
+        **provenance: Any,
+    ) -> list[Post]:
+        extra = self.provenance(safe_url(response.request.url), **provenance)
+        posts: list[Post] = []
+        # oldest first, so a reply's parent on the same page is known before the reply
+        for status in sorted(statuses, key=lambda s: _id_int(s.get("id"))):
+            if status.get("visibility", "public") not in _PUBLIC:
+                continue
+            try:
+                reblog = status.get("reblog")
+                if isinstance(reblog, dict):
+                    posts.append(self._status_post(reblog, fetched_at, extra))
+                posts.append(self._status_post(status, fetched_at, extra))
+            except (RecordError, KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping a malformed status %s (%s)", status.get("id"), exc)
+        return posts
+
+    def _full_acct(self, acct: str | None, url: str | None = None) -> str | None:
+        """`user` → `user@domain`: local accounts get the domain of their profile URL (the
+        instance's own name, even when we read it through a mirror)."""
+        if not acct:
+            return None
+        acct = acct.lstrip("@")
+        if "@" in acct:
+            return acct
+        host = urlsplit(url).hostname if url else None
+        return f"{acct}@{host or self.host}"
+
+    def _status_post(
+        self, status: Mapping[str, Any], fetched_at: datetime, extra: Mapping[str, Any]
+    ) -> Post:
+        account = status.get("account") or {}
+        reblog = status.get("reblog")
+        if isinstance(reblog, dict):
+            text, links = "", []
+        else:
+            text, anchors = html_to_text(status.get("content") or "")
+            links = [
+                a.href
+                for a in anchors
+                if "mention" not in a.classes
+                and "hashtag" not in a.classes
+                and "tag" not in a.rel
+                and a.href.startswith(("http://", "https://"))
+            ]
+            card = status.get("card") or {}
+            if isinstance(card, dict) and card.get("url"):
+                links.append(card["url"])
+            spoiler = (status.get("spoiler_text") or "").strip()
+            if spoiler:
+                text = f"{spoiler}\n\n{text}"
+        reply_local = status.get("in_reply_to_id")
+        quote = status.get("quote") or {}
+        quoted = quote.get("quoted_status") if isinstance(quote, dict) else None
+        post = post_from_record(
+            {
+                "platform": "mastodon",
+                "post_id": status.get("uri") or status.get("url"),
+                "url": status.get("url") or status.get("uri"),
+                "created_at": status.get("created_at"),
+                "author": {
+                    "id": account.get("uri") or account.get("url"),
+                    "handle": self._full_acct(account.get("acct"), account.get("url")),
+                    "display_name": account.get("display_name"),
+                    "created_at": account.get("created_at"),
+                },
+                "text": text,
+                "lang": status.get("language"),
+                "links": links,
+                "hashtags": [t.get("name") for t in status.get("tags") or () if t.get("name")],
+                "mentions": [
+                    self._full_acct(m.get("acct"), m.get("url"))
+                    for m in status.get("mentions") or ()
+                    if m.get("acct")
+                ],
+                "reply_to": self._seen.get(str(reply_local)) if reply_local else None,
+                "repost_of": reblog.get("uri") if isinstance(reblog, dict) else None,
+                "quote_of": quoted.get("uri") if isinstance(quoted, dict) else None,
+            },
+            raw=canonical_json(status),
+        )
+        more = dict(extra)
+        if reply_local:
+            more["in_reply_to_id"] = str(reply_local)
+            more["instance"] = self.host
+        self._remember(status)
+        return dataclasses.replace(post, collected_at=fetched_at, extra=more)
+
+    def _remember(self, status: Mapping[str, Any]) -> None:
+        if status.get("id") and status.get("uri"):
+            self._seen[str(status["id"])] = status["uri"]
+            while len(self._seen) > _SEEN_LIMIT:
+                self._seen.popitem(last=False)
+
+
+def _as_hashtag(alias: str) -> str:
+    """'Bakhyt Ormanova' → 'BakhytOrmanova' (Mastodon matches tags case-insensitively)."""
+    return re.sub(r"[\W_]+", "", alias)
+
+
+def _status_list(data: Any, response: httpx.Response) -> list[dict[str, Any]]:
+    if not isinstance(data, list):
+        url = safe_url(response.request.url)
+        raise MalformedResponse(
+            f"{url}: expected a JSON list of statuses", url=url, status=response.status_code
+        )
+    return [s for s in data if isinstance(s, dict) and s.get("id") is not None]
+
+
+def _link_min_id(response: httpx.Response) -> str | None:
+    """`min_id` of the Link header's `rel="prev"` (the next newer page), if any."""
+    prev = response.links.get("prev")
+    if not prev or not prev.get("url"):
+        return None
+    values = parse_qs(urlsplit(prev["url"]).query).get("min_id")
+    return values[0] if values else None
