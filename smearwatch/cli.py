@@ -433,5 +433,7 @@ def main() -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         raise SystemExit(130) from None
+
+
 if __name__ == "__main__":
     main()

@@ -17,7 +17,13 @@ from typing import IO
 import orjson
 from sqlalchemy import Engine, insert, update
 
-from collector.files import FORMATS, IMPORTER_VERSION, ImportFormatError, detect_format, open_export
+from collector.files import (
+    FORMATS,
+    IMPORTER_VERSION,
+    ImportFormatError,
+    detect_format,
+    open_export,
+)
 from collector.post import Post
 from db import models
 from db.store import PostWriter, WriteCounts
