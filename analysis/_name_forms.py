@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Rules:
     cyr2lat_initial: Mapping[str, tuple[str, ...]]
     cyr2lat_between_vowels: Mapping[str, tuple[str, ...]]
     lat2cyr: Mapping[str, tuple[str, ...]]
+    lat2cyr_penalties: tuple[tuple[re.Pattern[str], int], ...]
     kazakh: Mapping[str, Any]
     russian: Mapping[str, Any]
     profile_prefixes: Mapping[str, tuple[str, ...]]
@@ -113,6 +115,10 @@ def rules() -> Rules:
         cyr2lat_initial=table("cyrillic_to_latin_initial"),
         cyr2lat_between_vowels=table("cyrillic_to_latin_between_vowels"),
         lat2cyr=table("latin_to_cyrillic"),
+        lat2cyr_penalties=tuple(
+            (re.compile(k), int(v))
+            for k, v in translit.get("latin_to_cyrillic_penalties", {}).items()
+        ),
         kazakh=tomllib.loads(texts["kazakh_suffixes.toml"]),
         russian=tomllib.loads(texts["russian_names.toml"]),
         profile_prefixes={k: tuple(v) for k, v in prefixes.items()},
@@ -130,8 +136,11 @@ def fold(text: str) -> str:
     return low.translate(rules().fold_table)
 
 
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
 def is_cyrillic(word: str) -> bool:
-    return any("\u0400" <= c <= "\u04ff" for c in word)
+    return _CYRILLIC.search(word) is not None
 
 
 def _spell(
@@ -191,9 +200,28 @@ def latin_variants(cyrillic: str, *, word_initial: bool = True, cap: int = MAX_L
     return list(dict.fromkeys(fold(s) for s in spellings))
 
 
+@lru_cache(maxsize=4096)
+def _cyrillic_candidates(latin: str, cap: int) -> tuple[str, ...]:
+    r = rules()
+    guesses = list(dict.fromkeys(fold(s) for s in _spell(latin, r.lat2cyr, 400)))
+    morph = _morph()
+
+    def score(guess: str) -> int:
+        if morph.word_is_known(guess) and any(
+            p.normal_form == guess and ({"Name", "Surn"} & set(p.tag.grammemes))
+            for p in morph.parse(guess)
+        ):
+            return -10
+        return sum(w for pattern, w in r.lat2cyr_penalties if pattern.search(guess))
+
+    ranked = sorted(range(len(guesses)), key=lambda i: (score(guesses[i]), i))
+    return tuple(guesses[i] for i in ranked[:cap])
+
+
 def cyrillic_candidates(latin: str, *, cap: int = MAX_CYRILLIC_CANDIDATES) -> list[str]:
-    """The Cyrillic words a Latin-spelled name most likely stands for (Ormanova -> Орманова)."""
-    return _spell(latin.lower(), rules().lat2cyr, cap)
+    """The Cyrillic words a Latin-spelled name most likely stands for (Ormanova -> орманова),
+    folded, most likely first."""
+    return list(_cyrillic_candidates(latin.lower(), cap))
 
 
 def _rule_forms(word: str, role: str, gender: str) -> list[str]:
@@ -348,10 +376,15 @@ def kazakh_tails(word: str) -> frozenset[str]:
     word = word.lower()
     if not word:
         return frozenset()
-    chains = _kazakh_chains(word[-1], _harmonies(word))
+    return _kazakh_tails(word[-1], _harmonies(word))
+
+
+@cache
+def _kazakh_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     marks = rules().kazakh.get("separators", {}).get("marks", [])
-    out = {fold(c) for c in chains}
+    out = {fold(c) for c in _kazakh_chains(last, harmonies)}
     out |= {m + c for m in marks for c in list(out)}
+    out.add("")
     return frozenset(out)
 
 
@@ -367,14 +400,21 @@ def latin_tails(word: str) -> frozenset[str]:
     """Folded Latin suffixes after a Latin spelling of the Cyrillic `word`: Kazakh chains in
     the 2021 alphabet and common transliterations, and the English possessive."""
     word = word.lower()
+    return _latin_tails(word[-1] if word else "", _harmonies(word))
+
+
+@cache
+def _latin_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     kz = rules().kazakh
-    out = set(_latin_chain_spellings(word[-1], _harmonies(word))) if word else set()
+    out = set(_latin_chain_spellings(last, harmonies)) if last else set()
     marks = kz.get("separators", {}).get("marks", [])
     out |= {m + c for m in marks for c in list(out)}
     out.update(fold(p) for p in kz.get("english", {}).get("possessive", []))
+    out.add("")
     return frozenset(out)
 
 
+@cache
 def name_shapes() -> Mapping[str, tuple[str, ...]]:
     shapes = rules().russian.get("shapes", {})
     return {k: tuple(fold(x) for x in v) for k, v in shapes.items()}

@@ -140,11 +140,27 @@ class _Word:
 class _Alias:
     id: int
     defender: int
-    text: str
+    texts: list[str]
     words: tuple[int, ...]
     roles: tuple[str, ...]
     anchor: int
-    latin: bool
+    others: tuple[tuple[int, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        self.others = tuple(
+            (w, r)
+            for i, (w, r) in enumerate(zip(self.words, self.roles, strict=True))
+            if i != self.anchor and r != _PATRONYMIC
+        )
+
+    def text_for(self, matched: str) -> str:
+        """The configured alias to report: the first one written in the script matched."""
+        if len(self.texts) > 1:
+            cyrillic = nf.is_cyrillic(matched)
+            for text in self.texts:
+                if nf.is_cyrillic(text) == cyrillic:
+                    return text
+        return self.texts[0]
 
 
 @dataclass
@@ -206,27 +222,39 @@ class MentionMatcher:
         self._aliases: list[_Alias] = []
         self._words: list[_Word] = []
         self._word_ids: dict[tuple[str, str, str], int] = {}
+        self._alias_ids: dict[tuple[int, tuple[int, ...], tuple[str, ...]], int] = {}
         self._handles: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-        entries: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        entries: dict[str, dict[int, list[frozenset[str]]]] = defaultdict(lambda: defaultdict(list))
         defenders = list(defenders)
         self.fingerprint = matcher_fingerprint(defenders)
         for d in defenders:
             self._add_defender(d, entries)
         self._automaton = ahocorasick.Automaton()
-        tail_pool: dict[frozenset[str], frozenset[str]] = {}
+        # Tail sets are shared between the many spellings of a word; union them only where
+        # one spelling gets several (rare), so building stays fast for hundreds of defenders.
+        unions: dict[tuple[int, ...], frozenset[str]] = {}
         for key, per_word in entries.items():
-            payload = tuple(
-                (word_id, tail_pool.setdefault(frozenset(t), frozenset(t)))
-                for word_id, t in per_word.items()
-            )
-            self._automaton.add_word(key, (len(key), payload))
+            payload = []
+            for word_id, sets in per_word.items():
+                distinct = {id(t): t for t in sets}
+                if len(distinct) == 1:
+                    tails = next(iter(distinct.values()))
+                else:
+                    ident = tuple(sorted(distinct))
+                    if ident not in unions:
+                        unions[ident] = frozenset().union(*distinct.values())
+                    tails = unions[ident]
+                payload.append((word_id, tails))
+            self._automaton.add_word(key, (len(key), tuple(payload)))
         if len(self._automaton):
             self._automaton.make_automaton()
         self._first_name_keys = _first_name_keys()
 
     # -- building
 
-    def _add_defender(self, d: Defender, entries: dict[str, dict[int, set[str]]]) -> None:
+    def _add_defender(
+        self, d: Defender, entries: dict[str, dict[int, list[frozenset[str]]]]
+    ) -> None:
         index = len(self._defenders)
         alias_texts = list(dict.fromkeys(a.strip() for a in (d.name, *d.aliases) if a.strip()))
         split = [[w for w in _WORD_SPLIT.split(a) if w] for a in alias_texts]
@@ -238,16 +266,22 @@ class MentionMatcher:
             word_ids = tuple(
                 self._word(w, r, gender, entries) for w, r in zip(words, word_roles, strict=True)
             )
+            shape = (index, word_ids, tuple(word_roles))
+            if shape in self._alias_ids:
+                # "Bakhyt Ormanova" and "Бахыт Орманова" expand to the same spellings: one
+                # alias to check, reported under the configured text in the script matched.
+                self._aliases[self._alias_ids[shape]].texts.append(text)
+                continue
             anchor = word_roles.index(_SURNAME) if _SURNAME in word_roles else len(words) - 1
             alias = _Alias(
                 id=len(self._aliases),
                 defender=index,
-                text=text,
+                texts=[text],
                 words=word_ids,
                 roles=tuple(word_roles),
                 anchor=anchor,
-                latin=not nf.is_cyrillic(text),
             )
+            self._alias_ids[shape] = alias.id
             self._aliases.append(alias)
             if len(word_ids) == 1:
                 self._words[word_ids[0]].single_aliases.append(alias.id)
@@ -284,33 +318,40 @@ class MentionMatcher:
         return "u"
 
     def _word(
-        self, text: str, role: str, gender: str, entries: dict[str, dict[int, set[str]]]
+        self,
+        text: str,
+        role: str,
+        gender: str,
+        entries: dict[str, dict[int, list[frozenset[str]]]],
     ) -> int:
-        key = (nf.fold(text), role, gender)
-        if key in self._word_ids:
-            return self._word_ids[key]
-        word = _Word(id=len(self._words), text=text, role=role, gender=gender)
-        self._words.append(word)
-        self._word_ids[key] = word.id
+        low = text.lower()
+        cyrillic = _cyrillic_of(text)
+        key = (nf.fold(cyrillic[0]) if cyrillic else nf.fold(low), role, gender)
+        existing = self._word_ids.get(key)
+        word = self._words[existing] if existing is not None else None
 
-        def add(spelling: str, tails: Iterable[str]) -> None:
+        def add(spelling: str, tails: frozenset[str]) -> None:
+            assert word is not None
             folded = nf.fold(spelling)
             if len(folded) < 2:
                 return
-            entries[folded][word.id].update(tails)
-            entries[folded][word.id].add("")
+            entries[folded][word.id].append(tails)
             word.keys.add(folded)
 
-        low = text.lower()
+        if word is None:
+            word = _Word(id=len(self._words), text=text, role=role, gender=gender)
+            self._words.append(word)
+            self._word_ids[key] = word.id
+        else:
+            cyrillic = [c for c in cyrillic if nf.fold(c) not in word.keys]
         if not nf.is_cyrillic(low):
             # The configured Latin spelling itself, whatever the Cyrillic guesses below.
-            base = (nf.cyrillic_candidates(low) or [low])[0]
-            add(low, nf.latin_tails(base))
-        for cyr in _cyrillic_of(text):
+            add(low, nf.latin_tails(cyrillic[0] if cyrillic else key[0]))
+        for cyr in cyrillic:
             forms = nf.russian_forms(cyr, role, gender)
             add(cyr, nf.kazakh_tails(cyr))
             for form in forms[1:]:
-                add(form, ())
+                add(form, _BARE)
             latin_tails = nf.latin_tails(cyr)
             for spelling in nf.latin_variants(cyr):
                 add(spelling, latin_tails)
@@ -429,8 +470,9 @@ class MentionMatcher:
     ) -> Mention:
         if index is not None:
             start, end = index[start], index[end]
+        matched = text[start:end]
         return Mention(
-            self._defenders[alias.defender].id, alias.text, text[start:end], start, end, field_name
+            self._defenders[alias.defender].id, alias.text_for(matched), matched, start, end, field_name
         )
 
     # -- several-word aliases
@@ -446,11 +488,7 @@ class MentionMatcher:
         ends: Mapping[int, list[tuple[int, int]]],
     ) -> tuple[int, int] | None:
         """The span of `alias` around its surname hit at [start, end), or None."""
-        others = [
-            (w, r)
-            for i, (w, r) in enumerate(zip(alias.words, alias.roles, strict=True))
-            if i != alias.anchor and r != _PATRONYMIC
-        ]
+        others = alias.others
         in_tag = _in_hashtag(cased, start)
         if len(others) == 1:
             other, role = others[0]
@@ -656,6 +694,8 @@ class MentionMatcher:
                 )
         return out
 
+
+_BARE = frozenset({""})
 
 # --- per-post helpers --------------------------------------------------------------------
 
