@@ -259,6 +259,18 @@ class MentionMatcher:
         alias_texts = list(dict.fromkeys(a.strip() for a in (d.name, *d.aliases) if a.strip()))
         split = [[w for w in _WORD_SPLIT.split(a) if w] for a in alias_texts]
         roles = [_classify(ws) for ws in split]
+        # A one-word alias takes the role its word has in the defender's full names: "Сыздық"
+        # alone is the surname of "Даурен Сыздық", whatever a dictionary says about the word.
+        known = {
+            nf.fold(w): r
+            for ws, rs in zip(split, roles, strict=True)
+            if len(ws) > 1
+            for w, r in zip(ws, rs, strict=True)
+        }
+        roles = [
+            [known.get(nf.fold(ws[0]), rs[0])] if len(ws) == 1 else rs
+            for ws, rs in zip(split, roles, strict=True)
+        ]
         gender = self._defender_gender(split, roles)
         info = _DefenderInfo(id=d.id, gender=gender)
         self._defenders.append(info)
