@@ -152,7 +152,7 @@ def _spell(
     """All spellings of `word` under a letter-group table, most common first, at most `cap`."""
     longest = max((len(k) for k in table), default=1)
 
-    @lru_cache(maxsize=None)
+    @cache
     def rest(i: int) -> tuple[str, ...]:
         if i >= len(word):
             return ("",)
@@ -177,7 +177,9 @@ def _spell(
     return list(rest(0))
 
 
-def latin_variants(cyrillic: str, *, word_initial: bool = True, cap: int = MAX_LATIN_VARIANTS) -> list[str]:
+def latin_variants(
+    cyrillic: str, *, word_initial: bool = True, cap: int = MAX_LATIN_VARIANTS
+) -> list[str]:
     """Latin spellings of a lower-case Cyrillic word (or suffix, with `word_initial=False`)."""
     r = rules()
 
@@ -278,7 +280,9 @@ def is_feminine_predicate(word: str) -> bool:
     if not is_cyrillic(word) or not morph.word_is_known(word):
         return False
     best = morph.parse(word)[0].tag
-    return best.gender == "femn" and (best.POS == "VERB" and best.tense == "past" or best.POS in ("ADJS", "PRTS"))
+    return best.gender == "femn" and (
+        best.POS == "VERB" and best.tense == "past" or best.POS in ("ADJS", "PRTS")
+    )
 
 
 def first_name_gender(word: str) -> str | None:

@@ -418,6 +418,8 @@ class MentionMatcher:
         return out
 
     def _names(self, text: str, field_name: str) -> list[Mention]:
+        if not self._words:
+            return []
         cased, folded, index = _prepare(text)
         words = self._words
         hits: list[tuple[int, int, int]] = []
@@ -440,9 +442,7 @@ class MentionMatcher:
             for word_id, tails in payload:
                 if tail in tails:
                     span_end = tail_end
-                elif tail[:1] in "'-" or not tail:
-                    span_end = end
-                elif _glued_right(cased, folded, end, tail):
+                elif tail[:1] in "'-" or not tail or _glued_right(cased, folded, end, tail):
                     span_end = end
                 else:
                     continue
@@ -484,7 +484,12 @@ class MentionMatcher:
             start, end = index[start], index[end]
         matched = text[start:end]
         return Mention(
-            self._defenders[alias.defender].id, alias.text_for(matched), matched, start, end, field_name
+            self._defenders[alias.defender].id,
+            alias.text_for(matched),
+            matched,
+            start,
+            end,
+            field_name,
         )
 
     # -- several-word aliases
@@ -619,14 +624,17 @@ class MentionMatcher:
                 if verdict:
                     return False
             word = folded[start:end]
-            if info.gender == "m" and nf.is_cyrillic(word):
-                if word.endswith(("ова", "ева", "ёва", "ина", "ына", "ая")):
-                    before = _neighbour_before(cased, start, any_case=True)
-                    after = _neighbour_after(cased, end, any_case=True)
-                    if before and nf.fold(before) in nf.rules().female_titles:
-                        return False
-                    if after and nf.is_feminine_predicate(nf.fold(after)):
-                        return False
+            if (
+                info.gender == "m"
+                and nf.is_cyrillic(word)
+                and word.endswith(("ова", "ева", "ёва", "ина", "ына", "ая"))
+            ):
+                before = _neighbour_before(cased, start, any_case=True)
+                after = _neighbour_after(cased, end, any_case=True)
+                if before and nf.fold(before) in nf.rules().female_titles:
+                    return False
+                if after and nf.is_feminine_predicate(nf.fold(after)):
+                    return False
         elif role == _FIRST:
             token = _neighbour_after(cased, end)
             if token and token[0].isupper():
@@ -721,8 +729,13 @@ _TOKEN_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]+$")
 _TOKEN_AFTER = re.compile(r"[^\W\d_]+")
 _NEIGHBOUR_BEFORE = re.compile(r"(?:(?<=\s)|^)(\S+)$")
 _NEIGHBOUR_AFTER = re.compile(r"\S+")
-_AT_HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z0-9_][A-Za-z0-9_.\-]*(?:@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)?)")
-_NON_PROSE = re.compile(r"https?://\S+|www\.\S+|[\w.+\-]*@[\w.\-@]+|(?<![\w.])[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}/\S*", re.IGNORECASE)
+_AT_HANDLE = re.compile(
+    r"(?<![\w@.])@([A-Za-z0-9_][A-Za-z0-9_.\-]*(?:@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)?)"
+)
+_NON_PROSE = re.compile(
+    r"https?://\S+|www\.\S+|[\w.+\-]*@[\w.\-@]+|(?<![\w.])[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}/\S*",
+    re.IGNORECASE,
+)
 _TRAILING = ".,;:!?)]}»\"'…"
 
 
