@@ -328,7 +328,7 @@ def _sound_classes(letter: str) -> list[str]:
 def _harmonies(word: str) -> tuple[int, ...]:
     """0 for back, 1 for front vowel harmony; both when the last vowel is ambiguous."""
     h = rules().kazakh["harmony"]
-    if word.endswith(tuple(h.get("loan_endings", ()))):
+    if h.get("accept_both") or word.endswith(tuple(h.get("loan_endings", ()))):
         return (0, 1)
     for c in reversed(word):
         if c in h["back"]:

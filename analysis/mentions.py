@@ -196,21 +196,34 @@ def _cyrillic_of(word: str) -> list[str]:
     return [low] if nf.is_cyrillic(low) else nf.cyrillic_candidates(low)
 
 
+def _looks_like_first_name(word: str) -> bool:
+    return any(
+        nf.first_name_gender(c) or nf.is_known_first_name(nf.fold(c)) for c in _cyrillic_of(word)
+    )
+
+
 def _classify(words: Sequence[str]) -> list[str]:
-    """Roles of the words of one alias: which is the surname, which the first name."""
+    """Roles of the words of one alias: which is the surname, which the first name.
+
+    Endings decide first (-ов, -ская, -ович), except that a known first name wins over an
+    ending that only looks like a surname's (Толкын, Нурлан end like Пушкин). Without any
+    clue the last word is the surname, as Russian, Kazakh and English usually write it.
+    """
     folded = [nf.fold(w) for w in words]
-    roles: list[str | None] = [_shape(w) for w in folded]
-    for i, w in enumerate(words):
-        if roles[i] is None and any(
-            nf.first_name_gender(c) or nf.is_known_first_name(nf.fold(c)) for c in _cyrillic_of(w)
-        ):
-            roles[i] = _FIRST
+    shapes = [_shape(w) for w in folded]
+    first = [_looks_like_first_name(w) for w in words]
     if len(words) == 1:
-        return [roles[0] or _SURNAME]
-    if _SURNAME not in roles:
-        # No ending gives it away: Russian and English both usually put the surname last.
-        candidates = [i for i, r in enumerate(roles) if r is None] or [len(words) - 1]
-        roles[candidates[-1]] = _SURNAME
+        return [_FIRST if first[0] and shapes[0] is None else _SURNAME]
+    roles = [_PATRONYMIC if s == _PATRONYMIC else None for s in shapes]
+    open_ = [i for i, r in enumerate(roles) if r is None]
+    surname = (
+        [i for i in open_ if shapes[i] == _SURNAME and not first[i]]
+        or [i for i in open_ if shapes[i] == _SURNAME]
+        or [i for i in open_ if not first[i]]
+        or open_
+        or [len(words) - 1]
+    )[-1]
+    roles[surname] = _SURNAME
     return [r or _FIRST for r in roles]
 
 
@@ -425,6 +438,7 @@ class MentionMatcher:
         hits: list[tuple[int, int, int]] = []
         ends: dict[int, list[tuple[int, int]]] = defaultdict(list)
         blocked: list[tuple[int, int]] | None = None
+        lookalikes, kazakh = _lookalikes()
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
@@ -441,6 +455,8 @@ class MentionMatcher:
                 continue
             for word_id, tails in payload:
                 if tail in tails:
+                    if tail in lookalikes and not _kazakh_context(cased, end, tail_end, kazakh):
+                        continue
                     span_end = tail_end
                 elif tail[:1] in "'-" or not tail or _glued_right(cased, folded, end, tail):
                     span_end = end
@@ -767,6 +783,28 @@ def _non_prose_spans(cased: str) -> list[tuple[int, int]]:
     if "@" not in cased and "/" not in cased and "www" not in cased:
         return []
     return [m.span() for m in _NON_PROSE.finditer(cased)]
+
+
+@cache
+def _lookalikes() -> tuple[frozenset[str], tuple[re.Pattern[str], re.Pattern[str]]]:
+    section = nf.rules().kazakh.get("russian_lookalikes", {})
+    tails = frozenset(nf.fold(t) for t in section.get("tails", ()))
+
+    def pattern(letters: str) -> re.Pattern[str]:
+        upper = "".join(u for u in letters.upper() if not u.isascii())
+        chars = re.escape(letters + upper) or "\uffff"
+        return re.compile("[" + chars + "]")
+
+    in_suffix = section.get("suffix_letters", "")
+    in_post = section.get("post_letters", "")
+    return tails, (pattern(in_suffix), pattern(in_post))
+
+
+def _kazakh_context(
+    cased: str, end: int, tail_end: int, kazakh: tuple[re.Pattern[str], re.Pattern[str]]
+) -> bool:
+    """Is a suffix that also spells a Russian ending (Исаев+ка) meant as Kazakh here?"""
+    return kazakh[0].search(cased, end, tail_end) is not None or kazakh[1].search(cased) is not None
 
 
 def _in_hashtag(cased: str, pos: int) -> bool:
