@@ -41,6 +41,7 @@ DATA_FILES = (
     "russian_names.toml",
     "profile_urls.toml",
     "first_names.csv",
+    "diminutives.csv",
     "hashtag_words.txt",
 )
 
@@ -72,6 +73,7 @@ class Rules:
     russian: Mapping[str, Any]
     profile_prefixes: Mapping[str, tuple[str, ...]]
     first_names: Mapping[str, str]
+    diminutives: Mapping[str, tuple[str, ...]]
     hashtag_words: frozenset[str]
     digest: str
 
@@ -103,6 +105,12 @@ def rules() -> Rules:
         if not row or row[0].startswith("#") or row[0] == "name":
             continue
         first_names[row[0].strip()] = row[1].strip() if len(row) > 1 else "*"
+    diminutives: dict[str, tuple[str, ...]] = {}
+    for row in csv.reader(io.StringIO(texts["diminutives.csv"])):
+        if len(row) < 2 or row[0].startswith("#") or row[0] == "name":
+            continue
+        key = row[0].strip().lower().translate(fold_table)
+        diminutives[key] = tuple(f.lower() for f in row[1].split())
     words = frozenset(
         line.strip().lower()
         for line in texts["hashtag_words.txt"].splitlines()
@@ -123,6 +131,7 @@ def rules() -> Rules:
         russian=tomllib.loads(texts["russian_names.toml"]),
         profile_prefixes={k: tuple(v) for k, v in prefixes.items()},
         first_names=first_names,
+        diminutives=diminutives,
         hashtag_words=frozenset(w.translate(fold_table) for w in words),
         digest=digest.hexdigest(),
     )
@@ -285,11 +294,17 @@ def is_feminine_predicate(word: str) -> bool:
     )
 
 
+@cache
+def _first_name_genders() -> Mapping[str, str]:
+    return {fold(name): gender for name, gender in rules().first_names.items()}
+
+
+@lru_cache(maxsize=65536)
 def first_name_gender(word: str) -> str | None:
     """'m' or 'f' for a lower-case Cyrillic first name the dictionary or the name list knows."""
-    for name, gender in rules().first_names.items():
-        if fold(name) == fold(word) and gender in ("m", "f"):
-            return gender
+    gender = _first_name_genders().get(fold(word))
+    if gender in ("m", "f"):
+        return gender
     morph = _morph()
     if morph.word_is_known(word):
         for p in morph.parse(word):

@@ -372,6 +372,9 @@ class MentionMatcher:
         if not nf.is_cyrillic(low):
             # The configured Latin spelling itself, whatever the Cyrillic guesses below.
             add(low, nf.latin_tails(cyrillic[0] if cyrillic else key[0]))
+        if role == _FIRST:
+            diminutives = nf.rules().diminutives
+            cyrillic = cyrillic + [d for c in cyrillic for d in diminutives.get(nf.fold(c), ())]
         for cyr in cyrillic:
             forms = nf.russian_forms(cyr, role, gender)
             add(cyr, nf.kazakh_tails(cyr))
