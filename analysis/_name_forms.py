@@ -72,6 +72,7 @@ class Rules:
     kazakh: Mapping[str, Any]
     russian: Mapping[str, Any]
     profile_prefixes: Mapping[str, tuple[str, ...]]
+    homoglyphs: Mapping[str, str]
     first_names: Mapping[str, str]
     diminutives: Mapping[str, tuple[str, ...]]
     hashtag_words: frozenset[str]
@@ -130,6 +131,9 @@ def rules() -> Rules:
         kazakh=tomllib.loads(texts["kazakh_suffixes.toml"]),
         russian=tomllib.loads(texts["russian_names.toml"]),
         profile_prefixes={k: tuple(v) for k, v in prefixes.items()},
+        homoglyphs={
+            k: fold_table.get(ord(v), v) for k, v in translit.get("homoglyphs", {}).items()
+        },
         first_names=first_names,
         diminutives=diminutives,
         hashtag_words=frozenset(w.translate(fold_table) for w in words),

@@ -437,6 +437,8 @@ class MentionMatcher:
         if not self._words:
             return []
         cased, folded, index = _prepare(text)
+        if _MIXED.search(folded):
+            folded = _unmix(cased, folded)
         words = self._words
         hits: list[tuple[int, int, int]] = []
         ends: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -525,7 +527,7 @@ class MentionMatcher:
     ) -> tuple[int, int] | None:
         """The span of `alias` around its surname hit at [start, end), or None."""
         others = alias.others
-        in_tag = _in_hashtag(cased, start)
+        in_tag = "#" in cased and _in_hashtag(cased, start)
         if len(others) == 1:
             other, role = others[0]
             initials = self._words[other].initials if role == _FIRST else set()
@@ -781,6 +783,24 @@ def _prepare(text: str) -> tuple[str, str, list[int] | None]:
     return cased, nf.fold(cased), index
 
 
+_MIXED = re.compile(r"[а-яё][a-z]|[a-z][а-яё]")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _unmix(cased: str, folded: str) -> str:
+    """Read Latin look-alike letters as Cyrillic inside words that mix the two scripts."""
+    glyphs = nf.rules().homoglyphs
+    chars = list(folded)
+    for m in _WORD.finditer(folded):
+        word = m.group()
+        if nf.is_cyrillic(word) and not word.isascii() and any("a" <= c <= "z" for c in word):
+            for i in range(m.start(), m.end()):
+                c = cased[i]
+                if c.isascii():
+                    chars[i] = glyphs.get(c, glyphs.get(c.lower(), chars[i]))
+    return "".join(chars)
+
+
 def _non_prose_spans(cased: str) -> list[tuple[int, int]]:
     """Links, @handles and e-mail addresses: a name inside them is not a mention of it."""
     if "@" not in cased and "/" not in cased and "www" not in cased:
@@ -990,6 +1010,8 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
         same_script = nf.is_cyrillic(m.alias) == nf.is_cyrillic(m.matched_text)
         return (-(m.end - m.start), 0 if same_script else 1, -len(m.alias))
 
+    if len(mentions) < 2:
+        return mentions
     kept: list[Mention] = []
     for m in sorted(mentions, key=preference):
         if any(

@@ -177,6 +177,12 @@ def test_spans_survive_decomposed_and_invisible_characters(matcher: MentionMatch
     assert ids(matcher, text) >= {"ormanova"}
 
 
+def test_latin_look_alike_letters_inside_a_cyrillic_name(matcher: MentionMatcher) -> None:
+    found = matcher.find("Opманова опять врёт")  # Latin O and p
+    assert [(m.defender_id, m.matched_text) for m in found] == [("ormanova", "Opманова")]
+    assert ids(matcher, "Ormanova ok, Ormanov not") == {"ormanova"}
+
+
 def test_duplicates_collapse(matcher: MentionMatcher) -> None:
     # "Ormanova" is configured twice (full name and surname) and in two scripts; one mention.
     found = matcher.find("Bakhyt Ormanova")
