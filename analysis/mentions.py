@@ -481,15 +481,18 @@ class MentionMatcher:
         found: list[Mention] = []
         for start, end, word_id in dict.fromkeys(hits):
             word = words[word_id]
-            for alias_id in word.single_aliases:
-                alias = self._aliases[alias_id]
-                if self._alone_ok(alias, cased, folded, start, end):
-                    found.append(self._mention(alias, text, index, start, end, field_name))
+            whole: set[int] = set()
             for alias_id in word.anchor_aliases:
                 alias = self._aliases[alias_id]
                 span = self._assemble(alias, cased, folded, start, end, starts, ends)
                 if span:
+                    whole.add(alias.defender)
                     found.append(self._mention(alias, text, index, *span, field_name))
+            for alias_id in word.single_aliases:
+                alias = self._aliases[alias_id]
+                # Inside a full name of the same defender, the surname alone adds nothing.
+                if alias.defender not in whole and self._alone_ok(alias, cased, folded, start, end):
+                    found.append(self._mention(alias, text, index, start, end, field_name))
         return found
 
     def _mention(

@@ -50,6 +50,9 @@ def _found(matcher: MentionMatcher, text: str) -> bool:
     return any(m.defender_id == "x" for m in matcher.find(text))
 
 
+_LOOKALIKES = frozenset(nf.rules().kazakh["russian_lookalikes"]["tails"])
+_RUSSIAN_KEYBOARD = str.maketrans("әғқңөұүһі", "агкноуухи")
+
 _SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -72,6 +75,10 @@ def test_kazakh_suffixes_are_found(name: tuple[str, str], data: st.DataObject) -
     for tail in data.draw(st.lists(st.sampled_from(tails), min_size=1, max_size=8)):
         text = f"Міне, {surname}{tail} туралы жазба."
         assert _found(matcher, text), text
+        if tail not in _LOOKALIKES:
+            # written with Russian letters only, in a post without Kazakh letters
+            plain = f"Вот {surname}{tail} и всё.".translate(_RUSSIAN_KEYBOARD)
+            assert _found(matcher, plain), plain
 
 
 @_SETTINGS
@@ -84,6 +91,10 @@ def test_latin_spellings_are_found(name: tuple[str, str], data: st.DataObject) -
     for spelling in data.draw(st.lists(st.sampled_from(spellings), min_size=1, max_size=6)):
         tail = data.draw(st.sampled_from(tails))
         text = f"Again, {spelling.capitalize()}{tail} posted from abroad."
+        if tail in _LOOKALIKES:
+            # -ka/-ke also make Russian place names (Isaevka): Kazakh only in a Kazakh post
+            assert not _found(matcher, text), text
+            text = f"Qazaqşa: {spelling.capitalize()}{tail} jazdy."
         assert _found(matcher, text), text
 
 
