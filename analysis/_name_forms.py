@@ -287,6 +287,16 @@ def is_dictionary_word(word: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
+def is_common_word(word: str) -> bool:
+    """A Russian word whose most likely reading is not a name (ли, пак, хан)."""
+    morph = _morph()
+    if not is_cyrillic(word) or not morph.word_is_known(word):
+        return False
+    grammemes = set(morph.parse(word)[0].tag.grammemes)
+    return not grammemes & {"Name", "Surn", "Patr", "Geox", "Orgn"}
+
+
+@lru_cache(maxsize=65536)
 def is_feminine_predicate(word: str) -> bool:
     """A past-tense verb or short adjective in the feminine (заявила, виновна)."""
     morph = _morph()
@@ -434,6 +444,9 @@ def _latin_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     out = set(_latin_chain_spellings(last, harmonies)) if last else set()
     marks = kz.get("separators", {}).get("marks", [])
     out |= {m + c for m in marks for c in list(out)}
+    # A Latin name with a Cyrillic suffix, set off by a hyphen or apostrophe (Kesler-ге).
+    if last:
+        out |= {t for t in _kazakh_tails(last, harmonies) if t[:1] in marks}
     out.update(fold(p) for p in kz.get("english", {}).get("possessive", []))
     out.add("")
     return frozenset(out)

@@ -134,6 +134,7 @@ class _Word:
     initials: set[str] = field(default_factory=set)
     single_aliases: list[int] = field(default_factory=list)
     anchor_aliases: list[int] = field(default_factory=list)
+    kazakh_letters: bool = False
 
 
 @dataclass
@@ -180,6 +181,11 @@ def _shape(word: str) -> str | None:
     if word.endswith(shapes["surname_female"] + shapes["surname_male"] + shapes["surname_other"]):
         return _SURNAME
     return None
+
+
+@cache
+def _patronymic_endings() -> tuple[str, ...]:
+    return nf.name_shapes()["patronymic"]
 
 
 def _surname_gender(word: str) -> str | None:
@@ -262,6 +268,8 @@ class MentionMatcher:
         if len(self._automaton):
             self._automaton.make_automaton()
         self._first_name_keys = _first_name_keys()
+        self._female_titles = nf.rules().female_titles
+        self._other_cache: dict[tuple[int, str], bool] = {}
 
     # -- building
 
@@ -369,6 +377,7 @@ class MentionMatcher:
             self._word_ids[key] = word.id
         else:
             cyrillic = [c for c in cyrillic if nf.fold(c) not in word.keys]
+        word.kazakh_letters |= _KAZAKH_LETTERS.search(text) is not None
         if not nf.is_cyrillic(low):
             # The configured Latin spelling itself, whatever the Cyrillic guesses below.
             add(low, nf.latin_tails(cyrillic[0] if cyrillic else key[0]))
@@ -459,6 +468,8 @@ class MentionMatcher:
             if not left_ok and not _glued_left(cased, folded, start, ends):
                 continue
             for word_id, tails in payload:
+                if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
+                    continue
                 if tail in tails:
                     if tail in lookalikes and not _kazakh_context(cased, end, tail_end, kazakh):
                         continue
@@ -585,15 +596,19 @@ class MentionMatcher:
     ) -> int | None:
         """Start of "First [Patronymic] Surname" or "F. [P.] Surname" ending at `start`."""
         q = _skip_gap_back(cased, start, in_tag)
-        if q is None:
+        if not q:
             return None
         for s, wid in ends.get(q, ()):
             if wid == other:
                 return s
-        if initials:
-            m = _INITIALS_BEFORE.search(cased, max(0, q - 12), q)
-            if m and _initial_ok(m.group(1), initials):
-                return m.start()
+        if cased[q - 1] == ".":
+            if initials:
+                m = _INITIALS_BEFORE.search(cased, max(0, q - 12), q)
+                if m and _initial_ok(m.group(1), initials):
+                    return m.start()
+            return None
+        if not folded.endswith(_patronymic_endings(), 0, q):
+            return None
         token = _TOKEN_BEFORE.search(cased, max(0, q - 40), q)
         if token and _shape(nf.fold(token.group())) == _PATRONYMIC:
             q2 = _skip_gap_back(cased, token.start(), in_tag)
@@ -620,7 +635,7 @@ class MentionMatcher:
     ) -> int | None:
         """End of "Surname First [Patronymic]" or "Surname F. [P.]" starting at `end`."""
         r = _skip_gap(cased, end, in_tag)
-        if r is None:
+        if r is None or r >= len(cased) or not cased[r].isalpha():
             return None
         for e, wid in starts.get(r, ()):
             if wid == other:
@@ -628,7 +643,7 @@ class MentionMatcher:
                 if token and _shape(nf.fold(token.group())) == _PATRONYMIC:
                     return token.end()
                 return e
-        if initials:
+        if initials and "." in cased[r + 1 : r + 3]:
             m = _INITIALS_AFTER.match(cased, r)
             if m and _initial_ok(m.group(1), initials):
                 return m.end()
@@ -640,22 +655,23 @@ class MentionMatcher:
         """False when the context shows the word names somebody else."""
         info = self._defenders[alias.defender]
         role = alias.roles[0]
+        if end - start <= 4 and cased[start].islower() and nf.is_common_word(folded[start:end]):
+            # A short surname that is also a common word (Ли, Пак, Хан) counts only with a
+            # capital letter: "знаешь ли" is not a mention.
+            return False
         if role == _SURNAME:
-            for token in (_neighbour_before(cased, start), _neighbour_after(cased, end)):
-                if token is None:
-                    continue
-                verdict = self._other_person(info, token)
-                if verdict:
+            before = _neighbour_before(cased, start, any_case=True)
+            after = _neighbour_after(cased, end, any_case=True)
+            for token in (before, after):
+                if token and token[0].isupper() and self._other_person(alias.defender, token):
                     return False
-            word = folded[start:end]
             if (
                 info.gender == "m"
-                and nf.is_cyrillic(word)
-                and word.endswith(("ова", "ева", "ёва", "ина", "ына", "ая"))
+                and (before or after)
+                and folded.endswith(("ова", "ева", "ина", "ына", "ая"), start, end)
+                and nf.is_cyrillic(folded[start:end])
             ):
-                before = _neighbour_before(cased, start, any_case=True)
-                after = _neighbour_after(cased, end, any_case=True)
-                if before and nf.fold(before) in nf.rules().female_titles:
+                if before and nf.fold(before) in self._female_titles:
                     return False
                 if after and nf.is_feminine_predicate(nf.fold(after)):
                     return False
@@ -667,7 +683,19 @@ class MentionMatcher:
                     return False
         return True
 
-    def _other_person(self, info: _DefenderInfo, token: str) -> bool:
+    def _other_person(self, defender: int, token: str) -> bool:
+        """Is `token`, next to the defender's surname, somebody else's first name or initial?"""
+        key = (defender, token)
+        verdict = self._other_cache.get(key)
+        if verdict is None:
+            if len(self._other_cache) > 200_000:
+                self._other_cache.clear()
+            verdict = self._other_cache[key] = self._is_other_person(
+                self._defenders[defender], token
+            )
+        return verdict
+
+    def _is_other_person(self, info: _DefenderInfo, token: str) -> bool:
         m = _INITIALS_TOKEN.fullmatch(token)
         if m:
             return bool(info.first_initials) and not _initial_ok(m.group(1), info.first_initials)
@@ -784,6 +812,15 @@ def _prepare(text: str) -> tuple[str, str, list[int] | None]:
     index.append(len(text))
     cased = "".join(chars)
     return cased, nf.fold(cased), index
+
+
+_KAZAKH_LETTERS = re.compile("[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+
+
+def _short_word_clash(cased: str, start: int, end: int, word: _Word) -> bool:
+    """A short name written with a Kazakh letter it does not have is a Kazakh word: folding
+    makes кім ("who") look like the surname Ким, which long names never risk."""
+    return not word.kazakh_letters and _KAZAKH_LETTERS.search(cased, start, end) is not None
 
 
 _MIXED = re.compile(r"[а-яё][a-z]|[a-z][а-яё]")
@@ -1007,29 +1044,37 @@ def _same_platform(found: str, configured: str) -> bool:
 
 def _dedupe(mentions: list[Mention]) -> list[Mention]:
     """One mention per defender and span; a span inside a longer one of the same defender in
-    the same field (the surname inside "Бахыт Орманова") is dropped."""
-
-    def preference(m: Mention) -> tuple[int, int, int]:
-        same_script = nf.is_cyrillic(m.alias) == nf.is_cyrillic(m.matched_text)
-        return (-(m.end - m.start), 0 if same_script else 1, -len(m.alias))
-
+    the same field (the surname inside "Бахыт Орманова") is dropped. Output is in field order,
+    then text order."""
     if len(mentions) < 2:
         return mentions
+    by_owner: dict[tuple[str, str], list[Mention]] = defaultdict(list)
+    for m in mentions:
+        by_owner[(m.defender_id, m.field)].append(m)
     kept: list[Mention] = []
-    for m in sorted(mentions, key=preference):
-        if any(
-            k.defender_id == m.defender_id
-            and k.field == m.field
-            and k.start <= m.start
-            and m.end <= k.end
-            for k in kept
-        ):
+    for group in by_owner.values():
+        if len(group) == 1:
+            kept.append(group[0])
             continue
-        kept.append(m)
+        # longest span first; for one span, the alias in the script of the text, then the
+        # longest alias
+        group.sort(
+            key=lambda m: (
+                m.start - m.end,
+                nf.is_cyrillic(m.alias) != nf.is_cyrillic(m.matched_text),
+                -len(m.alias),
+            )
+        )
+        chosen: list[Mention] = []
+        for m in group:
+            if not any(k.start <= m.start and m.end <= k.end for k in chosen):
+                chosen.append(m)
+        kept.extend(chosen)
     kept.sort(key=lambda m: (_field_order(m.field), m.start, m.end, m.defender_id))
     return kept
 
 
+@cache
 def _field_order(name: str) -> tuple[int, int]:
     head, _, rest = name.partition("[")
     order = {"text": 0, "hashtags": 1, "mentions": 2, "links": 3, "url": 4}.get(head, 5)
