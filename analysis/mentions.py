@@ -904,11 +904,12 @@ def _glued_right(cased: str, folded: str, end: int, tail: str) -> bool:
 
 
 def _skip_gap_back(cased: str, pos: int, in_tag: bool) -> int | None:
-    """Where the previous word of a name ends: only spaces between (or a hashtag join)."""
+    """Where the previous word of a name ends: only spaces between (or a hashtag join, or an
+    initial glued to the surname: "Н.Жумабеков")."""
     q = pos
     while q > 0 and cased[q - 1] in " \u00a0\t":
         q -= 1
-    if q < pos:
+    if q < pos or (q > 0 and cased[q - 1] == "."):
         return q
     if in_tag:
         return pos - 1 if pos > 0 and cased[pos - 1] == "_" else pos
@@ -934,7 +935,7 @@ def _neighbour_before(cased: str, start: int, any_case: bool = False) -> str | N
     q = start
     while q > 0 and cased[q - 1] in " \u00a0\t":
         q -= 1
-    if q == start or q == 0:
+    if q == 0 or (q == start and cased[q - 1] != "."):
         return None
     m = _NEIGHBOUR_BEFORE.search(cased, max(0, q - 40), q)
     if not m:
