@@ -452,7 +452,8 @@ class MentionMatcher:
         hits: list[tuple[int, int, int]] = []
         ends: dict[int, list[tuple[int, int]]] = defaultdict(list)
         blocked: list[tuple[int, int]] | None = None
-        lookalikes, kazakh = _lookalikes()
+        cues = _lookalikes()
+        lookalikes = cues.tails
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
@@ -471,7 +472,9 @@ class MentionMatcher:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
                 if tail in tails:
-                    if tail in lookalikes and not _kazakh_context(cased, end, tail_end, kazakh):
+                    if tail in lookalikes and not _kazakh_context(
+                        cased, folded, end, tail_end, cues
+                    ):
                         continue
                     span_end = tail_end
                 elif tail[:1] in "'-" or not tail or _glued_right(cased, folded, end, tail):
@@ -602,10 +605,15 @@ class MentionMatcher:
             if wid == other:
                 return s
         if cased[q - 1] == ".":
-            if initials:
-                m = _INITIALS_BEFORE.search(cased, max(0, q - 12), q)
-                if m and _initial_ok(m.group(1), initials):
-                    return m.start()
+            m = _INITIALS_BEFORE.search(cased, max(0, q - 12), q)
+            if m and initials and _initial_ok(m.group(1), initials):
+                return m.start()
+            if m:
+                # "Yerlan M. Temirkhanov": a middle initial between first name and surname
+                q2 = _skip_gap_back(cased, m.start(), in_tag)
+                for s, wid in ends.get(q2 or -1, ()):
+                    if wid == other:
+                        return s
             return None
         if not folded.endswith(_patronymic_endings(), 0, q):
             return None
@@ -848,26 +856,40 @@ def _non_prose_spans(cased: str) -> list[tuple[int, int]]:
     return [m.span() for m in _NON_PROSE.finditer(cased)]
 
 
+@dataclass(frozen=True)
+class _KazakhCues:
+    """What tells a Kazakh suffix from a look-alike Russian ending (kazakh_suffixes.toml)."""
+
+    tails: frozenset[str]
+    suffix_letters: re.Pattern[str]
+    post_letters: re.Pattern[str]
+    post_words: re.Pattern[str] | None
+
+
 @cache
-def _lookalikes() -> tuple[frozenset[str], tuple[re.Pattern[str], re.Pattern[str]]]:
+def _lookalikes() -> _KazakhCues:
     section = nf.rules().kazakh.get("russian_lookalikes", {})
-    tails = frozenset(nf.fold(t) for t in section.get("tails", ()))
 
-    def pattern(letters: str) -> re.Pattern[str]:
-        upper = "".join(u for u in letters.upper() if not u.isascii())
-        chars = re.escape(letters + upper) or "\uffff"
-        return re.compile("[" + chars + "]")
+    def letters(chars: str) -> re.Pattern[str]:
+        upper = "".join(u for u in chars.upper() if not u.isascii())
+        return re.compile("[" + (re.escape(chars + upper) or "\uffff") + "]")
 
-    in_suffix = section.get("suffix_letters", "")
-    in_post = section.get("post_letters", "")
-    return tails, (pattern(in_suffix), pattern(in_post))
+    words = "|".join(re.escape(nf.fold(w)) for w in section.get("post_words", ()))
+    return _KazakhCues(
+        tails=frozenset(nf.fold(t) for t in section.get("tails", ())),
+        suffix_letters=letters(section.get("suffix_letters", "")),
+        post_letters=letters(section.get("post_letters", "")),
+        post_words=re.compile(rf"(?<![^\W\d_])(?:{words})(?![^\W\d_])") if words else None,
+    )
 
 
-def _kazakh_context(
-    cased: str, end: int, tail_end: int, kazakh: tuple[re.Pattern[str], re.Pattern[str]]
-) -> bool:
+def _kazakh_context(cased: str, folded: str, end: int, tail_end: int, cues: _KazakhCues) -> bool:
     """Is a suffix that also spells a Russian ending (Исаев+ка) meant as Kazakh here?"""
-    return kazakh[0].search(cased, end, tail_end) is not None or kazakh[1].search(cased) is not None
+    return (
+        cues.suffix_letters.search(cased, end, tail_end) is not None
+        or cues.post_letters.search(cased) is not None
+        or (cues.post_words is not None and cues.post_words.search(folded) is not None)
+    )
 
 
 def _in_hashtag(cased: str, pos: int) -> bool:
