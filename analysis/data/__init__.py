@@ -1,0 +1,1 @@
+"""Rule data for analysis.mentions: transliteration, Kazakh suffixes, Russian declension."""
