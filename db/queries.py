@@ -19,6 +19,8 @@ from db import models
 
 __all__ = [
     "PayloadMismatch",
+    "iter_mentions",
+    "post_children",
     "iter_accounts",
     "iter_post_records",
     "iter_payload_mismatches",
@@ -34,7 +36,7 @@ def _time(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
 
 
-def _children(connection: Connection, post_ids: list[int]) -> dict[str, dict[int, list[str]]]:
+def post_children(connection: Connection, post_ids: list[int]) -> dict[str, dict[int, list[str]]]:
     found: dict[str, dict[int, list[str]]] = {
         "links": defaultdict(list),
         "hashtags": defaultdict(list),
@@ -85,7 +87,7 @@ def iter_post_records(
         rows = connection.execute(query).all()
         if not rows:
             return
-        children = _children(connection, [r.id for r in rows])
+        children = post_children(connection, [r.id for r in rows])
         for row in rows:
             yield {
                 "platform": row.platform,
@@ -286,3 +288,54 @@ def status_counts(connection: Connection) -> dict[str, Any]:
         "imports": imports,
         "mentions": mentions,
     }
+
+
+def iter_mentions(
+    connection: Connection, *, defender_id: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every stored defender mention with the post it is in, for `export mentions`."""
+    mention = models.Mention.__table__
+    last_id = 0
+    while True:
+        query = (
+            select(
+                mention.c.id,
+                _POST.c.platform,
+                _POST.c.platform_id,
+                _POST.c.evidence_id,
+                _POST.c.created_at,
+                _POST.c.author_handle,
+                _POST.c.url,
+                mention.c.defender_id,
+                mention.c.alias,
+                mention.c.matched_text,
+                mention.c.field,
+                mention.c.start,
+                mention.c.end,
+            )
+            .join(_POST, _POST.c.id == mention.c.post_id)
+            .where(mention.c.id > last_id)
+            .order_by(mention.c.id)
+            .limit(PAGE)
+        )
+        if defender_id is not None:
+            query = query.where(mention.c.defender_id == defender_id)
+        rows = connection.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield {
+                "platform": row.platform,
+                "post_id": row.platform_id,
+                "defender_id": row.defender_id,
+                "alias": row.alias,
+                "matched_text": row.matched_text,
+                "field": row.field,
+                "start": row.start,
+                "end": row.end,
+                "evidence_id": row.evidence_id,
+                "created_at": _time(row.created_at),
+                "author_handle": row.author_handle,
+                "url": row.url,
+            }
+        last_id = rows[-1].id

@@ -76,8 +76,9 @@ class PostWriter:
     collection_run_id: int | None = None
     provenance: dict[str, Any] | None = None
     _accounts: OrderedDict[tuple[str, str], _CachedAccount] = field(default_factory=OrderedDict)
-    inserted_ids: list[int] = field(default_factory=list)
-    keep_inserted_ids: bool = False
+    # The posts the last write() stored or replaced (new and edited), with their row ids,
+    # for steps that derive rows from them in the same transaction (defender mentions).
+    last_stored: list[tuple[Post, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._bulk = _Bulk(self.connection)
@@ -92,6 +93,7 @@ class PostWriter:
     def write(self, posts: Sequence[Post]) -> WriteCounts:
         """Store a chunk of posts; the caller commits or rolls back."""
         counts = WriteCounts()
+        self.last_stored = []
         batch: dict[tuple[str, str], Post] = {}
         for post in posts:
             key = (post.platform, post.post_id)
@@ -337,11 +339,11 @@ class PostWriter:
             counts.inserted += len(new_ids)
             counts.known += len(fresh) - len(new_ids)
             self._write_children(new_ids)
-            if self.keep_inserted_ids:
-                self.inserted_ids.extend(post_id for _, post_id in new_ids)
+            self.last_stored.extend(new_ids)
         if edited:
             self._write_edits(edited, account_ids)
             counts.updated += len(edited)
+            self.last_stored.extend((post, row.id) for post, _, row in edited)
         return counts
 
     def _write_edits(

@@ -23,9 +23,16 @@ from rich.table import Table
 from collector.files import FORMATS, ImportFormatError
 from collector.post import RecordError, parse_time
 from db.engine import DatabaseError, open_database
-from db.queries import iter_accounts, iter_payload_mismatches, iter_post_records, status_counts
+from db.queries import (
+    iter_accounts,
+    iter_mentions,
+    iter_payload_mismatches,
+    iter_post_records,
+    status_counts,
+)
 from smearwatch import __version__
 from smearwatch.config import CONFIG_TEMPLATE, Config, ConfigError, load_config
+from smearwatch.matching import MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import ImportRejected, import_file
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -50,6 +57,19 @@ class State:
 
     def engine(self) -> Any:
         return open_database(self.config.database_url)
+
+    def mention_step(self, engine: Any) -> MentionStep:
+        """The matcher for the configured defenders, after re-matching stored posts if the
+        defenders changed since they were last matched (the stale-match check)."""
+        step = MentionStep(self.config.defenders)
+        refreshed = refresh_stale_mentions(engine, step)
+        if refreshed is not None:
+            stderr.print(
+                f"Matched {refreshed.posts:,} stored posts against the configured defenders "
+                f"({refreshed.reason}): {refreshed.mentions:,} mentions.",
+                highlight=False,
+            )
+        return step
 
 
 def fail(message: str) -> None:
@@ -174,11 +194,12 @@ def import_command(state: State, files: tuple[str, ...], fmt: str, skip_invalid:
     failures = 0
     with user_errors():
         engine = state.engine()
+        step = state.mention_step(engine)
     for path in files:
         callback, stop = _progress_callback(path)
         try:
             summary = import_file(
-                engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback
+                engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback, mentions=step
             )
         except (ImportFormatError, ImportRejected) as exc:
             stop()
@@ -215,6 +236,10 @@ EXPORT_COLUMNS = {
         "platform", "account_id", "handle", "display_name", "created_at", "first_seen",
         "last_seen", "posts",
     ],
+    "mentions": [
+        "platform", "post_id", "defender_id", "alias", "matched_text", "field", "start", "end",
+        "evidence_id", "created_at", "author_handle", "url",
+    ],
 }  # fmt: skip
 
 
@@ -244,7 +269,7 @@ def _output(out: str | None) -> Iterator[IO[str]]:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["posts", "accounts"]))
+@click.argument("what", type=click.Choice(["posts", "accounts", "mentions"]))
 @click.option(
     "--format",
     "fmt",
@@ -256,6 +281,7 @@ def _output(out: str | None) -> Iterator[IO[str]]:
 @click.option("--since", metavar="DATE", help="Only posts created on or after DATE (UTC).")
 @click.option("--until", metavar="DATE", help="Only posts created before DATE (UTC).")
 @click.option("--platform", metavar="NAME", help="Only this platform.")
+@click.option("--defender", metavar="ID", help="Only mentions of this defender (mentions only).")
 @click.pass_obj
 def export(
     state: State,
@@ -265,14 +291,16 @@ def export(
     since: str | None,
     until: str | None,
     platform: str | None,
+    defender: str | None,
 ) -> None:
-    """Write posts or accounts as CSV or JSONL for analysts and other tools.
+    """Write posts, accounts or defender mentions as CSV or JSONL.
 
     A JSONL export of posts is smearwatch's interchange format: 'smearwatch import' reads it
     back into another database unchanged.
 
     Examples: smearwatch export posts --since 2026-11-16 --out week.jsonl;
-    smearwatch export accounts --format csv
+    smearwatch export accounts --format csv;
+    smearwatch export mentions --defender ormanova --out ormanova.csv
     """
     if fmt is None:
         fmt = "csv" if out and out.lower().endswith(".csv") else "jsonl"
@@ -280,12 +308,17 @@ def export(
     until_time = _parse_day(until, "--until")
     with user_errors():
         engine = state.engine()
+        if what == "mentions":
+            state.mention_step(engine)
     count = 0
     with engine.connect() as connection, _output(out) as handle:
+        rows: Iterator[dict[str, Any]]
         if what == "posts":
             rows = iter_post_records(
                 connection, since=since_time, until=until_time, platform=platform
             )
+        elif what == "mentions":
+            rows = iter_mentions(connection, defender_id=defender)
         else:
             rows = iter_accounts(connection, platform=platform)
         if fmt == "jsonl":
@@ -313,6 +346,7 @@ def status(state: State) -> None:
     with user_errors():
         engine = state.engine()
         config = state.config
+        state.mention_step(engine)
     with engine.connect() as connection:
         counts = status_counts(connection)
     stdout.print(f"Database: {engine.url.render_as_string(hide_password=True)}", highlight=False)

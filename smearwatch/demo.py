@@ -13,6 +13,7 @@ from rich.console import Console
 
 from db.engine import open_database
 from smearwatch.config import load_config
+from smearwatch.matching import MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import import_file
 
 __all__ = ["run_demo"]
@@ -34,8 +35,10 @@ def run_demo(out_dir: Path, console: Console) -> Path:
     )
     engine = open_database(config.database_url)
     try:
+        step = MentionStep(config.defenders)
+        refresh_stale_mentions(engine, step)
         with resources.as_file(data / "posts.jsonl.gz") as posts_path:
-            summary = import_file(engine, posts_path)
+            summary = import_file(engine, posts_path, mentions=step)
         console.print(summary.line(), highlight=False)
         console.print(f"File SHA-256: {summary.file_sha256}")
     finally:

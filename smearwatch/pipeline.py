@@ -27,6 +27,7 @@ from collector.files import (
 from collector.post import Post
 from db import models
 from db.store import PostWriter, WriteCounts
+from smearwatch.matching import MentionStep
 
 __all__ = ["ImportRejected", "ImportSummary", "import_file"]
 
@@ -45,6 +46,7 @@ class ImportSummary:
     known: int = 0
     updated: int = 0
     rejected: int = 0
+    mentions: int = 0
     file_sha256: str = ""
     rejects_path: str | None = None
     errors: list[str] = field(default_factory=list)
@@ -54,6 +56,8 @@ class ImportSummary:
             f"{self.path}: read {self.read:,}, inserted {self.inserted:,}, "
             f"already known {self.known:,}, edited {self.updated:,}, rejected {self.rejected:,}"
         )
+        if self.mentions:
+            text += f", defender mentions found {self.mentions:,}"
         if self.rejects_path:
             text += f" (rejected lines in {self.rejects_path})"
         return text
@@ -111,7 +115,7 @@ def import_file(
     fmt: str = "auto",
     skip_invalid: bool = False,
     progress: ProgressCallback | None = None,
-    after_chunk: Callable[[PostWriter, list[Post]], None] | None = None,
+    mentions: MentionStep | None = None,
 ) -> ImportSummary:
     """Import one export file in a single transaction.
 
@@ -165,8 +169,8 @@ def import_file(
                 def flush() -> None:
                     if chunk and (skip_invalid or invalid == 0):
                         counts.add(writer.write(chunk))
-                        if after_chunk is not None:
-                            after_chunk(writer, chunk)
+                        if mentions is not None:
+                            summary.mentions += mentions.store(connection, writer.last_stored)
                     chunk.clear()
                     if progress is not None:
                         progress(export.bytes_read, export.size)
