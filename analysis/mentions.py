@@ -387,6 +387,9 @@ class MentionMatcher:
         for cyr in cyrillic:
             forms = nf.russian_forms(cyr, role, gender)
             add(cyr, nf.kazakh_tails(cyr))
+            voiced = nf.voiced_stem(cyr)
+            if voiced and voiced[1]:
+                add(voiced[0], voiced[1] - _BARE)
             for form in forms[1:]:
                 add(form, _BARE)
             latin_tails = nf.latin_tails(cyr)
@@ -477,7 +480,7 @@ class MentionMatcher:
                     ):
                         continue
                     span_end = tail_end
-                elif tail[:1] in "'-" or not tail or _glued_right(cased, folded, end, tail):
+                elif "" in tails and (tail[:1] in "'-" or _glued_right(cased, folded, end, tail)):
                     span_end = end
                 else:
                     continue
