@@ -23,10 +23,27 @@ How it works, and why:
 * A surname alias found alone is rejected when the word next to it is somebody else's first
   name or initial (Айгуль Орманова is not Бахыт Орманова); a man's surname that is also his
   female relative's name (Темирханова) is rejected when the context marks a woman.
-* Handles match exactly, as @mentions, in profile links and in the post's metadata.
+* Handles match exactly, as @mentions, in profile links and in the post's metadata; a name
+  inside a link, an @handle or an e-mail address is not a mention of the name.
 
-Field names in `Mention.field`: "text", "url", and for the list fields the item index in
-brackets: "hashtags[2]", "mentions[0]", "links[1]". `start`/`end` index into that string.
+Choices worth knowing:
+
+* A defender's `name` counts as one more alias.
+* `Mention.field` is "text", "url", or for the list fields the item index in brackets:
+  "hashtags[2]", "mentions[0]", "links[1]"; `start`/`end` index into that string as given.
+  `matched_text` includes a glued suffix (Ормановаға, Ormanova's). For handles it is the
+  "@handle" in running text and the bare handle in links and metadata; `alias` is then the
+  configured handle.
+* An @mention matches a configured handle of any platform; a profile link only the handles of
+  the platform the link belongs to (profile_urls.toml).
+* Kazakh suffixes that also spell a Russian ending of a word built on the name (Исаевка, a
+  village) count only in a post that looks Kazakh (kazakh_suffixes.toml, russian_lookalikes).
+* A short surname that is also a common word (Ли, Пак) counts alone only with a capital
+  letter; a short name is not matched by a Kazakh word that differs in a Kazakh letter
+  (кім is not Ким).
+* Latin letters slipped into a Cyrillic word to dodge monitoring (Opманова) are read as the
+  Cyrillic letters they imitate.
+* Plural forms (Ормановы, the Ormanov family) are not generated.
 """
 
 from __future__ import annotations
