@@ -286,6 +286,7 @@ class MentionMatcher:
             self._automaton.make_automaton()
         self._first_name_keys = _first_name_keys()
         self._female_titles = nf.rules().female_titles
+        self._titles = frozenset(nf.fold(t) for t in nf.rules().russian["context"]["titles"])
         self._other_cache: dict[tuple[int, str], bool] = {}
 
     # -- building
@@ -726,6 +727,8 @@ class MentionMatcher:
     def _is_other_person(self, info: _DefenderInfo, token: str) -> bool:
         m = _INITIALS_TOKEN.fullmatch(token)
         if m:
+            if nf.fold(m.group(1)) in self._titles:
+                return False
             return bool(info.first_initials) and not _initial_ok(m.group(1), info.first_initials)
         f = nf.fold(token)
         if f in info.first_keys or f in info.surname_keys or _shape(f) == _PATRONYMIC:
