@@ -175,9 +175,7 @@ class _Alias:
         """The configured alias to report: the first one written in the script matched."""
         if len(self.texts) > 1:
             cyrillic = nf.is_cyrillic(matched)
-            for text in self.texts:
-                if nf.is_cyrillic(text) == cyrillic:
-                    return text
+            return next((t for t in self.texts if nf.is_cyrillic(t) == cyrillic), self.texts[0])
         return self.texts[0]
 
 
@@ -475,20 +473,25 @@ class MentionMatcher:
         blocked: list[tuple[int, int]] | None = None
         cues = _lookalikes()
         lookalikes = cues.tails
+        n = len(folded)
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
-            left_ok = not start or not folded[start - 1].isalpha()
-            match = _LETTERS.match(folded, end)
-            tail = match.group()
-            tail_end = match.end()
-            if not tail and end < len(folded) and folded[end] in "'-":
-                sep = _LETTERS.match(folded, end + 1)
-                if sep.end() > end + 1:
-                    tail = folded[end : sep.end()]
-                    tail_end = sep.end()
-            if not left_ok and not _glued_left(cased, folded, start, ends):
+            if (
+                start
+                and folded[start - 1].isalpha()
+                and not _glued_left(cased, folded, start, ends)
+            ):
                 continue
+            tail, tail_end = "", end
+            if end < n:
+                after = folded[end]
+                if after.isalpha():
+                    tail_end = _LETTERS.match(folded, end).end()
+                    tail = folded[end:tail_end]
+                elif after in "'-" and end + 1 < n and folded[end + 1].isalpha():
+                    tail_end = _LETTERS.match(folded, end + 1).end()
+                    tail = folded[end:tail_end]
             for word_id, tails in payload:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
@@ -565,7 +568,7 @@ class MentionMatcher:
     ) -> tuple[int, int] | None:
         """The span of `alias` around its surname hit at [start, end), or None."""
         others = alias.others
-        in_tag = "#" in cased and _in_hashtag(cased, start)
+        in_tag = "#" in cased  # whether the name can be inside a hashtag at all
         if len(others) == 1:
             other, role = others[0]
             initials = self._words[other].initials if role == _FIRST else set()
@@ -956,7 +959,7 @@ def _skip_gap_back(cased: str, pos: int, in_tag: bool) -> int | None:
         q -= 1
     if q < pos or (q > 0 and cased[q - 1] == "."):
         return q
-    if in_tag:
+    if in_tag and _in_hashtag(cased, pos):
         return pos - 1 if pos > 0 and cased[pos - 1] == "_" else pos
     return None
 
@@ -967,7 +970,7 @@ def _skip_gap(cased: str, pos: int, in_tag: bool) -> int | None:
         r += 1
     if r > pos:
         return r
-    if in_tag:
+    if in_tag and _in_hashtag(cased, pos):
         return pos + 1 if pos < len(cased) and cased[pos] == "_" else pos
     return None
 
@@ -1094,6 +1097,9 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
     then text order."""
     if len(mentions) < 2:
         return mentions
+    owners = {(m.defender_id, m.field) for m in mentions}
+    if len(owners) == len(mentions):
+        return sorted(mentions, key=_output_order)
     by_owner: dict[tuple[str, str], list[Mention]] = defaultdict(list)
     for m in mentions:
         by_owner[(m.defender_id, m.field)].append(m)
@@ -1116,8 +1122,12 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
             if not any(k.start <= m.start and m.end <= k.end for k in chosen):
                 chosen.append(m)
         kept.extend(chosen)
-    kept.sort(key=lambda m: (_field_order(m.field), m.start, m.end, m.defender_id))
+    kept.sort(key=_output_order)
     return kept
+
+
+def _output_order(m: Mention) -> tuple[tuple[int, int], int, int, str]:
+    return _field_order(m.field), m.start, m.end, m.defender_id
 
 
 @cache
