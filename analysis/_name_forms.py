@@ -423,6 +423,18 @@ def _kazakh_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     return frozenset(out)
 
 
+def voiced_stem(word: str) -> tuple[str, frozenset[str]] | None:
+    """The voiced spelling of `word` before vowel-initial suffixes (Сыздық -> Сыздығ) and the
+    folded suffix chains it takes, or None when the word does not end in such a consonant."""
+    word = word.lower()
+    voiced = rules().kazakh.get("voicing", {}).get(word[-1:]) if word else None
+    if not voiced:
+        return None
+    vowels = set(fold("аәеиоөұүыіэюя"))
+    tails = frozenset(t for t in kazakh_tails(word) if t[:1] in vowels)
+    return word[:-1] + voiced, tails
+
+
 @cache
 def _latin_chain_spellings(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     out: set[str] = set()

@@ -23,10 +23,27 @@ How it works, and why:
 * A surname alias found alone is rejected when the word next to it is somebody else's first
   name or initial (Айгуль Орманова is not Бахыт Орманова); a man's surname that is also his
   female relative's name (Темирханова) is rejected when the context marks a woman.
-* Handles match exactly, as @mentions, in profile links and in the post's metadata.
+* Handles match exactly, as @mentions, in profile links and in the post's metadata; a name
+  inside a link, an @handle or an e-mail address is not a mention of the name.
 
-Field names in `Mention.field`: "text", "url", and for the list fields the item index in
-brackets: "hashtags[2]", "mentions[0]", "links[1]". `start`/`end` index into that string.
+Choices worth knowing:
+
+* A defender's `name` counts as one more alias.
+* `Mention.field` is "text", "url", or for the list fields the item index in brackets:
+  "hashtags[2]", "mentions[0]", "links[1]"; `start`/`end` index into that string as given.
+  `matched_text` includes a glued suffix (Ормановаға, Ormanova's). For handles it is the
+  "@handle" in running text and the bare handle in links and metadata; `alias` is then the
+  configured handle.
+* An @mention matches a configured handle of any platform; a profile link only the handles of
+  the platform the link belongs to (profile_urls.toml).
+* Kazakh suffixes that also spell a Russian ending of a word built on the name (Исаевка, a
+  village) count only in a post that looks Kazakh (kazakh_suffixes.toml, russian_lookalikes).
+* A short surname that is also a common word (Ли, Пак) counts alone only with a capital
+  letter; a short name is not matched by a Kazakh word that differs in a Kazakh letter
+  (кім is not Ким).
+* Latin letters slipped into a Cyrillic word to dodge monitoring (Opманова) are read as the
+  Cyrillic letters they imitate.
+* Plural forms (Ормановы, the Ormanov family) are not generated.
 """
 
 from __future__ import annotations
@@ -158,9 +175,7 @@ class _Alias:
         """The configured alias to report: the first one written in the script matched."""
         if len(self.texts) > 1:
             cyrillic = nf.is_cyrillic(matched)
-            for text in self.texts:
-                if nf.is_cyrillic(text) == cyrillic:
-                    return text
+            return next((t for t in self.texts if nf.is_cyrillic(t) == cyrillic), self.texts[0])
         return self.texts[0]
 
 
@@ -269,6 +284,7 @@ class MentionMatcher:
             self._automaton.make_automaton()
         self._first_name_keys = _first_name_keys()
         self._female_titles = nf.rules().female_titles
+        self._titles = frozenset(nf.fold(t) for t in nf.rules().russian["context"]["titles"])
         self._other_cache: dict[tuple[int, str], bool] = {}
 
     # -- building
@@ -387,6 +403,9 @@ class MentionMatcher:
         for cyr in cyrillic:
             forms = nf.russian_forms(cyr, role, gender)
             add(cyr, nf.kazakh_tails(cyr))
+            voiced = nf.voiced_stem(cyr)
+            if voiced and voiced[1]:
+                add(voiced[0], voiced[1] - _BARE)
             for form in forms[1:]:
                 add(form, _BARE)
             latin_tails = nf.latin_tails(cyr)
@@ -454,20 +473,25 @@ class MentionMatcher:
         blocked: list[tuple[int, int]] | None = None
         cues = _lookalikes()
         lookalikes = cues.tails
+        n = len(folded)
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
-            left_ok = not start or not folded[start - 1].isalpha()
-            match = _LETTERS.match(folded, end)
-            tail = match.group()
-            tail_end = match.end()
-            if not tail and end < len(folded) and folded[end] in "'-":
-                sep = _LETTERS.match(folded, end + 1)
-                if sep.end() > end + 1:
-                    tail = folded[end : sep.end()]
-                    tail_end = sep.end()
-            if not left_ok and not _glued_left(cased, folded, start, ends):
+            if (
+                start
+                and folded[start - 1].isalpha()
+                and not _glued_left(cased, folded, start, ends)
+            ):
                 continue
+            tail, tail_end = "", end
+            if end < n:
+                after = folded[end]
+                if after.isalpha():
+                    tail_end = _LETTERS.match(folded, end).end()
+                    tail = folded[end:tail_end]
+                elif after in "'-" and end + 1 < n and folded[end + 1].isalpha():
+                    tail_end = _LETTERS.match(folded, end + 1).end()
+                    tail = folded[end:tail_end]
             for word_id, tails in payload:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
@@ -477,7 +501,7 @@ class MentionMatcher:
                     ):
                         continue
                     span_end = tail_end
-                elif tail[:1] in "'-" or not tail or _glued_right(cased, folded, end, tail):
+                elif "" in tails and (tail[:1] in "'-" or _glued_right(cased, folded, end, tail)):
                     span_end = end
                 else:
                     continue
@@ -544,7 +568,7 @@ class MentionMatcher:
     ) -> tuple[int, int] | None:
         """The span of `alias` around its surname hit at [start, end), or None."""
         others = alias.others
-        in_tag = "#" in cased and _in_hashtag(cased, start)
+        in_tag = "#" in cased  # whether the name can be inside a hashtag at all
         if len(others) == 1:
             other, role = others[0]
             initials = self._words[other].initials if role == _FIRST else set()
@@ -706,6 +730,8 @@ class MentionMatcher:
     def _is_other_person(self, info: _DefenderInfo, token: str) -> bool:
         m = _INITIALS_TOKEN.fullmatch(token)
         if m:
+            if nf.fold(m.group(1)) in self._titles:
+                return False
             return bool(info.first_initials) and not _initial_ok(m.group(1), info.first_initials)
         f = nf.fold(token)
         if f in info.first_keys or f in info.surname_keys or _shape(f) == _PATRONYMIC:
@@ -933,7 +959,7 @@ def _skip_gap_back(cased: str, pos: int, in_tag: bool) -> int | None:
         q -= 1
     if q < pos or (q > 0 and cased[q - 1] == "."):
         return q
-    if in_tag:
+    if in_tag and _in_hashtag(cased, pos):
         return pos - 1 if pos > 0 and cased[pos - 1] == "_" else pos
     return None
 
@@ -944,7 +970,7 @@ def _skip_gap(cased: str, pos: int, in_tag: bool) -> int | None:
         r += 1
     if r > pos:
         return r
-    if in_tag:
+    if in_tag and _in_hashtag(cased, pos):
         return pos + 1 if pos < len(cased) and cased[pos] == "_" else pos
     return None
 
@@ -1071,6 +1097,9 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
     then text order."""
     if len(mentions) < 2:
         return mentions
+    owners = {(m.defender_id, m.field) for m in mentions}
+    if len(owners) == len(mentions):
+        return sorted(mentions, key=_output_order)
     by_owner: dict[tuple[str, str], list[Mention]] = defaultdict(list)
     for m in mentions:
         by_owner[(m.defender_id, m.field)].append(m)
@@ -1093,8 +1122,12 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
             if not any(k.start <= m.start and m.end <= k.end for k in chosen):
                 chosen.append(m)
         kept.extend(chosen)
-    kept.sort(key=lambda m: (_field_order(m.field), m.start, m.end, m.defender_id))
+    kept.sort(key=_output_order)
     return kept
+
+
+def _output_order(m: Mention) -> tuple[tuple[int, int], int, int, str]:
+    return _field_order(m.field), m.start, m.end, m.defender_id
 
 
 @cache
