@@ -252,6 +252,8 @@ class State(Base):
 
 
 class AnalysisRun(Base):
+    """One run of the coordination analysis: its window, parameters and rule versions."""
+
     __tablename__ = "analysis_run"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -260,27 +262,42 @@ class AnalysisRun(Base):
     status: Mapped[str] = mapped_column(String(16))
     since: Mapped[datetime | None]
     until: Mapped[datetime | None]
+    code_version: Mapped[str | None] = mapped_column(String(64))
     parameters: Mapped[dict[str, Any] | None]
-    summary: Mapped[dict[str, Any] | None]
+    vocabulary: Mapped[dict[str, Any] | None]
+    stats: Mapped[dict[str, Any] | None]
+    layers: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
 
 
 class Cluster(Base):
+    """A group of accounts that acted in concert, with its score and the reasons for it.
+
+    `stable_id` ("C7") is carried over between runs by member overlap, so a cluster keeps its
+    name from week to week; the row itself belongs to one run.
+    """
+
     __tablename__ = "cluster"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     analysis_run_id: Mapped[int] = mapped_column(
         ForeignKey("analysis_run.id", ondelete="CASCADE"), index=True
     )
-    stable_id: Mapped[int] = mapped_column(Integer, index=True)
+    stable_id: Mapped[str] = mapped_column(String(32), index=True)
+    local_id: Mapped[int] = mapped_column(Integer)
     defender_id: Mapped[str | None] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
     score: Mapped[float]
     confidence: Mapped[str] = mapped_column(String(16))
     stance: Mapped[str] = mapped_column(String(16))
     first_activity: Mapped[datetime | None]
     last_activity: Mapped[datetime | None]
+    components: Mapped[dict[str, Any] | None]
     signals: Mapped[dict[str, Any] | None]
-    summary: Mapped[str | None] = mapped_column(Text)
+    targets: Mapped[list[Any] | None] = mapped_column(JSON)
+    narratives: Mapped[list[Any] | None] = mapped_column(JSON)
+    explanation: Mapped[list[Any] | None] = mapped_column(JSON)
+    alternatives: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class ClusterMember(Base):
@@ -290,11 +307,17 @@ class ClusterMember(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("cluster.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    centrality: Mapped[float]
+    posts: Mapped[int] = mapped_column(Integer)
     signals: Mapped[dict[str, Any] | None]
 
 
 class ClusterEvidence(Base):
-    """The shared objects and the posts that prove a cluster, ready to cite."""
+    """A shared object and the posts that prove a cluster, ready to cite.
+
+    `posts` lists the evidence posts (post row id, evidence id, account, time, seconds after
+    the first) so a report can quote them without re-running the analysis.
+    """
 
     __tablename__ = "cluster_evidence"
 
@@ -304,8 +327,37 @@ class ClusterEvidence(Base):
     )
     kind: Mapped[str] = mapped_column(String(32))
     object: Mapped[str] = mapped_column(Text)
-    post_ids: Mapped[list[Any] | None] = mapped_column(JSON)
-    detail: Mapped[dict[str, Any] | None]
+    display: Mapped[str] = mapped_column(Text)
+    accounts: Mapped[int] = mapped_column(Integer)
+    outside_accounts: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime | None]
+    span_seconds: Mapped[float]
+    posts: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class CoordinationEdge(Base):
+    """Two accounts linked by repeated co-action, with the measured excess over chance."""
+
+    __tablename__ = "coordination_edge"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analysis_run_id: Mapped[int] = mapped_column(
+        ForeignKey("analysis_run.id", ondelete="CASCADE"), index=True
+    )
+    cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cluster.id", ondelete="CASCADE"), index=True
+    )
+    account_a: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    account_b: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    weight: Mapped[float]
+    shared_objects: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float]
+    excess: Mapped[float]
+    p_value: Mapped[float]
+    fast: Mapped[bool]
+    min_dt_seconds: Mapped[float]
+    layers: Mapped[dict[str, Any] | None]
+    evidence: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Review(Base):
@@ -314,7 +366,7 @@ class Review(Base):
     __tablename__ = "review"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stable_id: Mapped[int] = mapped_column(Integer, index=True)
+    stable_id: Mapped[str] = mapped_column(String(32), index=True)
     verdict: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str | None] = mapped_column(String(128))

@@ -39,8 +39,11 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("code_version", sa.String(length=64), nullable=True),
         sa.Column("parameters", sa.JSON(), nullable=True),
-        sa.Column("summary", sa.JSON(), nullable=True),
+        sa.Column("vocabulary", sa.JSON(), nullable=True),
+        sa.Column("stats", sa.JSON(), nullable=True),
+        sa.Column("layers", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analysis_run")),
     )
@@ -71,7 +74,7 @@ def upgrade() -> None:
     op.create_table(
         "review",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("stable_id", sa.Integer(), nullable=False),
+        sa.Column("stable_id", sa.String(length=32), nullable=False),
         sa.Column("verdict", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("reviewer", sa.String(length=128), nullable=True),
@@ -103,15 +106,21 @@ def upgrade() -> None:
         "cluster",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("analysis_run_id", sa.Integer(), nullable=False),
-        sa.Column("stable_id", sa.Integer(), nullable=False),
+        sa.Column("stable_id", sa.String(length=32), nullable=False),
+        sa.Column("local_id", sa.Integer(), nullable=False),
         sa.Column("defender_id", sa.String(length=128), nullable=True),
+        sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("score", sa.Double(), nullable=False),
         sa.Column("confidence", sa.String(length=16), nullable=False),
         sa.Column("stance", sa.String(length=16), nullable=False),
         sa.Column("first_activity", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_activity", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("components", sa.JSON(), nullable=True),
         sa.Column("signals", sa.JSON(), nullable=True),
-        sa.Column("summary", sa.Text(), nullable=True),
+        sa.Column("targets", sa.JSON(), nullable=True),
+        sa.Column("narratives", sa.JSON(), nullable=True),
+        sa.Column("explanation", sa.JSON(), nullable=True),
+        sa.Column("alternatives", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["analysis_run_id"],
             ["analysis_run.id"],
@@ -155,8 +164,12 @@ def upgrade() -> None:
         sa.Column("cluster_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("object", sa.Text(), nullable=False),
-        sa.Column("post_ids", sa.JSON(), nullable=True),
-        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.Column("display", sa.Text(), nullable=False),
+        sa.Column("accounts", sa.Integer(), nullable=False),
+        sa.Column("outside_accounts", sa.Integer(), nullable=False),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("span_seconds", sa.Double(), nullable=False),
+        sa.Column("posts", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["cluster_id"],
             ["cluster.id"],
@@ -175,6 +188,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("cluster_id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("centrality", sa.Double(), nullable=False),
+        sa.Column("posts", sa.Integer(), nullable=False),
         sa.Column("signals", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["account.id"], name=op.f("fk_cluster_member_account_id_account")
@@ -191,6 +206,50 @@ def upgrade() -> None:
     with op.batch_alter_table("cluster_member", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_cluster_member_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
+        "coordination_edge",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("analysis_run_id", sa.Integer(), nullable=False),
+        sa.Column("cluster_id", sa.Integer(), nullable=True),
+        sa.Column("account_a", sa.Integer(), nullable=False),
+        sa.Column("account_b", sa.Integer(), nullable=False),
+        sa.Column("weight", sa.Double(), nullable=False),
+        sa.Column("shared_objects", sa.Integer(), nullable=False),
+        sa.Column("expected", sa.Double(), nullable=False),
+        sa.Column("excess", sa.Double(), nullable=False),
+        sa.Column("p_value", sa.Double(), nullable=False),
+        sa.Column("fast", sa.Boolean(), nullable=False),
+        sa.Column("min_dt_seconds", sa.Double(), nullable=False),
+        sa.Column("layers", sa.JSON(), nullable=True),
+        sa.Column("evidence", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_a"], ["account.id"], name=op.f("fk_coordination_edge_account_a_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_b"], ["account.id"], name=op.f("fk_coordination_edge_account_b_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["analysis_run_id"],
+            ["analysis_run.id"],
+            name=op.f("fk_coordination_edge_analysis_run_id_analysis_run"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cluster_id"],
+            ["cluster.id"],
+            name=op.f("fk_coordination_edge_cluster_id_cluster"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coordination_edge")),
+    )
+    with op.batch_alter_table("coordination_edge", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coordination_edge_analysis_run_id"), ["analysis_run_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_coordination_edge_cluster_id"), ["cluster_id"], unique=False
         )
 
     op.create_table(
@@ -373,6 +432,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_post_account_created")
 
     op.drop_table("post")
+    with op.batch_alter_table("coordination_edge", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coordination_edge_cluster_id"))
+        batch_op.drop_index(batch_op.f("ix_coordination_edge_analysis_run_id"))
+
+    op.drop_table("coordination_edge")
     with op.batch_alter_table("cluster_member", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cluster_member_account_id"))
 
