@@ -18,7 +18,7 @@ import gzip
 import hashlib
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -38,6 +38,12 @@ __all__ = [
 ]
 
 IMPORTER_VERSION = "files/1"
+KNOWN_BATCH = 1000
+_TOO_LONG = object()
+
+# Given (index, platform, post_id, SHA-256 of the line) for a batch of lines, the indices of
+# the lines stored before exactly as they are now: those need no parsing into a Post.
+KnownLines = Callable[[list[tuple[int, str, str, str]]], set[int]]
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -85,6 +91,8 @@ class ParsedRecord:
     post: Post | None
     error: LineError | None
     source: bytes
+    known: bool = False
+    """Already stored exactly as this line says (re-import fast path); no `Post` was built."""
 
 
 class _HashingReader(io.RawIOBase):
@@ -231,7 +239,21 @@ class JsonlReader:
         return isinstance(record, dict) and "post_id" in record and "platform" in record
 
     def read(self, export: ExportFile) -> Iterator[ParsedRecord]:
-        stream = export.stream
+        return self.read_skipping(export, None)
+
+    def read_skipping(self, export: ExportFile, known: KnownLines | None) -> Iterator[ParsedRecord]:
+        """Records of the file; lines `known` recognises come out as `known=True` without a
+        `Post`, so re-importing a file does not rebuild what is already stored."""
+        batch: list[tuple[int, bytes, int]] = []
+        for line in self._lines(export.stream):
+            batch.append(line)
+            if len(batch) >= KNOWN_BATCH:
+                yield from self._parse_batch(batch, known)
+                batch = []
+        yield from self._parse_batch(batch, known)
+
+    def _lines(self, stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+        """(line number, bytes, 0) per non-blank line; (number, start, length) for one too long."""
         line_no = 0
         while True:
             data = stream.readline(MAX_RECORD_BYTES + 1)
@@ -239,31 +261,58 @@ class JsonlReader:
                 return
             line_no += 1
             if len(data) > MAX_RECORD_BYTES and not data.endswith(b"\n"):
-                length = len(data) + _skip_rest_of_line(stream)
+                # Too long to be one post: skip the rest without keeping it in memory.
+                yield line_no, data[:1024], len(data) + _skip_rest_of_line(stream)
+                continue
+            if line_no == 1 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8) :]
+            if data.strip():
+                yield line_no, data.rstrip(b"\r\n"), 0
+
+    def _parse_batch(
+        self, batch: list[tuple[int, bytes, int]], known: KnownLines | None
+    ) -> Iterator[ParsedRecord]:
+        parsed: list[tuple[int, bytes, Any, str]] = []
+        for line_no, data, too_long in batch:
+            if too_long:
+                parsed.append((line_no, data, _TOO_LONG, str(too_long)))
+                continue
+            try:
+                record: Any = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                record = exc
+            parsed.append((line_no, data, record, hashlib.sha256(data).hexdigest()))
+        skip: set[int] = set()
+        if known is not None:
+            keys = []
+            for index, (_, _, record, digest) in enumerate(parsed):
+                if isinstance(record, dict):
+                    platform, post_id = record.get("platform"), record.get("post_id")
+                    if isinstance(platform, str) and isinstance(post_id, str | int):
+                        keys.append((index, platform.lower(), str(post_id), digest))
+            if keys:
+                skip = known(keys)
+        for index, (line_no, data, record, digest) in enumerate(parsed):
+            if index in skip:
+                yield ParsedRecord(line_no, None, None, data, known=True)
+            elif record is _TOO_LONG:
                 yield ParsedRecord(
                     line_no,
                     None,
                     LineError(
                         line_no,
                         "(line)",
-                        f"line is {length:,} bytes long; one post may take at most "
+                        f"line is {int(digest):,} bytes long; one post may take at most "
                         f"{MAX_RECORD_BYTES:,} bytes (is this really one JSON object per line?)",
                     ),
-                    data[:1024],
+                    data,
                 )
-                continue
-            if line_no == 1 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            if not data.strip():
-                continue
-            yield self._parse(line_no, data)
+            else:
+                yield self._parse(line_no, data, record, digest)
 
     @staticmethod
-    def _parse(line_no: int, data: bytes) -> ParsedRecord:
-        source = data.rstrip(b"\r\n")
-        try:
-            record = orjson.loads(source)
-        except orjson.JSONDecodeError as exc:
+    def _parse(line_no: int, source: bytes, record: Any, digest: str) -> ParsedRecord:
+        if isinstance(record, orjson.JSONDecodeError):
             try:
                 source.decode("utf-8")
             except UnicodeDecodeError as decode_exc:
@@ -271,10 +320,10 @@ class JsonlReader:
                     line_no, None, _decode_error(line_no, source, decode_exc), source
                 )
             return ParsedRecord(
-                line_no, None, LineError(line_no, "(json)", f"not valid JSON: {exc}"), source
+                line_no, None, LineError(line_no, "(json)", f"not valid JSON: {record}"), source
             )
         try:
-            post = post_from_record(record)
+            post = post_from_record(record, source_sha256=digest)
         except RecordError as exc:
             return ParsedRecord(line_no, None, LineError(line_no, exc.field, exc.message), source)
         return ParsedRecord(line_no, post, None, source)

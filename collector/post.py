@@ -344,11 +344,14 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def post_from_record(record: Any, *, raw: str | None = None) -> Post:
+def post_from_record(
+    record: Any, *, raw: str | None = None, source_sha256: str | None = None
+) -> Post:
     """Validate one smearwatch JSONL record and build a `Post`.
 
     `raw` is the received payload when the caller has it in a better form than the record's
-    own `raw` field (an importer passes the source line when the record carries no `raw`).
+    own `raw` field. `source_sha256` is the hash of the record's bytes in an import file,
+    kept as provenance and to recognise an unchanged line on re-import.
 
     Raises:
         RecordError: a required field is missing or a field has the wrong type; the error
@@ -411,4 +414,5 @@ def post_from_record(record: Any, *, raw: str | None = None) -> Post:
         repost_of=_optional_str(record, "repost_of"),
         quote_of=_optional_str(record, "quote_of"),
         collected_at=parse_time(collected, "collected_at") if collected not in (None, "") else None,
+        extra={"source_sha256": source_sha256} if source_sha256 else {},
     )

@@ -166,6 +166,8 @@ class Post(Base):
     raw: Mapped[str] = mapped_column(Text)
     raw_sha256: Mapped[str] = mapped_column(String(64))
     content_sha256: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the record exactly as it stood in an import file (the JSONL line), if any.
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     collector: Mapped[str] = mapped_column(String(128))
     source_name: Mapped[str | None] = mapped_column(String(128))

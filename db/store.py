@@ -267,6 +267,17 @@ class PostWriter:
                 found[(platform, row[0])] = _Known(row[1], row[2], row[3])
         return found
 
+    def known_lines(self, keys: list[tuple[int, str, str, str]]) -> set[int]:
+        """Indices of (index, platform, post_id, source SHA-256) stored from identical bytes."""
+        wanted = {(platform, post_id): (index, digest) for index, platform, post_id, digest in keys}
+        found: set[int] = set()
+        for platform, rows in self._lookup("post", "platform_id, source_sha256", wanted):
+            for post_id, digest in rows:
+                index, expected = wanted[(platform, post_id)]
+                if digest == expected:
+                    found.add(index)
+        return found
+
     def _post_values(self, post: Post, account_id: int, content_sha256: str) -> tuple[Any, ...]:
         """Values for POST_COLUMNS[2:] (everything but platform and platform_id)."""
         time = self._bulk.time
@@ -292,6 +303,7 @@ class PostWriter:
             post.raw,
             post.raw_sha256,
             content_sha256,
+            post.extra.get("source_sha256") if post.extra else None,
             1,
             self.collector,
             self.source_name,
@@ -417,7 +429,8 @@ class PostWriter:
 POST_COLUMNS = (
     "platform", "platform_id", "evidence_id", "account_id", "author_handle",
     "author_display_name", "created_at", "collected_at", "ingested_at", "text", "lang", "url",
-    "reply_to", "repost_of", "quote_of", "raw", "raw_sha256", "content_sha256", "version",
+    "reply_to", "repost_of", "quote_of", "raw", "raw_sha256", "content_sha256", "source_sha256",
+    "version",
     "collector", "source_name", "import_batch_id", "collection_run_id", "provenance",
 )  # fmt: skip
 VERSION_COLUMNS = (

@@ -136,6 +136,7 @@ def import_file(
         now = datetime.now(UTC)
         rejects = _RejectsFile(path) if skip_invalid else None
         invalid = 0
+        known_lines = 0
         try:
             with engine.begin() as connection:
                 batch_id = connection.execute(
@@ -175,8 +176,17 @@ def import_file(
                     if progress is not None:
                         progress(export.bytes_read, export.size)
 
-                for record in reader.read(export):
+                read_skipping = getattr(reader, "read_skipping", None)
+                records = (
+                    read_skipping(export, writer.known_lines)
+                    if read_skipping is not None
+                    else reader.read(export)
+                )
+                for record in records:
                     summary.read += 1
+                    if record.known:
+                        known_lines += 1
+                        continue
                     if record.error is not None:
                         invalid += 1
                         if len(summary.errors) < MAX_REPORTED_ERRORS:
@@ -195,7 +205,7 @@ def import_file(
                 writer.finish()
                 summary.inserted, summary.known, summary.updated = (
                     counts.inserted,
-                    counts.known,
+                    counts.known + known_lines,
                     counts.updated,
                 )
                 summary.rejected = invalid

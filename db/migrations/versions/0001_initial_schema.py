@@ -273,6 +273,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("raw_sha256", sa.String(length=64), nullable=False),
         sa.Column("content_sha256", sa.String(length=64), nullable=False),
+        sa.Column("source_sha256", sa.String(length=64), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("collector", sa.String(length=128), nullable=False),
         sa.Column("source_name", sa.String(length=128), nullable=True),
