@@ -98,7 +98,7 @@ def account_signals(
     out["defender_share"] = ment.groupby(posts["account_pk"]).mean().reindex(wanted)
     local = posts["created_at"] + pd.Timedelta(hours=params.local_utc_offset_hours)
     hours = local.dt.hour
-    weekday = local.dt.weekday
+    weekday = local.dt.day_of_week
     office = ((weekday < 5) & (hours >= 9) & (hours < 18)).astype(float)
     out["active_hours"] = hours.groupby(posts["account_pk"]).nunique().reindex(wanted)
     office_share = office.groupby(posts["account_pk"]).mean().reindex(wanted)

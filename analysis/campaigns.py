@@ -149,18 +149,18 @@ def explain(facts: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     size = facts["size"]
     about = f" about {facts['target_name']}" if facts.get("target_name") else ""
-    for layer, info in facts["layers"]:
+    for k, (layer, info) in enumerate(facts["layers"]):
         phrase = LAYER_PHRASES.get(layer, f"co-acted ({layer})")
-        occasions = info["objects"]
+        occasions = info.get("occasions", info["objects"])
         lines.append(
-            f"{info['accounts']} of the {size} accounts {phrase}{about} within "
-            f"{_span_words(info['median_span_s'])} of each other (median), on {occasions} "
+            f"{info['accounts']} of the {size} accounts {phrase}{about if k == 0 else ''} "
+            f"within {_span_words(info['median_span_s'])} (median) on {occasions} "
             f"occasion{'s' if occasions != 1 else ''}."
         )
     lines.append(
-        f"Between them they co-acted on {facts['observed']} shared objects where chance "
-        f"(the null model) predicts {facts['expected']:.1f}; "
-        f"{facts['edges']} of {facts['possible']} member pairs are linked."
+        f"{facts['edges']} of the {facts['possible']} member pairs are linked; together the "
+        f"pairs co-acted {facts['observed']} times where chance (the null model) predicts "
+        f"{facts['expected']:.1f}."
     )
     if facts.get("fast_edges"):
         lines.append(
@@ -212,9 +212,10 @@ def alternatives(facts: dict[str, Any]) -> list[str]:
             "down-weighted and the pairs still co-acted beyond chance."
         )
     p = facts.get("p_value", 1.0)
+    p_words = "below 1e-300" if p < 1e-300 else f"{p:.1e}"
     out.append(
         "Chance meetings of very active accounts: the null model, which keeps every account's "
-        f"activity, puts the probability of this much co-action at {p:.1e}."
+        f"activity, puts the probability of this much co-action at {p_words}."
     )
     if facts.get("stance") == "supportive":
         out.append(

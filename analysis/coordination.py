@@ -36,14 +36,16 @@ Method (quoted by the report's methodology page)
    within a minute reach 0.4, far below ``min_edge_weight``.
 
 5. **Null model and excess over chance.** The expectation is what the pair would show if
-   every action kept its object and its time but the accounts were shuffled across the
-   layer's actions, each account keeping its activity (a configuration model of the account x
-   object relation): ``lambda_ab = d_a * d_b * C`` with ``d`` the account's actions in the
-   layer and ``C = 2 * P / M**2``, ``P`` the number of co-acting action pairs in the layer
-   (before the fan-out cap) and ``M`` its number of actions; ``E[s]`` likewise with weighted
-   pairs. Hyperactive accounts (large ``d``) and layers full of bursts (large ``P``) thus
-   expect more co-actions. Each edge keeps ``excess = s - E[s]``, the ratio ``n / lambda``
-   and the Poisson tail ``p = P(X >= n | lambda)``.
+   every action kept its object and its time but the posts were shuffled across accounts,
+   each account keeping its number of posts in the window (a configuration model):
+   ``lambda_ab = d_a * d_b * C`` with ``d`` the account's posts in the window and
+   ``C = 2 * P / (N**2 - sum d**2)``, ``P`` the number of co-acting action pairs in the layer
+   (counted before the fan-out cap) and ``N`` the number of posts; ``E[s]`` likewise with
+   popularity-weighted pairs. Hyperactive accounts (large ``d``) and layers full of bursts
+   (large ``P``) thus expect more co-actions. Each edge keeps ``excess = s - E[s]``, the
+   expected count ``lambda`` and the Poisson tail ``p = P(X >= n | lambda)``. The null is
+   estimated from the same window, so it is only as good as the background it sees: a window
+   made only of one campaign's posts has no organic baseline to beat.
 
 6. **Fusion and acceptance.** Layers are summed per pair (for exact and near-identical text,
    which see the same posts, only the larger of the two counts). A pair becomes a
@@ -319,6 +321,9 @@ def coordination_edges(
     window_ms = int(params.window_seconds * 1000)
     fast_ms = int(params.fast_window * 1000)
     events = layer_events(inp, params, texts)
+    activity = inp.posts.groupby("account_pk", sort=True).size()
+    n_posts = float(len(inp.posts))
+    sum_d2 = float((activity.astype(np.float64) ** 2).sum())
     per_layer: list[pd.DataFrame] = []
     pair_objs: dict[str, pd.DataFrame] = {}
     stats: dict[str, LayerStats] = {}
@@ -333,13 +338,12 @@ def coordination_edges(
             max_object_accounts=params.max_object_accounts,
             popular_object_accounts=params.popular_object_accounts,
         )
-        m = float(counts["actions"])
-        denom = max(m * m - float((actions.astype(np.float64) ** 2).sum()), 1.0)
+        denom = max(n_posts * n_posts - sum_d2, 1.0)
         c = 2.0 * counts["window_pairs"] / denom
         cw = 2.0 * counts["weighted_window_pairs"] / denom
         stats[name] = LayerStats(
             name=name,
-            actions=int(m),
+            actions=int(counts["actions"]),
             objects=len(objects),
             accounts=len(actions),
             window_pairs=int(counts["window_pairs"]),
@@ -363,28 +367,19 @@ def coordination_edges(
                 f"mindt_{name}": g["dt_ms"].min(),
             }
         )
-        da = actions.reindex(agg.index.get_level_values(0)).to_numpy().astype(np.float64)
-        db = actions.reindex(agg.index.get_level_values(1)).to_numpy().astype(np.float64)
+        da = activity.reindex(agg.index.get_level_values(0)).to_numpy().astype(np.float64)
+        db = activity.reindex(agg.index.get_level_values(1)).to_numpy().astype(np.float64)
         agg[f"lam_{name}"] = da * db * c
         agg[f"es_{name}"] = da * db * cw
         per_layer.append(agg)
     if not per_layer:
+        ints = ("a", "b", "n", "n_fast")
+        bools = ("accepted", "fast")
+        floats = ("s", "lam", "expected_s", "excess", "p_value", "weight", "min_dt_s")
         edges = pd.DataFrame(
-            columns=[
-                "a",
-                "b",
-                "n",
-                "s",
-                "lam",
-                "expected_s",
-                "excess",
-                "p_value",
-                "n_fast",
-                "weight",
-                "accepted",
-                "fast",
-                "min_dt_s",
-            ]
+            {c: pd.Series(dtype="int64") for c in ints}
+            | {c: pd.Series(dtype="bool") for c in bools}
+            | {c: pd.Series(dtype="float64") for c in floats}
         )
         return CoordinationResult(edges, _empty_evidence(), stats, objects_by_layer, events)
     edges = pd.concat(per_layer, axis=1, join="outer", sort=True)

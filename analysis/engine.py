@@ -113,10 +113,7 @@ def analyze(
     pk_index = posts.set_index("post_pk")
     names = inp.defender_names()
     clusters: list[Cluster] = []
-    node_cluster: dict[int, int] = {}
     for local_id, community in enumerate(communities, start=1):
-        for m in community.members:
-            node_cluster[m] = local_id
         clusters.append(
             _build_cluster(
                 local_id,
@@ -132,6 +129,15 @@ def analyze(
                 params,
             )
         )
+    # most alarming first; ties by evidence strength, then by smallest member
+    clusters.sort(
+        key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks))
+    )
+    node_cluster: dict[int, int] = {}
+    for local_id, cluster in enumerate(clusters, start=1):
+        cluster.local_id = local_id
+        for m in cluster.member_pks:
+            node_cluster[m] = local_id
     ids = match_cluster_ids(
         [c.member_pks for c in clusters], previous, threshold=params.stable_id_jaccard
     )
@@ -242,7 +248,7 @@ def _build_cluster(
         wanted = set(lev["object"].tolist())
         sel = events[events["label"].isin(wanted)]
         inside = sel[sel["account"].isin(member_set)].drop_duplicates("post_pk")
-        spans, accounts_involved = [], set()
+        spans, accounts_involved, occasions = [], set(), 0
         for label, grp in inside.sort_values(["label", "t_ms", "post_pk"]).groupby(
             "label", sort=True
         ):
@@ -265,9 +271,17 @@ def _build_cluster(
                 evidence_pks.add(int(r.post_pk))
             accs = set(grp["account"].tolist())
             accounts_involved |= accs
+            # occasions: bursts of member posts on this object separated by more than the
+            # window (the same text pushed on three days is one object, three occasions)
+            tms = grp["t_ms"].to_numpy()
+            burst = np.r_[0, np.cumsum(np.diff(tms) > params.window_seconds * 1000)]
+            for bi in np.unique(burst):
+                in_burst = grp[burst == bi]
+                if in_burst["account"].nunique() >= 2:
+                    occasions += 1
+                    spans.append((int(in_burst["t_ms"].max()) - int(in_burst["t_ms"].min())) / 1e3)
             n_total = int(objects.loc[objects["label"] == label, "n_accounts"].iloc[0])
             span = (int(grp["t_ms"].iloc[-1]) - t_first) / 1000.0
-            spans.append(span)
             display = str(label)
             if layer in ("text", "near_text"):
                 first_pk = int(grp["post_pk"].iloc[0])
@@ -289,6 +303,7 @@ def _build_cluster(
                 str(layer),
                 {
                     "objects": int(lev["object"].nunique()),
+                    "occasions": occasions,
                     "accounts": len(accounts_involved),
                     "median_span_s": campaigns.median(spans),
                 },
