@@ -6,7 +6,8 @@ cluster. Per account:
 
 * ``age_days``: median account age at the time of its posts (NaN when the platform gives no
   creation date); ``young`` when below ``young_account_days``.
-* ``formulaic_handle``: a handle that looks machine-made: a name followed by 3+ digits, a
+* ``formulaic_handle``: a handle that looks machine-made: a name followed by 3+ digits (not
+  a year), a
   random-looking string (long runs of consonants or interleaved letters and digits), or
   hex-like; the reason is kept.
 * ``repost_ratio``: share of the account's posts that are plain reposts.
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 _NAME_DIGITS = re.compile(r"^[a-z]+[._-]?[a-z]*[._-]?\d{3,}$")
+# a birth year or "2000" after a name is what people choose; "1001", "19874" are counters
+_YEAR_SUFFIX = re.compile(r"(?<!\d)(19\d\d|20[0-2]\d)$")
 _HEX = re.compile(r"^[0-9a-f]{8,}$")
 _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}")
 _ALNUM_SWITCH = re.compile(r"[a-z]\d|\d[a-z]")
@@ -60,7 +63,7 @@ def handle_pattern(handle: str | None) -> str | None:
     h = _local_part(handle)
     if _HEX.match(h) and any(c.isdigit() for c in h):
         return "hex-like string"
-    if _NAME_DIGITS.match(h):
+    if _NAME_DIGITS.match(h) and not _YEAR_SUFFIX.search(h):
         return "name followed by digits"
     if len(h) >= 8 and _CONSONANTS.search(h):
         return "random-looking letters"

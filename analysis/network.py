@@ -3,15 +3,16 @@
 Accepted co-action edges of all layers are fused into one weighted networkx graph (weight =
 sum over layers of layer weight x excess over chance, `analysis.coordination`), keeping each
 layer's counts as edge attributes so a report can draw or filter any single layer. Communities
-are found per connected component: a component that is already dense (density of at least
-``min_cluster_density``) is one community; a sparser one is split into Louvain communities
-(``networkx.community.louvain_communities``, fixed seed), because two campaigns bridged by a
-shared account, or a campaign plus a chain of chance edges, form one sparse component. Graphs
-are built in sorted node and edge order so that the result never depends on the order the
-posts arrived in.
+are Louvain communities (``networkx.community.louvain_communities``, fixed seed) of each
+connected component, after which parts that Louvain split out of one near-clique are merged
+back when the density of edges between them is at least ``merge_density`` (modularity splits
+near-cliques along random weight fluctuations; a real boundary, such as two campaigns bridged
+by one shared account, has almost no edges across it). Graphs are built in sorted node and
+edge order so that the result never depends on the order the posts arrived in.
 
-A community is reported as a cluster only when it has at least ``min_cluster_size`` members
-and a density (coordination edges / possible member pairs) of at least
+A community is reported as a cluster only when, after peeling off members linked to fewer
+than ``min_member_links`` other members (its k-core), it has at least ``min_cluster_size``
+members and a density (coordination edges / possible member pairs) of at least
 ``min_cluster_density``. Planted campaigns are near-cliques; accounts that met by chance on
 trending objects form sparse chains that fail the density test even when a few chance edges
 survive the per-edge test.
@@ -81,16 +82,15 @@ def find_communities(
         if len(component) < params.min_cluster_size:
             continue
         sub = graph.subgraph(sorted(component))
-        size = len(component)
-        if sub.number_of_edges() / (size * (size - 1) / 2) >= params.min_cluster_density:
-            # A dense component is one group already; Louvain inside an isolated dense
-            # component would only split it along random weight fluctuations.
-            found.append(set(component))
-            continue
         parts = nx.community.louvain_communities(
             sub, weight="weight", resolution=params.louvain_resolution, seed=params.seed
         )
-        found.extend(set(p) for p in parts)
+        for part in _merge_dense_parts(sub, [set(p) for p in parts], params):
+            # every member must be linked to at least `min_member_links` other members:
+            # peels chains of chance edges down to nothing, keeps triangles and denser
+            core = nx.k_core(sub.subgraph(sorted(part)), params.min_member_links)
+            if core.number_of_nodes():
+                found.append(set(core.nodes))
     acc = edges[edges["accepted"]]
     layer_cols = [f"n_{n}" for n in params.layers if f"n_{n}" in acc.columns]
     out: list[Community] = []
@@ -122,6 +122,40 @@ def find_communities(
         )
     out.sort(key=lambda c: (-round(c.internal_weight, 9), c.members[0]))
     return graph, out
+
+
+def _merge_dense_parts(
+    graph: nx.Graph, parts: list[set[int]], params: AnalysisParams
+) -> list[set[int]]:
+    """Undo Louvain's over-splitting of near-cliques.
+
+    Modularity rewards splitting a near-clique along random fluctuations of its weights (a
+    planted group where each occasion involves a random 80% of members is split in two or
+    three). Two parts are merged back while the density of edges *between* them is at least
+    ``merge_density`` (default 0.5): a real boundary, such as two campaigns bridged by one
+    shared account, has a between-density near zero.
+    """
+    parts = sorted((set(p) for p in parts), key=lambda p: min(p))
+    while len(parts) > 1:
+        where = {n: i for i, p in enumerate(parts) for n in p}
+        between: dict[tuple[int, int], int] = {}
+        for u, v in graph.edges():
+            i, j = where[u], where[v]
+            if i != j:
+                key = (min(i, j), max(i, j))
+                between[key] = between.get(key, 0) + 1
+        best, best_density = None, params.merge_density
+        for (i, j), count in sorted(between.items()):
+            density = count / (len(parts[i]) * len(parts[j]))
+            if density >= best_density and (best is None or density > best_density):
+                best, best_density = (i, j), density
+        if best is None:
+            break
+        i, j = best
+        merged = parts[i] | parts[j]
+        parts = [p for k, p in enumerate(parts) if k not in (i, j)] + [merged]
+        parts.sort(key=lambda p: min(p))
+    return parts
 
 
 def centrality(graph: nx.Graph, members: list[int]) -> dict[int, float]:

@@ -54,9 +54,13 @@ class AnalysisParams:
     pileon_episode_gap_seconds: int = 1800
     """Mentions of one defender separated by more than this start a new pile-on episode."""
     min_cluster_size: int = 3
+    min_member_links: int = 2
+    """Each member must be linked to this many other members (k-core); chains fall apart."""
     min_cluster_density: float = 0.3
     """Share of a community's possible member pairs that must be coordination edges."""
     louvain_resolution: float = 1.0
+    merge_density: float = 0.5
+    """Louvain parts of one component are merged back when this dense between them."""
     seed: int = 7
     young_account_days: int = 30
     creation_batch_days: int = 3

@@ -106,7 +106,8 @@ def _table_posts() -> list:
         (120, 2, [{"a0", "a1", "a2", "a3"}, {"b0", "b1", "b2", "b3"}]),
         (20, 2, [{"a0", "a1", "a2", "a3"}]),
         (60, 3, [{"a0", "a1", "a2", "a3"}]),
-        (5, 2, [{"a0", "a1", "a2", "a3"}]),  # a chain a0-a1-a2-a3: density 0.5
+        (5, 2, []),  # only neighbours 5 s apart link: a chain a0-a1-a2-a3 is not a group
+        (10, 2, [{"a0", "a1", "a2", "a3"}]),  # neighbours and second neighbours: dense
         (2, 2, []),
         (60, 4, []),
     ],
