@@ -43,7 +43,12 @@ Method (quoted by the report's methodology page)
    (counted before the fan-out cap) and ``N`` the number of posts; ``E[s]`` likewise with
    popularity-weighted pairs. Hyperactive accounts (large ``d``) and layers full of bursts
    (large ``P``) thus expect more co-actions. Each edge keeps ``excess = s - E[s]``, the
-   expected count ``lambda`` and the Poisson tail ``p = P(X >= n | lambda)``. The null is
+   expected count ``lambda`` and a Poisson tail. Because trending objects make most of a
+   layer's co-acting pairs, the null is stratified: co-actions on *rare* objects (weight 1)
+   are tested against the rare objects' expectation, those on popular objects against
+   theirs, and all together against the total; ``p`` is the smallest of the three tails,
+   Bonferroni-corrected (times 3). Two accounts meeting twice on links nobody else shares
+   are then surprising even in a week full of viral bursts. The null is
    estimated from the same window, so it is only as good as the background it sees: a window
    made only of one campaign's posts has no organic baseline to beat.
 
@@ -249,6 +254,7 @@ def co_action_pairs(
     )
     if not len(ev):
         counts["weighted_window_pairs"] = 0
+        counts["rare_window_pairs"] = 0
         return empty, objects, actions, counts
     ev = ev.sort_values(["obj", "t_ms", "account", "post_pk"], kind="stable")
     obj = ev["obj"].to_numpy().astype(np.int64)
@@ -263,6 +269,7 @@ def co_action_pairs(
     in_window = end - idx - 1
     weights = objects["weight"].to_numpy()[obj]
     counts["window_pairs"] = int(in_window.sum())
+    counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
     counts["weighted_window_pairs"] = float((in_window * weights).sum())
     cnt = np.minimum(in_window, fanout_cap)
     counts["capped"] = int((in_window > fanout_cap).sum())
@@ -340,6 +347,7 @@ def coordination_edges(
         )
         denom = max(n_posts * n_posts - sum_d2, 1.0)
         c = 2.0 * counts["window_pairs"] / denom
+        c_rare = 2.0 * counts["rare_window_pairs"] / denom
         cw = 2.0 * counts["weighted_window_pairs"] / denom
         stats[name] = LayerStats(
             name=name,
@@ -357,6 +365,7 @@ def coordination_edges(
             continue
         po["w"] = objects["weight"].to_numpy()[po["obj"].to_numpy()]
         po["fast"] = po["dt_ms"] <= fast_ms
+        po["rare"] = po["w"] >= 1.0
         pair_objs[name] = po
         g = po.groupby(["a", "b"], sort=True)
         agg = pd.DataFrame(
@@ -364,6 +373,7 @@ def coordination_edges(
                 f"n_{name}": g.size(),
                 f"s_{name}": g["w"].sum(),
                 f"fast_{name}": g["fast"].sum(),
+                f"nr_{name}": g["rare"].sum(),
                 f"mindt_{name}": g["dt_ms"].min(),
             }
         )
@@ -371,6 +381,7 @@ def coordination_edges(
         db = activity.reindex(agg.index.get_level_values(1)).to_numpy().astype(np.float64)
         agg[f"lam_{name}"] = da * db * c
         agg[f"es_{name}"] = da * db * cw
+        agg[f"lr_{name}"] = da * db * c_rare
         per_layer.append(agg)
     if not per_layer:
         ints = ("a", "b", "n", "n_fast")
@@ -385,10 +396,11 @@ def coordination_edges(
     edges = pd.concat(per_layer, axis=1, join="outer", sort=True)
     layer_names = [n for n in params.layers if f"n_{n}" in edges.columns]
     for name in layer_names:
-        for col in ("n", "s", "fast", "lam", "es"):
+        for col in ("n", "s", "fast", "lam", "es", "nr", "lr"):
             edges[f"{col}_{name}"] = edges[f"{col}_{name}"].fillna(0)
         edges[f"n_{name}"] = edges[f"n_{name}"].astype(np.int64)
         edges[f"fast_{name}"] = edges[f"fast_{name}"].astype(np.int64)
+        edges[f"nr_{name}"] = edges[f"nr_{name}"].astype(np.int64)
 
     def fused(col: str) -> pd.Series:
         total = pd.Series(0.0, index=edges.index)
@@ -409,7 +421,14 @@ def coordination_edges(
     edges["expected_s"] = fused("es")
     edges["n_fast"] = fused("fast").astype(np.int64)
     edges["excess"] = edges["s"] - edges["expected_s"]
-    edges["p_value"] = _poisson_sf(edges["n"].to_numpy(), edges["lam"].to_numpy())
+    n_all, lam_all = edges["n"].to_numpy(), edges["lam"].to_numpy()
+    n_rare, lam_rare = fused("nr").to_numpy(), fused("lr").to_numpy()
+    p_all = _poisson_sf(n_all, lam_all)
+    p_rare = _poisson_sf(n_rare, lam_rare)
+    p_pop = _poisson_sf(n_all - n_rare, np.maximum(lam_all - lam_rare, 0.0))
+    edges["n_rare"] = n_rare.astype(np.int64)
+    edges["p_value"] = np.minimum(1.0, 3.0 * np.minimum(np.minimum(p_all, p_rare), p_pop))
+    edges = edges.drop(columns=[f"{c}_{n}" for n in layer_names for c in ("nr", "lr")])
     weight = pd.Series(0.0, index=edges.index)
     for name in layer_names:
         lw = float(params.layer_weights.get(name, 1.0))

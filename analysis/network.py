@@ -132,7 +132,7 @@ def _merge_dense_parts(
     Modularity rewards splitting a near-clique along random fluctuations of its weights (a
     planted group where each occasion involves a random 80% of members is split in two or
     three). Two parts are merged back while the density of edges *between* them is at least
-    ``merge_density`` (default 0.5): a real boundary, such as two campaigns bridged by one
+    ``merge_density`` (default 0.3): a real boundary, such as two campaigns bridged by one
     shared account, has a between-density near zero.
     """
     parts = sorted((set(p) for p in parts), key=lambda p: min(p))

@@ -59,7 +59,7 @@ class AnalysisParams:
     min_cluster_density: float = 0.3
     """Share of a community's possible member pairs that must be coordination edges."""
     louvain_resolution: float = 1.0
-    merge_density: float = 0.5
+    merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""
     seed: int = 7
     young_account_days: int = 30
