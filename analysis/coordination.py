@@ -71,8 +71,10 @@ from scipy.stats import poisson
 
 from analysis.frames import AnalysisInput
 from analysis.params import AnalysisParams
+from analysis.text import text_hashes
 
 __all__ = [
+    "LayerEvents",
     "LayerStats",
     "CoordinationResult",
     "layer_events",
@@ -80,6 +82,21 @@ __all__ = [
     "popularity_weight",
     "coordination_edges",
 ]
+
+# Pair generation works on slices of whole objects holding at most this many candidate pairs,
+# so peak memory stays flat however large the window is.
+_CHUNK_PAIRS = 4_000_000
+
+
+@dataclass
+class LayerEvents:
+    """The actions of one layer: ``frame`` (post_pk, account, t_ms, key) and key -> label."""
+
+    frame: pd.DataFrame
+    labels: pd.Series
+
+    def label_of(self, keys: np.ndarray | list[int]) -> np.ndarray:
+        return self.labels.reindex(np.asarray(keys, dtype=np.int64)).to_numpy(dtype=object)
 
 
 @dataclass
@@ -102,13 +119,14 @@ class LayerStats:
 
 @dataclass
 class CoordinationResult:
-    """Edges (one row per account pair with any co-action), their evidence and layer stats."""
+    """Edges (account pairs that could reach ``min_repetitions``), evidence and layer stats."""
 
     edges: pd.DataFrame
     evidence: pd.DataFrame
     layers: dict[str, LayerStats] = field(default_factory=dict)
     objects: dict[str, pd.DataFrame] = field(default_factory=dict)
-    events: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events: dict[str, LayerEvents] = field(default_factory=dict)
+    candidate_pairs: int = 0
 
 
 def popularity_weight(n_accounts: np.ndarray | pd.Series, reference: int) -> np.ndarray:
@@ -118,84 +136,107 @@ def popularity_weight(n_accounts: np.ndarray | pd.Series, reference: int) -> np.
     return 1.0 / (1.0 + np.log(ratio))
 
 
-def _events(post_pk, account, t_ms, label) -> pd.DataFrame:
-    return pd.DataFrame(
+def _mix64(x: np.ndarray) -> np.ndarray:
+    x = x ^ (x >> np.uint64(33))
+    x = x * np.uint64(0xFF51AFD7ED558CCD)
+    return x ^ (x >> np.uint64(33))
+
+
+def _layer(post_pk, account, t_ms, keys: np.ndarray, labels) -> LayerEvents:
+    keys = np.asarray(keys).astype(np.int64)
+    frame = pd.DataFrame(
         {
             "post_pk": np.asarray(post_pk, dtype=np.int64),
             "account": np.asarray(account, dtype=np.int64),
             "t_ms": np.asarray(t_ms, dtype=np.int64),
-            "label": np.asarray(label, dtype=object),
+            "key": keys,
         }
     )
+    lab = pd.Series(np.asarray(labels, dtype=object), index=keys)
+    lab = lab[~lab.index.duplicated()].sort_index()
+    return LayerEvents(frame, lab)
 
 
 def layer_events(
     inp: AnalysisInput, params: AnalysisParams, texts: pd.DataFrame
-) -> dict[str, pd.DataFrame]:
-    """The actions of each layer: post_pk, account, t_ms (epoch ms) and the object label.
+) -> dict[str, LayerEvents]:
+    """The actions of each layer with an int64 object key and a readable label per key.
 
     ``texts`` is `analysis.text.near_duplicate_groups` over the posts' texts (indexed by
-    post_pk). Plain reposts carry no text of their own and are not text actions.
+    post_pk). Plain reposts carry no text of their own and are not text actions. Targets of
+    reposts and replies are keyed by (platform, post id); everything is keyed by stable
+    content hashes, never by input position.
     """
     posts = inp.posts
+    pk = posts["post_pk"].to_numpy()
+    account = posts["account_pk"].to_numpy()
     t_ms = posts["created_at"].astype("int64").to_numpy() // 1_000_000
-    base = pd.DataFrame(
-        {"post_pk": posts["post_pk"].to_numpy(), "account": posts["account_pk"].to_numpy()}
-    )
-    base["t_ms"] = t_ms
-    base["platform"] = posts["platform"].to_numpy()
-    by_pk = base.set_index("post_pk")
-    out: dict[str, pd.DataFrame] = {}
+    platform = posts["platform"].to_numpy(dtype=object)
+    multi_platform = len(pd.unique(platform)) > 1
+    by_pk = pd.DataFrame({"account": account, "t_ms": t_ms}, index=pk)
+    out: dict[str, LayerEvents] = {}
     wanted = set(params.layers)
 
-    def target(col: str) -> pd.DataFrame:
-        mask = posts[col].notna().to_numpy()
-        sub = base[mask]
-        return _events(
-            sub["post_pk"],
-            sub["account"],
-            sub["t_ms"],
-            (sub["platform"] + ":" + posts.loc[mask, col].astype(str).to_numpy()).to_numpy(),
+    def target_layer(cols: tuple[str, ...]) -> LayerEvents | None:
+        parts = []
+        for col in cols:
+            values = posts[col].to_numpy(dtype=object)
+            mask = pd.notna(values)
+            if mask.any():
+                parts.append((mask, values[mask]))
+        if not parts:
+            return None
+        masks = [m for m, _ in parts]
+        targets = np.concatenate([v for _, v in parts]).astype(str).astype(object)
+        plats = np.concatenate([platform[m] for m in masks])
+        if multi_platform:
+            targets = plats + ":" + targets
+        return _layer(
+            np.concatenate([pk[m] for m in masks]),
+            np.concatenate([account[m] for m in masks]),
+            np.concatenate([t_ms[m] for m in masks]),
+            text_hashes(targets),
+            targets,
         )
 
-    if "link" in wanted:
-        links = inp.links
-        if len(links):
-            lk = links[["post_pk", "normalized_url"]].dropna().drop_duplicates()
-            joined = lk.join(by_pk, on="post_pk", how="inner")
-            out["link"] = _events(
-                joined["post_pk"], joined["account"], joined["t_ms"], joined["normalized_url"]
-            )
-    if "repost" in wanted:
-        out["repost"] = pd.concat([target("repost_of"), target("quote_of")], ignore_index=True)
-    if "reply" in wanted:
-        out["reply"] = target("reply_to")
+    if "link" in wanted and len(inp.links):
+        lk = inp.links[["post_pk", "normalized_url"]].dropna().drop_duplicates()
+        joined = lk.join(by_pk, on="post_pk", how="inner")
+        urls = joined["normalized_url"].to_numpy(dtype=object)
+        out["link"] = _layer(
+            joined["post_pk"], joined["account"], joined["t_ms"], text_hashes(urls), urls
+        )
+    if "repost" in wanted and (layer := target_layer(("repost_of", "quote_of"))) is not None:
+        out["repost"] = layer
+    if "reply" in wanted and (layer := target_layer(("reply_to",))) is not None:
+        out["reply"] = layer
     if ("text" in wanted or "near_text" in wanted) and len(texts):
         plain_repost = posts["repost_of"].notna().to_numpy()
-        own = posts.loc[~plain_repost, "post_pk"]
-        tx = texts[texts.index.isin(own)]
+        tx = texts[texts.index.isin(pk[~plain_repost])]
         joined = tx.join(by_pk, how="inner")
         if "text" in wanted:
-            out["text"] = _events(
-                joined.index, joined["account"], joined["t_ms"], joined["norm"].to_numpy()
-            )
-        if "near_text" in wanted:
-            # label: the group's key; readable representatives come from `analysis.smear`
-            out["near_text"] = _events(
+            out["text"] = _layer(
                 joined.index,
                 joined["account"],
                 joined["t_ms"],
-                ("near:" + joined["group_key"].astype(str)).to_numpy(),
+                joined["exact_key"].to_numpy(),
+                joined["norm"].to_numpy(dtype=object),
             )
+        if "near_text" in wanted:
+            gk = joined["group_key"].to_numpy().astype(np.int64)
+            labels = np.array([f"near:{np.uint64(np.int64(k)):016x}" for k in gk], dtype=object)
+            out["near_text"] = _layer(joined.index, joined["account"], joined["t_ms"], gk, labels)
     if "hashtags" in wanted and len(inp.hashtags):
         tags = inp.hashtags.dropna(subset=["tag"]).sort_values(["post_pk", "position", "tag"])
-        seq = tags.groupby("post_pk", sort=True)["tag"].agg(list)
-        seq = seq[seq.str.len() >= 2]
-        if len(seq):
-            labels = seq.map(lambda ts: " ".join("#" + t for t in ts))
-            joined = pd.DataFrame({"label": labels}).join(by_pk, how="inner")
-            out["hashtags"] = _events(
-                joined.index, joined["account"], joined["t_ms"], joined["label"]
+        counts = tags.groupby("post_pk", sort=True).size()
+        multi = counts.index[counts >= 2]
+        tags = tags[tags["post_pk"].isin(multi)]
+        if len(tags):
+            seq = ("#" + tags["tag"].astype(str)).groupby(tags["post_pk"], sort=True).agg(" ".join)
+            joined = pd.DataFrame({"label": seq}).join(by_pk, how="inner")
+            labels = joined["label"].to_numpy(dtype=object)
+            out["hashtags"] = _layer(
+                joined.index, joined["account"], joined["t_ms"], text_hashes(labels), labels
             )
     if "pileon" in wanted and len(inp.mentions):
         m = inp.mentions[["post_pk", "defender_id"]].dropna().drop_duplicates()
@@ -206,9 +247,12 @@ def layer_events(
         episode = new_ep.cumsum()
         start = m["t_ms"].groupby(episode).transform("min")
         stamp = pd.to_datetime(start, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%MZ")
-        label = (m["defender_id"].astype(str) + " @ " + stamp).to_numpy()
-        out["pileon"] = _events(m["post_pk"], m["account"], m["t_ms"], label)
-    return {k: v for k, v in out.items() if len(v)}
+        labels = (m["defender_id"].astype(str) + " @ " + stamp.astype(str)).to_numpy(dtype=object)
+        out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
+    return {k: v for k, v in out.items() if len(v.frame)}
+
+
+_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b", "t_a", "t_b")
 
 
 def co_action_pairs(
@@ -218,49 +262,56 @@ def co_action_pairs(
     fanout_cap: int,
     max_object_accounts: int,
     popular_object_accounts: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, dict[str, float]]:
     """All co-acting action pairs of one layer, one row per (account pair, object).
 
+    ``events`` has post_pk, account, t_ms and the object ``key``.
+
     Returns ``(pair_objects, objects, actions, counts)``:
-    ``pair_objects``: a < b (account pks), obj (code), dt_ms (the pair's closest co-action on
-    that object), pk_a, pk_b (the two posts), t_a, t_b;
-    ``objects``: per object code its label, n_accounts, n_actions, weight;
-    ``actions``: per account its action count ``d``;
+    ``pair_objects``: a < b (account pks), obj (code into ``objects``), dt_ms (the pair's
+    closest co-action on that object), pk_a, pk_b (the two posts), t_a, t_b; sorted by
+    (a, b, obj);
+    ``objects``: per object code its key, n_accounts, n_actions, weight;
+    ``actions``: per account its number of actions in the layer;
     ``counts``: totals for the null model.
     """
-    ev = events.drop_duplicates(["account", "label", "post_pk"])
-    codes, uniques = pd.factorize(ev["label"], sort=True)
-    ev = ev.assign(obj=codes)
-    n_acc = ev.groupby("obj", sort=True)["account"].nunique()
-    n_act = ev.groupby("obj", sort=True).size()
+    ev = events.drop_duplicates(["account", "key", "post_pk"])
+    codes, uniques = pd.factorize(ev["key"], sort=True)
+    obj_all = codes.astype(np.int64)
+    acc_all = ev["account"].to_numpy()
+    n_obj = len(uniques)
+    # distinct accounts per object, without a Python-level groupby
+    pairs_ao = np.unique(np.stack([obj_all, acc_all], axis=1), axis=0)
+    n_acc = np.bincount(pairs_ao[:, 0], minlength=n_obj)
     objects = pd.DataFrame(
-        {"label": np.asarray(uniques, dtype=object), "n_accounts": n_acc.to_numpy()},
-        index=pd.RangeIndex(len(uniques), name="obj"),
+        {
+            "key": np.asarray(uniques, dtype=np.int64),
+            "n_accounts": n_acc,
+            "n_actions": np.bincount(obj_all, minlength=n_obj),
+        },
+        index=pd.RangeIndex(n_obj, name="obj"),
     )
-    objects["n_actions"] = n_act.to_numpy()
     objects["weight"] = popularity_weight(objects["n_accounts"], popular_object_accounts)
     actions = ev.groupby("account", sort=True).size().rename("d")
-    counts = {"actions": len(ev), "window_pairs": 0, "capped": 0, "skipped": 0}
-    shared = objects.index[
-        (objects["n_accounts"] >= 2) & (objects["n_accounts"] <= max_object_accounts)
-    ]
-    counts["skipped"] = int((objects["n_accounts"] > max_object_accounts).sum())
-    ev = ev[ev["obj"].isin(shared)]
-    empty = pd.DataFrame(
-        {
-            c: pd.Series(dtype="int64")
-            for c in ("a", "b", "obj", "dt_ms", "pk_a", "pk_b", "t_a", "t_b")
-        }
-    )
-    if not len(ev):
-        counts["weighted_window_pairs"] = 0
-        counts["rare_window_pairs"] = 0
+    counts: dict[str, float] = {
+        "actions": len(ev),
+        "window_pairs": 0,
+        "weighted_window_pairs": 0.0,
+        "rare_window_pairs": 0,
+        "capped": 0,
+        "skipped": int((n_acc > max_object_accounts).sum()),
+    }
+    empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in _PAIR_COLUMNS})
+    shared = (n_acc >= 2) & (n_acc <= max_object_accounts)
+    keep = shared[obj_all]
+    if not keep.any():
         return empty, objects, actions, counts
-    ev = ev.sort_values(["obj", "t_ms", "account", "post_pk"], kind="stable")
-    obj = ev["obj"].to_numpy().astype(np.int64)
-    t = ev["t_ms"].to_numpy()
-    acc = ev["account"].to_numpy()
-    pk = ev["post_pk"].to_numpy()
+    t = ev["t_ms"].to_numpy()[keep]
+    acc = acc_all[keep]
+    pk = ev["post_pk"].to_numpy()[keep]
+    obj = obj_all[keep]
+    order = np.lexsort((pk, acc, t, obj))
+    t, acc, pk, obj = t[order], acc[order], pk[order], obj[order]
     t0 = int(t.min())
     span = int(t.max()) - t0 + window_ms + 1
     key = obj * span + (t - t0)
@@ -269,40 +320,54 @@ def co_action_pairs(
     in_window = end - idx - 1
     weights = objects["weight"].to_numpy()[obj]
     counts["window_pairs"] = int(in_window.sum())
-    counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
     counts["weighted_window_pairs"] = float((in_window * weights).sum())
+    counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
     cnt = np.minimum(in_window, fanout_cap)
     counts["capped"] = int((in_window > fanout_cap).sum())
-    total = int(cnt.sum())
-    if total == 0:
+    if int(cnt.sum()) == 0:
         return empty, objects, actions, counts
-    i = np.repeat(idx, cnt)
-    offsets = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    j = i + 1 + offsets
-    del offsets
-    keep = acc[i] != acc[j]
-    i, j = i[keep], j[keep]
-    swap = acc[i] > acc[j]
-    lo = np.where(swap, j, i)
-    hi = np.where(swap, i, j)
-    a, b = acc[lo], acc[hi]
-    dt = t[j] - t[i]
-    o = obj[i]
-    # one row per (a, b, object): the closest co-action
-    order = np.lexsort((pk[lo], dt, o, b, a))
-    a, b, o, dt, lo, hi = a[order], b[order], o[order], dt[order], lo[order], hi[order]
-    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+    # slices of whole objects, each with at most _CHUNK_PAIRS candidate pairs
+    obj_start = np.flatnonzero(np.r_[True, obj[1:] != obj[:-1]])
+    pairs_per_obj = np.add.reduceat(cnt, obj_start)
+    before = np.cumsum(pairs_per_obj) - pairs_per_obj
+    chunk = before // _CHUNK_PAIRS
+    cut = obj_start[np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1]])]
+    bounds = [*cut.tolist(), len(key)]
+    parts = []
+    for lo_e, hi_e in zip(bounds[:-1], bounds[1:], strict=True):
+        c = cnt[lo_e:hi_e]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(lo_e, hi_e), c)
+        j = i + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
+        same = acc[i] == acc[j]
+        i, j = i[~same], j[~same]
+        swap = acc[i] > acc[j]
+        lo = np.where(swap, j, i)
+        hi = np.where(swap, i, j)
+        del swap, same
+        a, b, o = acc[lo], acc[hi], obj[i]
+        dt = t[j] - t[i]
+        srt = np.lexsort((dt, o, b, a))
+        a, b, o, dt, lo, hi = a[srt], b[srt], o[srt], dt[srt], lo[srt], hi[srt]
+        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        parts.append(
+            (
+                a[first],
+                b[first],
+                o[first],
+                dt[first],
+                pk[lo[first]],
+                pk[hi[first]],
+                t[lo[first]],
+                t[hi[first]],
+            )
+        )
+    cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
+    srt = np.lexsort((cols[2], cols[1], cols[0]))
     pair_objects = pd.DataFrame(
-        {
-            "a": a[first],
-            "b": b[first],
-            "obj": o[first],
-            "dt_ms": dt[first],
-            "pk_a": pk[lo[first]],
-            "pk_b": pk[hi[first]],
-            "t_a": t[lo[first]],
-            "t_b": t[hi[first]],
-        }
+        {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
     )
     return pair_objects, objects, actions, counts
 
@@ -313,17 +378,29 @@ def _poisson_sf(n: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return np.where(n <= 0, 1.0, poisson.sf(n - 1, lam))
 
 
+def _empty_edges() -> pd.DataFrame:
+    ints = ("a", "b", "n", "n_fast", "n_rare")
+    bools = ("accepted", "fast")
+    floats = ("s", "lam", "expected_s", "excess", "p_value", "weight", "min_dt_s")
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64") for c in ints}
+        | {c: pd.Series(dtype="bool") for c in bools}
+        | {c: pd.Series(dtype="float64") for c in floats}
+    )
+
+
 def coordination_edges(
     inp: AnalysisInput, params: AnalysisParams, texts: pd.DataFrame
 ) -> CoordinationResult:
     """Build every layer's co-action pairs, score them against the null, fuse and accept.
 
     Returns a `CoordinationResult` whose ``edges`` frame has one row per account pair that
-    co-acted at least once, with per-layer columns ``n_<layer>``, ``s_<layer>``,
-    ``lam_<layer>``, ``es_<layer>``, ``fast_<layer>``, the fused ``n``, ``s``, ``lam``,
-    ``expected_s``, ``excess``, ``p_value``, ``n_fast``, ``weight``, ``min_dt_s`` and the
-    flags ``accepted`` and ``fast``; ``evidence`` lists, for accepted edges, the posts behind
-    each shared object (a, b, layer, object, pk_a, pk_b, t_a, t_b, dt_s).
+    could be an edge (summed over layers, at least ``min_repetitions`` objects and
+    ``min_edge_weight``), with per-layer columns ``n_<layer>``, ``s_<layer>``,
+    ``lam_<layer>``, ``es_<layer>``, ``fast_<layer>``, the fused ``n``, ``n_rare``, ``s``,
+    ``lam``, ``expected_s``, ``excess``, ``p_value``, ``n_fast``, ``weight``, ``min_dt_s``
+    and the flags ``accepted`` and ``fast``; ``evidence`` lists, for accepted edges, the
+    posts behind each shared object (a, b, layer, obj, object, pk_a, pk_b, t_a, t_b, dt_s).
     """
     window_ms = int(params.window_seconds * 1000)
     fast_ms = int(params.fast_window * 1000)
@@ -331,24 +408,29 @@ def coordination_edges(
     activity = inp.posts.groupby("account_pk", sort=True).size()
     n_posts = float(len(inp.posts))
     sum_d2 = float((activity.astype(np.float64) ** 2).sum())
-    per_layer: list[pd.DataFrame] = []
+    denom = max(n_posts * n_posts - sum_d2, 1.0)
+    stride = int(max(activity.index.max() if len(activity) else 0, 0)) + 1
+    layer_pairs: dict[str, pd.DataFrame] = {}
     pair_objs: dict[str, pd.DataFrame] = {}
+    nulls: dict[str, tuple[float, float, float]] = {}
     stats: dict[str, LayerStats] = {}
     objects_by_layer: dict[str, pd.DataFrame] = {}
     for name in params.layers:
         if name not in events:
             continue
         po, objects, actions, counts = co_action_pairs(
-            events[name],
+            events[name].frame,
             window_ms=window_ms,
             fanout_cap=params.fanout_cap,
             max_object_accounts=params.max_object_accounts,
             popular_object_accounts=params.popular_object_accounts,
         )
-        denom = max(n_posts * n_posts - sum_d2, 1.0)
         c = 2.0 * counts["window_pairs"] / denom
-        c_rare = 2.0 * counts["rare_window_pairs"] / denom
-        cw = 2.0 * counts["weighted_window_pairs"] / denom
+        nulls[name] = (
+            c,
+            2.0 * counts["weighted_window_pairs"] / denom,
+            2.0 * counts["rare_window_pairs"] / denom,
+        )
         stats[name] = LayerStats(
             name=name,
             actions=int(counts["actions"]),
@@ -363,55 +445,66 @@ def coordination_edges(
         objects_by_layer[name] = objects
         if not len(po):
             continue
-        po["w"] = objects["weight"].to_numpy()[po["obj"].to_numpy()]
-        po["fast"] = po["dt_ms"] <= fast_ms
-        po["rare"] = po["w"] >= 1.0
-        pair_objs[name] = po
-        g = po.groupby(["a", "b"], sort=True)
-        agg = pd.DataFrame(
+        w = objects["weight"].to_numpy()[po["obj"].to_numpy()]
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        dt = po["dt_ms"].to_numpy()
+        layer_pairs[name] = pd.DataFrame(
             {
-                f"n_{name}": g.size(),
-                f"s_{name}": g["w"].sum(),
-                f"fast_{name}": g["fast"].sum(),
-                f"nr_{name}": g["rare"].sum(),
-                f"mindt_{name}": g["dt_ms"].min(),
-            }
+                "n": np.diff(np.r_[starts, len(pair)]),
+                "s": np.add.reduceat(w, starts),
+                "fast": np.add.reduceat((dt <= fast_ms).astype(np.int64), starts),
+                "nr": np.add.reduceat((w >= 1.0).astype(np.int64), starts),
+                "mindt": np.minimum.reduceat(dt, starts),
+            },
+            index=pd.Index(pair[starts], name="pair"),
         )
-        da = activity.reindex(agg.index.get_level_values(0)).to_numpy().astype(np.float64)
-        db = activity.reindex(agg.index.get_level_values(1)).to_numpy().astype(np.float64)
-        agg[f"lam_{name}"] = da * db * c
-        agg[f"es_{name}"] = da * db * cw
-        agg[f"lr_{name}"] = da * db * c_rare
-        per_layer.append(agg)
-    if not per_layer:
-        ints = ("a", "b", "n", "n_fast")
-        bools = ("accepted", "fast")
-        floats = ("s", "lam", "expected_s", "excess", "p_value", "weight", "min_dt_s")
-        edges = pd.DataFrame(
-            {c: pd.Series(dtype="int64") for c in ints}
-            | {c: pd.Series(dtype="bool") for c in bools}
-            | {c: pd.Series(dtype="float64") for c in floats}
+        pair_objs[name] = po
+    if not layer_pairs:
+        return CoordinationResult(
+            _empty_edges(), _empty_evidence(), stats, objects_by_layer, events
         )
-        return CoordinationResult(edges, _empty_evidence(), stats, objects_by_layer, events)
-    edges = pd.concat(per_layer, axis=1, join="outer", sort=True)
-    layer_names = [n for n in params.layers if f"n_{n}" in edges.columns]
+    # Upper bounds over layers first: most pairs meet once, and only pairs that could reach
+    # min_repetitions and min_edge_weight are widened into the per-layer table.
+    all_pairs = np.concatenate([lp.index.to_numpy() for lp in layer_pairs.values()])
+    uniq, inv = np.unique(all_pairs, return_inverse=True)
+    n_up = np.bincount(
+        inv, weights=np.concatenate([lp["n"].to_numpy() for lp in layer_pairs.values()])
+    )
+    s_up = np.bincount(
+        inv, weights=np.concatenate([lp["s"].to_numpy() for lp in layer_pairs.values()])
+    )
+    candidate_pairs = len(uniq)
+    survivors = uniq[(n_up >= params.min_repetitions) & (s_up >= params.min_edge_weight - 1e-9)]
+    del all_pairs, inv, n_up, s_up
+    edges = pd.DataFrame(index=pd.Index(survivors, name="pair"))
+    edges["a"] = survivors // stride
+    edges["b"] = survivors % stride
+    da = activity.reindex(edges["a"].to_numpy()).to_numpy().astype(np.float64)
+    db = activity.reindex(edges["b"].to_numpy()).to_numpy().astype(np.float64)
+    layer_names = [n for n in params.layers if n in layer_pairs]
     for name in layer_names:
-        for col in ("n", "s", "fast", "lam", "es", "nr", "lr"):
-            edges[f"{col}_{name}"] = edges[f"{col}_{name}"].fillna(0)
-        edges[f"n_{name}"] = edges[f"n_{name}"].astype(np.int64)
-        edges[f"fast_{name}"] = edges[f"fast_{name}"].astype(np.int64)
-        edges[f"nr_{name}"] = edges[f"nr_{name}"].astype(np.int64)
+        lp = layer_pairs[name].reindex(survivors)
+        c, cw, cr = nulls[name]
+        edges[f"n_{name}"] = lp["n"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"s_{name}"] = lp["s"].fillna(0.0).to_numpy()
+        edges[f"fast_{name}"] = lp["fast"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"nr_{name}"] = lp["nr"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"mindt_{name}"] = lp["mindt"].to_numpy(dtype=np.float64)
+        edges[f"lam_{name}"] = da * db * c
+        edges[f"es_{name}"] = da * db * cw
+        edges[f"lr_{name}"] = da * db * cr
 
-    def fused(col: str) -> pd.Series:
-        total = pd.Series(0.0, index=edges.index)
+    def fused(col: str) -> np.ndarray:
+        total = np.zeros(len(edges))
         text_like = [n for n in ("text", "near_text") if n in layer_names]
         for name in layer_names:
             if name not in text_like:
-                total = total + edges[f"{col}_{name}"]
+                total = total + edges[f"{col}_{name}"].to_numpy(dtype=np.float64)
         if text_like:
             # exact and near-identical text see the same posts: count the larger only
             pick = edges[[f"n_{n}" for n in text_like]].to_numpy().argmax(axis=1)
-            vals = edges[[f"{col}_{n}" for n in text_like]].to_numpy()
+            vals = edges[[f"{col}_{n}" for n in text_like]].to_numpy(dtype=np.float64)
             total = total + vals[np.arange(len(edges)), pick]
         return total
 
@@ -422,30 +515,36 @@ def coordination_edges(
     edges["n_fast"] = fused("fast").astype(np.int64)
     edges["excess"] = edges["s"] - edges["expected_s"]
     n_all, lam_all = edges["n"].to_numpy(), edges["lam"].to_numpy()
-    n_rare, lam_rare = fused("nr").to_numpy(), fused("lr").to_numpy()
+    n_rare, lam_rare = fused("nr"), fused("lr")
     p_all = _poisson_sf(n_all, lam_all)
     p_rare = _poisson_sf(n_rare, lam_rare)
     p_pop = _poisson_sf(n_all - n_rare, np.maximum(lam_all - lam_rare, 0.0))
     edges["n_rare"] = n_rare.astype(np.int64)
     edges["p_value"] = np.minimum(1.0, 3.0 * np.minimum(np.minimum(p_all, p_rare), p_pop))
-    edges = edges.drop(columns=[f"{c}_{n}" for n in layer_names for c in ("nr", "lr")])
-    weight = pd.Series(0.0, index=edges.index)
+    weight = np.zeros(len(edges))
     for name in layer_names:
         lw = float(params.layer_weights.get(name, 1.0))
-        weight = weight + lw * (edges[f"s_{name}"] - edges[f"es_{name}"]).clip(lower=0)
+        weight = weight + lw * np.maximum(
+            edges[f"s_{name}"].to_numpy() - edges[f"es_{name}"].to_numpy(), 0.0
+        )
     edges["weight"] = weight
-    mindt = edges[[f"mindt_{n}" for n in layer_names]].min(axis=1)
-    edges["min_dt_s"] = mindt / 1000.0
-    edges = edges.drop(columns=[f"mindt_{n}" for n in layer_names])
+    edges["min_dt_s"] = edges[[f"mindt_{n}" for n in layer_names]].min(axis=1) / 1000.0
+    edges = edges.drop(columns=[f"{c}_{n}" for n in layer_names for c in ("nr", "lr", "mindt")])
     edges["accepted"] = (
         (edges["n"] >= params.min_repetitions)
         & (edges["s"] >= params.min_edge_weight)
         & (edges["p_value"] <= params.alpha)
     )
     edges["fast"] = edges["accepted"] & (edges["n_fast"] >= params.min_repetitions)
-    edges = edges.reset_index().rename(columns={"level_0": "a", "level_1": "b"})
-    evidence = _evidence(edges[edges["accepted"]], pair_objs, objects_by_layer)
-    return CoordinationResult(edges, evidence, stats, objects_by_layer, events)
+    edges = edges.reset_index(drop=True)
+    accepted_pairs = np.sort(
+        edges.loc[edges["accepted"], "a"].to_numpy() * stride
+        + edges.loc[edges["accepted"], "b"].to_numpy()
+    )
+    evidence = _evidence(accepted_pairs, stride, pair_objs, objects_by_layer, events)
+    return CoordinationResult(
+        edges, evidence, stats, objects_by_layer, events, candidate_pairs=candidate_pairs
+    )
 
 
 def _empty_evidence() -> pd.DataFrame:
@@ -466,26 +565,30 @@ def _empty_evidence() -> pd.DataFrame:
 
 
 def _evidence(
-    accepted: pd.DataFrame,
+    accepted_pairs: np.ndarray,
+    stride: int,
     pair_objs: dict[str, pd.DataFrame],
     objects: dict[str, pd.DataFrame],
+    events: dict[str, LayerEvents],
 ) -> pd.DataFrame:
-    if not len(accepted):
+    if not len(accepted_pairs):
         return _empty_evidence()
-    keys = pd.MultiIndex.from_frame(accepted[["a", "b"]])
     parts = []
     for name, po in pair_objs.items():
-        sel = po[pd.MultiIndex.from_frame(po[["a", "b"]]).isin(keys)]
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        sel = po[np.isin(pair, accepted_pairs)]
         if not len(sel):
             continue
+        obj = sel["obj"].to_numpy()
+        keys = objects[name]["key"].to_numpy()[obj]
         parts.append(
             pd.DataFrame(
                 {
                     "a": sel["a"].to_numpy(),
                     "b": sel["b"].to_numpy(),
                     "layer": name,
-                    "obj": sel["obj"].to_numpy(),
-                    "object": objects[name]["label"].to_numpy()[sel["obj"].to_numpy()],
+                    "obj": obj,
+                    "object": events[name].label_of(keys),
                     "pk_a": sel["pk_a"].to_numpy(),
                     "pk_b": sel["pk_b"].to_numpy(),
                     "t_a": sel["t_a"].to_numpy(),

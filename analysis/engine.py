@@ -110,6 +110,9 @@ def analyze(
     t0 = time.perf_counter()
     members_all = sorted({m for c in communities for m in c.members})
     signals = account_signals(inp, members_all, params)
+    member_events = {
+        name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
+    }
     pk_index = posts.set_index("post_pk")
     names = inp.defender_names()
     clusters: list[Cluster] = []
@@ -120,6 +123,7 @@ def analyze(
                 community,
                 graph,
                 coord,
+                member_events,
                 texts,
                 pk_index,
                 signals,
@@ -130,9 +134,7 @@ def analyze(
             )
         )
     # most alarming first; ties by evidence strength, then by smallest member
-    clusters.sort(
-        key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks))
-    )
+    clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
     node_cluster: dict[int, int] = {}
     for local_id, cluster in enumerate(clusters, start=1):
         cluster.local_id = local_id
@@ -150,6 +152,7 @@ def analyze(
     stats = {
         "posts": len(posts),
         "accounts": int(posts["account_pk"].nunique()),
+        "candidate_pairs": coord.candidate_pairs,
         "candidate_edges": len(coord.edges),
         "accepted_edges": len(accepted),
         "fast_edges": int(accepted["fast"].sum()) if len(accepted) else 0,
@@ -176,43 +179,63 @@ def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> l
     acc = coord.edges[coord.edges["accepted"]].sort_values(["a", "b"])
     if not len(acc):
         return []
-    layer_cols = [c for c in acc.columns if c.startswith("n_")]
-    ev = coord.evidence.sort_values(["a", "b", "layer", "dt_s", "obj"])
-    ev_groups = {k: g for k, g in ev.groupby(["a", "b"], sort=False)}
+    layer_cols = [c for c in acc.columns if c.startswith("n_") and c not in ("n_fast", "n_rare")]
+    ev = coord.evidence.sort_values(["a", "b", "layer", "dt_s", "obj"], kind="stable")
+    ev = ev.groupby(["a", "b"], sort=False).head(params.max_evidence_per_edge)
+    items: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a, b, layer, obj, pa, pb, dt in zip(
+        ev["a"].tolist(),
+        ev["b"].tolist(),
+        ev["layer"].tolist(),
+        ev["object"].tolist(),
+        ev["pk_a"].tolist(),
+        ev["pk_b"].tolist(),
+        ev["dt_s"].tolist(),
+        strict=True,
+    ):
+        items.setdefault((a, b), []).append(
+            {"layer": layer, "object": str(obj), "post_pk_a": pa, "post_pk_b": pb, "dt_s": dt}
+        )
+    layer_counts = acc[layer_cols].to_numpy()
+    names = [c[2:] for c in layer_cols]
+    cols = {
+        c: acc[c].tolist()
+        for c in (
+            "a",
+            "b",
+            "weight",
+            "n",
+            "s",
+            "expected_s",
+            "excess",
+            "lam",
+            "p_value",
+            "fast",
+            "n_fast",
+            "min_dt_s",
+        )
+    }
     out = []
-    for row in acc.itertuples(index=False):
-        a, b = int(row.a), int(row.b)
+    for k in range(len(acc)):
+        a, b = int(cols["a"][k]), int(cols["b"][k])
         ca, cb = node_cluster.get(a), node_cluster.get(b)
-        items = []
-        g = ev_groups.get((a, b))
-        if g is not None:
-            for e in g.head(params.max_evidence_per_edge).itertuples(index=False):
-                items.append(
-                    {
-                        "layer": e.layer,
-                        "object": str(e.object),
-                        "post_pk_a": int(e.pk_a),
-                        "post_pk_b": int(e.pk_b),
-                        "dt_s": float(e.dt_s),
-                    }
-                )
         out.append(
             Edge(
                 a=a,
                 b=b,
                 cluster=ca if ca is not None and ca == cb else None,
-                weight=float(row.weight),
-                n=int(row.n),
-                weighted=float(row.s),
-                expected=float(row.expected_s),
-                excess=float(row.excess),
-                expected_n=float(row.lam),
-                p_value=float(row.p_value),
-                fast=bool(row.fast),
-                n_fast=int(row.n_fast),
-                min_dt_s=float(row.min_dt_s),
-                layers={c[2:]: int(getattr(row, c)) for c in layer_cols if getattr(row, c) > 0},
-                evidence=items,
+                weight=float(cols["weight"][k]),
+                n=int(cols["n"][k]),
+                weighted=float(cols["s"][k]),
+                expected=float(cols["expected_s"][k]),
+                excess=float(cols["excess"][k]),
+                expected_n=float(cols["lam"][k]),
+                p_value=float(cols["p_value"][k]),
+                fast=bool(cols["fast"][k]),
+                n_fast=int(cols["n_fast"][k]),
+                min_dt_s=float(cols["min_dt_s"][k]),
+                layers={names[i]: int(v) for i, v in enumerate(layer_counts[k]) if v > 0},
+                evidence=items.get((a, b), []),
             )
         )
     return out
@@ -227,6 +250,7 @@ def _build_cluster(
     community,
     graph,
     coord,
+    member_events: dict[str, pd.DataFrame],
     texts: pd.DataFrame,
     pk_index: pd.DataFrame,
     signals: pd.DataFrame,
@@ -242,33 +266,40 @@ def _build_cluster(
     evidence: list[EvidenceObject] = []
     evidence_pks: set[int] = set()
     layer_facts: list[tuple[str, dict[str, Any]]] = []
-    for layer, lev in ev.groupby("layer", sort=False):
-        events = coord.events[layer]
+    for layer, lev in ev.groupby("layer", sort=True):
         objects = coord.objects[layer]
-        wanted = set(lev["object"].tolist())
-        sel = events[events["label"].isin(wanted)]
-        inside = sel[sel["account"].isin(member_set)].drop_duplicates("post_pk")
+        labels = coord.events[layer].labels
+        n_by_key = objects.set_index("key")["n_accounts"]
+        keys = np.unique(objects["key"].to_numpy()[lev["obj"].to_numpy()])
+        mev = member_events[layer]
+        inside = mev[mev["key"].isin(keys) & mev["account"].isin(member_set)]
+        inside = inside.drop_duplicates("post_pk").sort_values(["key", "t_ms", "post_pk"])
+        info = pk_index.loc[inside["post_pk"].to_numpy()]
+        inside = inside.assign(
+            evidence_id=info["evidence_id"].to_numpy(),
+            platform=info["platform"].to_numpy(),
+            post_id=info["post_id"].to_numpy(),
+            handle=info["handle"].to_numpy(),
+            created_at=info["created_at"].to_numpy(),
+            text=info["text"].to_numpy(),
+        )
         spans, accounts_involved, occasions = [], set(), 0
-        for label, grp in inside.sort_values(["label", "t_ms", "post_pk"]).groupby(
-            "label", sort=True
-        ):
+        for key, grp in inside.groupby("key", sort=True):
             t_first = int(grp["t_ms"].iloc[0])
-            posts_out = []
-            for r in grp.itertuples(index=False):
-                info = pk_index.loc[int(r.post_pk)]
-                posts_out.append(
-                    EvidencePost(
-                        post_pk=int(r.post_pk),
-                        evidence_id=info["evidence_id"],
-                        platform=info["platform"],
-                        post_id=info["post_id"],
-                        account_pk=int(r.account),
-                        handle=info["handle"],
-                        created_at=info["created_at"],
-                        delta_s=(int(r.t_ms) - t_first) / 1000.0,
-                    )
+            posts_out = [
+                EvidencePost(
+                    post_pk=int(r.post_pk),
+                    evidence_id=r.evidence_id,
+                    platform=r.platform,
+                    post_id=r.post_id,
+                    account_pk=int(r.account),
+                    handle=r.handle,
+                    created_at=pd.Timestamp(r.created_at),
+                    delta_s=(int(r.t_ms) - t_first) / 1000.0,
                 )
-                evidence_pks.add(int(r.post_pk))
+                for r in grp.itertuples(index=False)
+            ]
+            evidence_pks.update(int(x) for x in grp["post_pk"])
             accs = set(grp["account"].tolist())
             accounts_involved |= accs
             # occasions: bursts of member posts on this object separated by more than the
@@ -280,29 +311,25 @@ def _build_cluster(
                 if in_burst["account"].nunique() >= 2:
                     occasions += 1
                     spans.append((int(in_burst["t_ms"].max()) - int(in_burst["t_ms"].min())) / 1e3)
-            n_total = int(objects.loc[objects["label"] == label, "n_accounts"].iloc[0])
-            span = (int(grp["t_ms"].iloc[-1]) - t_first) / 1000.0
-            display = str(label)
-            if layer in ("text", "near_text"):
-                first_pk = int(grp["post_pk"].iloc[0])
-                display = str(pk_index.loc[first_pk, "text"])
+            label = str(labels.get(key, key))
+            display = str(grp["text"].iloc[0]) if layer in ("text", "near_text") else label
             evidence.append(
                 EvidenceObject(
                     layer=str(layer),
-                    object=str(label),
+                    object=label,
                     display=display,
                     accounts=len(accs),
                     posts=posts_out,
                     first_at=pd.Timestamp(t_first, unit="ms", tz="UTC"),
-                    span_s=span,
-                    outside_accounts=max(n_total - len(accs), 0),
+                    span_s=(int(tms[-1]) - t_first) / 1000.0,
+                    outside_accounts=max(int(n_by_key.get(key, len(accs))) - len(accs), 0),
                 )
             )
         layer_facts.append(
             (
                 str(layer),
                 {
-                    "objects": int(lev["object"].nunique()),
+                    "objects": len(keys),
                     "occasions": occasions,
                     "accounts": len(accounts_involved),
                     "median_span_s": campaigns.median(spans),

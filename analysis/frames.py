@@ -74,6 +74,12 @@ DEFENDERS_COLUMNS = ("defender_id", "name", "handles")
 _TIME_COLUMNS = {"posts": ("created_at",), "accounts": ("created_at", "first_seen", "last_seen")}
 
 
+def _as_object(values: pd.Series) -> pd.Series:
+    """The column as an object Series with None for missing values."""
+    arr = values.to_numpy(dtype=object, na_value=None)
+    return pd.Series(arr, index=values.index, dtype=object)
+
+
 @dataclass(frozen=True, slots=True)
 class Defender:
     """A defender as the analysis needs it: an id, a display name and known handles."""
@@ -120,8 +126,23 @@ class AnalysisInput:
         posts["post_pk"] = posts["post_pk"].astype("int64")
         posts["account_pk"] = posts["account_pk"].astype("int64")
         posts["created_at"] = pd.to_datetime(posts["created_at"], utc=True).dt.as_unit("ns")
-        posts["text"] = posts["text"].fillna("").astype(str)
-        posts["platform"] = posts["platform"].fillna("").astype(str)
+        # Plain object columns: pandas' python-backed string dtype is many times slower for
+        # the null checks and comparisons the engine does on millions of rows.
+        for col in (
+            "platform",
+            "post_id",
+            "evidence_id",
+            "author_id",
+            "handle",
+            "lang",
+            "url",
+            "reply_to",
+            "repost_of",
+            "quote_of",
+        ):
+            posts[col] = _as_object(posts[col])
+        posts["text"] = _as_object(posts["text"].fillna("").astype(str))
+        posts["platform"] = posts["platform"].fillna("")
 
         def fill(frame: pd.DataFrame, columns: Sequence[str], name: str) -> pd.DataFrame:
             frame = frame.copy()
@@ -135,6 +156,9 @@ class AnalysisInput:
                 frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")
             if "post_pk" in columns and len(frame):
                 frame["post_pk"] = frame["post_pk"].astype("int64")
+            for col in frame.columns:
+                if pd.api.types.is_string_dtype(frame[col].dtype) and frame[col].dtype != object:
+                    frame[col] = _as_object(frame[col])
             return frame
 
         accounts = fill(self.accounts, ACCOUNTS_COLUMNS, "accounts")

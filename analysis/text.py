@@ -18,6 +18,8 @@ Latin letters are all word characters here.
 
 from __future__ import annotations
 
+import itertools
+import re
 import unicodedata
 
 import numpy as np
@@ -34,9 +36,9 @@ __all__ = [
     "shingles",
 ]
 
-_URL_RE = r"(?:https?://|www\.)\S+"
-_MENTION_RE = r"(?<!\w)@[\w.\-]+"
-_NONWORD_RE = r"[^\w]+|_+"
+# One pass: URLs, then @mentions, then any run of non-word characters (punctuation, emoji,
+# '#', '_') become a space. At a given position the alternatives are tried in this order.
+_STRIP_RE = re.compile(r"(?:https?://|www\.)\S+|(?<!\w)@[\w.\-]+|[^\w@]+|@|_+")
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -46,16 +48,16 @@ def normalize_text(text: str) -> str:
     return normalize_texts(pd.Series([text]))[0]
 
 
+def _normalize_one(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    return " ".join(_STRIP_RE.sub(" ", text).split())
+
+
 def normalize_texts(texts: pd.Series) -> pd.Series:
     """Vectorised `normalize_text` over a Series; keeps the index."""
-    s = texts.fillna("").astype(str)
-    s = s.map(lambda t: unicodedata.normalize("NFKC", t)) if len(s) else s
-    s = s.str.lower().str.replace("ё", "е", regex=False)
-    s = s.str.replace(_URL_RE, " ", regex=True)
-    s = s.str.replace(_MENTION_RE, " ", regex=True)
-    s = s.str.replace(_NONWORD_RE, " ", regex=True)
-    s = s.str.strip().str.replace(r"\s+", " ", regex=True)
-    return s.astype(object)
+    values = texts.to_numpy(dtype=object)
+    out = [_normalize_one(t) if isinstance(t, str) else "" for t in values]
+    return pd.Series(out, index=texts.index, dtype=object)
 
 
 def text_hashes(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -97,10 +99,14 @@ def _signatures(norm: pd.Series, num_perm: int, seed: int, chunk: int) -> np.nda
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     for start in range(0, n, chunk):
-        part = norm.iloc[start : start + chunk]
-        words = part.str.split().explode()
-        doc = np.repeat(np.arange(len(part)), part.str.split().str.len().to_numpy())
-        wh = text_hashes(words.to_numpy())
+        split = [t.split() for t in norm.iloc[start : start + chunk].tolist()]
+        lengths = np.fromiter((len(w) for w in split), dtype=np.int64, count=len(split))
+        doc = np.repeat(np.arange(len(split)), lengths)
+        wh = text_hashes(
+            np.fromiter(
+                itertools.chain.from_iterable(split), dtype=object, count=int(lengths.sum())
+            )
+        )
         # bigram shingles: hash of the word pair, only where both words are in one document
         same = doc[1:] == doc[:-1]
         bh = _mix(wh[:-1] ^ (wh[1:] * np.uint64(0x9E3779B97F4A7C15)))[same]
@@ -112,7 +118,7 @@ def _signatures(norm: pd.Series, num_perm: int, seed: int, chunk: int) -> np.nda
         x = (sh >> np.uint64(32)) ^ (sh & np.uint64(0xFFFFFFFF))
         for k in range(num_perm):
             h = ((a[k] * x + b[k]) >> np.uint64(32)).astype(np.uint32)
-            sig[start : start + len(part), k] = np.minimum.reduceat(h, starts)
+            sig[start : start + len(split), k] = np.minimum.reduceat(h, starts)
     return sig
 
 
@@ -142,9 +148,10 @@ def near_duplicate_groups(
         ``group_key`` (stable id of the near-duplicate group: the smallest exact key in it).
     """
     norm = normalize_texts(texts)
-    ntok = norm.str.count(" ").astype("int64") + 1
-    keep = (norm.str.len() > 0) & (ntok >= min_tokens)
-    norm = norm[keep]
+    ntok = np.fromiter(
+        (t.count(" ") + 1 if t else 0 for t in norm.tolist()), dtype=np.int64, count=len(norm)
+    )
+    norm = norm[ntok >= max(min_tokens, 1)]
     out = pd.DataFrame({"norm": norm})
     out["exact_key"] = text_hashes(norm.to_numpy()).astype(np.int64)
     if not len(out):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +21,7 @@ def events(rows: list[tuple[int, float, str]]) -> pd.DataFrame:
             "post_pk": np.arange(1, len(rows) + 1),
             "account": [r[0] for r in rows],
             "t_ms": [int(r[1] * 1000) for r in rows],
-            "label": [r[2] for r in rows],
+            "key": [zlib.crc32(r[2].encode()) for r in rows],
         }
     )
 
