@@ -224,20 +224,50 @@ def layer_events(
             )
         if "near_text" in wanted:
             gk = joined["group_key"].to_numpy().astype(np.int64)
-            labels = np.array([f"near:{np.uint64(np.int64(k)):016x}" for k in gk], dtype=object)
-            out["near_text"] = _layer(joined.index, joined["account"], joined["t_ms"], gk, labels)
-    if "hashtags" in wanted and len(inp.hashtags):
-        tags = inp.hashtags.dropna(subset=["tag"]).sort_values(["post_pk", "position", "tag"])
-        counts = tags.groupby("post_pk", sort=True).size()
-        multi = counts.index[counts >= 2]
-        tags = tags[tags["post_pk"].isin(multi)]
-        if len(tags):
-            seq = ("#" + tags["tag"].astype(str)).groupby(tags["post_pk"], sort=True).agg(" ".join)
-            joined = pd.DataFrame({"label": seq}).join(by_pk, how="inner")
-            labels = joined["label"].to_numpy(dtype=object)
-            out["hashtags"] = _layer(
-                joined.index, joined["account"], joined["t_ms"], text_hashes(labels), labels
+            layer = _layer(
+                joined.index,
+                joined["account"],
+                joined["t_ms"],
+                gk,
+                np.full(len(gk), None, dtype=object),
             )
+            uk = layer.labels.index.to_numpy()
+            layer.labels = pd.Series(
+                [f"near:{k:016x}" for k in uk.astype(np.uint64).tolist()], index=uk, dtype=object
+            )
+            out["near_text"] = layer
+    if "hashtags" in wanted and len(inp.hashtags):
+        tags = inp.hashtags[["post_pk", "tag", "position"]].dropna(subset=["tag"])
+        tags = tags.sort_values(["post_pk", "position", "tag"], kind="stable")
+        tpk = tags["post_pk"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, tpk[1:] != tpk[:-1]])
+        size = np.diff(np.r_[starts, len(tpk)])
+        if (size >= 2).any():
+            # order-sensitive polynomial hash of the sequence, summed per post without a
+            # Python loop (uint64 arithmetic wraps)
+            rank = np.arange(len(tpk)) - np.repeat(starts, size)
+            th = text_hashes(tags["tag"].to_numpy(dtype=object))
+            term = _mix64(th + np.uint64(0x9E3779B97F4A7C15) * (rank.astype(np.uint64) + 1))
+            seq = np.add.reduceat(term, starts)
+            multi = size >= 2
+            seq_pk, seq_key = tpk[starts][multi], seq[multi].astype(np.int64)
+            joined = pd.DataFrame({"key": seq_key}, index=seq_pk).join(by_pk, how="inner")
+            # readable labels only for sequences used more than once (evidence needs no more)
+            dup = joined["key"].duplicated(keep=False)
+            first = joined[dup].drop_duplicates("key")
+            tag_lists = tags[tags["post_pk"].isin(first.index)].groupby("post_pk", sort=True)
+            text_of = {pk_: " ".join("#" + t for t in grp) for pk_, grp in tag_lists["tag"]}
+            layer = _layer(
+                joined.index,
+                joined["account"],
+                joined["t_ms"],
+                joined["key"].to_numpy(),
+                np.full(len(joined), None, dtype=object),
+            )
+            layer.labels = pd.Series(
+                [text_of[pk_] for pk_ in first.index], index=first["key"].to_numpy(), dtype=object
+            ).sort_index()
+            out["hashtags"] = layer
     if "pileon" in wanted and len(inp.mentions):
         m = inp.mentions[["post_pk", "defender_id"]].dropna().drop_duplicates()
         m = m.join(by_pk, on="post_pk", how="inner").sort_values(["defender_id", "t_ms", "post_pk"])
@@ -275,14 +305,15 @@ def co_action_pairs(
     ``actions``: per account its number of actions in the layer;
     ``counts``: totals for the null model.
     """
-    ev = events.drop_duplicates(["account", "key", "post_pk"])
+    ev = events.drop_duplicates(["post_pk", "key"])
     codes, uniques = pd.factorize(ev["key"], sort=True)
     obj_all = codes.astype(np.int64)
     acc_all = ev["account"].to_numpy()
     n_obj = len(uniques)
     # distinct accounts per object, without a Python-level groupby
-    pairs_ao = np.unique(np.stack([obj_all, acc_all], axis=1), axis=0)
-    n_acc = np.bincount(pairs_ao[:, 0], minlength=n_obj)
+    acc_codes, acc_uniques = pd.factorize(acc_all)
+    obj_acc = np.unique(obj_all * max(len(acc_uniques), 1) + acc_codes)
+    n_acc = np.bincount(obj_acc // max(len(acc_uniques), 1), minlength=n_obj)
     objects = pd.DataFrame(
         {
             "key": np.asarray(uniques, dtype=np.int64),

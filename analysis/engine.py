@@ -110,6 +110,15 @@ def analyze(
     t0 = time.perf_counter()
     members_all = sorted({m for c in communities for m in c.members})
     signals = account_signals(inp, members_all, params)
+    # a plain repost is read as the post it reposts: look those texts up once
+    mine = posts[posts["account_pk"].isin(members_all) & posts["repost_of"].notna()]
+    wanted_targets = set(zip(mine["platform"], mine["repost_of"], strict=True))
+    hit = posts[posts["post_id"].isin({t for _, t in wanted_targets})]
+    repost_texts = {
+        (p, i): t
+        for p, i, t in zip(hit["platform"], hit["post_id"], hit["text"], strict=True)
+        if (p, i) in wanted_targets
+    }
     member_events = {
         name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
     }
@@ -124,6 +133,7 @@ def analyze(
                 graph,
                 coord,
                 member_events,
+                repost_texts,
                 texts,
                 pk_index,
                 signals,
@@ -251,6 +261,7 @@ def _build_cluster(
     graph,
     coord,
     member_events: dict[str, pd.DataFrame],
+    repost_texts: dict[tuple[str, str], str],
     texts: pd.DataFrame,
     pk_index: pd.DataFrame,
     signals: pd.DataFrame,
@@ -344,12 +355,10 @@ def _build_cluster(
     content = ev_posts["text"].copy()
     reposts = ev_posts["repost_of"].notna()
     if reposts.any():
-        by_id = pk_index.reset_index().drop_duplicates(["platform", "post_id"])
-        by_id = by_id.set_index(["platform", "post_id"])["text"]
-        keys = list(
-            zip(ev_posts.loc[reposts, "platform"], ev_posts.loc[reposts, "repost_of"], strict=True)
+        keys = zip(
+            ev_posts.loc[reposts, "platform"], ev_posts.loc[reposts, "repost_of"], strict=True
         )
-        content.loc[reposts] = [by_id.get(k, "") for k in keys]
+        content.loc[reposts] = [repost_texts.get(k, "") for k in keys]
     cls = classify_texts(content, vocabulary)
     with_text = cls[cls["has_text"]]
     smear_share = _share(with_text["smear"])
