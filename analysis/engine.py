@@ -96,6 +96,7 @@ def analyze(
         bands=params.minhash_bands,
         min_tokens=params.min_text_tokens,
         seed=params.seed,
+        exact_only="near_text" not in params.layers,
     )
     timings["text"] = time.perf_counter() - t0
 

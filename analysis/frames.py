@@ -71,6 +71,7 @@ ACCOUNTS_COLUMNS = (
 )
 DEFENDERS_COLUMNS = ("defender_id", "name", "handles")
 
+_REQUIRED = frozenset({"post_pk", "account_pk", "tag", "normalized_url", "defender_id"})
 _TIME_COLUMNS = {"posts": ("created_at",), "accounts": ("created_at", "first_seen", "last_seen")}
 
 
@@ -148,9 +149,8 @@ class AnalysisInput:
             frame = frame.copy()
             for col in columns:
                 if col not in frame.columns:
-                    if col in ("post_pk", "account_pk", "tag", "normalized_url", "defender_id"):
-                        if len(frame):
-                            raise ValueError(f"{name}: required column '{col}' is missing")
+                    if len(frame) and col in _REQUIRED:
+                        raise ValueError(f"{name}: required column '{col}' is missing")
                     frame[col] = None
             for col in _TIME_COLUMNS.get(name, ()):
                 frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")

@@ -137,6 +137,7 @@ def near_duplicate_groups(
     min_tokens: int = 5,
     seed: int = 1,
     chunk: int = 200_000,
+    exact_only: bool = False,
 ) -> pd.DataFrame:
     """Group near-identical texts.
 
@@ -147,6 +148,7 @@ def near_duplicate_groups(
             defaults find pairs at Jaccard 0.6 with probability ~0.89 per band set, 0.7 ~0.99.
         min_tokens: shorter texts ("Позор!", "+1") are left out: identical short replies are
             everyday speech, not copy-paste.
+        exact_only: skip MinHash; each group is one exact normalised text.
 
     Returns:
         A frame indexed like ``texts`` (only texts with at least ``min_tokens`` words) with
@@ -167,7 +169,7 @@ def near_duplicate_groups(
     uniq = out.drop_duplicates("exact_key").sort_values("exact_key")
     n = len(uniq)
     keys = uniq["exact_key"].to_numpy()
-    if n == 1:
+    if n == 1 or exact_only:
         out["group_key"] = out["exact_key"]
         return out
     sig = _signatures(uniq["norm"], num_perm, seed, chunk)

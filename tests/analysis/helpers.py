@@ -16,11 +16,12 @@ DEFENDERS = [
     Defender("kesler", "Анна Кеслер", ()),
 ]
 
-ORGANIC_WORDS = (
+_WORDS = (
     "погода алматы сегодня солнце дождь кофе работа семья книга фильм футбол концерт "
     "мектеп балалар жұмыс ауа райы жаңбыр кітап отбасы music coffee weather football "
     "city river mountain garden bread market tram station library museum park lake"
-).split()
+)
+ORGANIC_WORDS = _WORDS.split()
 
 
 def post(
@@ -41,10 +42,12 @@ def post(
     when = T0 + timedelta(seconds=seconds)
     return Post(
         platform=platform,
-        post_id=pid or f"{author}-{seconds:g}-{zlib.crc32(repr((text, links, repost_of)).encode())}",
+        post_id=pid
+        or f"{author}-{seconds:g}-{zlib.crc32(repr((text, links, repost_of)).encode())}",
         created_at=when,
-        author=Account(platform, f"did:{author}", handle or f"{author}.bsky.social", author,
-                       created),
+        author=Account(
+            platform, f"did:{author}", handle or f"{author}.bsky.social", author, created
+        ),
         text=text,
         raw="{}",
         links=links,
@@ -67,8 +70,15 @@ def organic_background(n_accounts: int = 40, posts_each: int = 6, seed: int = 3)
             kind = rng.random()
             links = (f"https://blog{i}.example/{k}",) if kind < 0.3 else ()
             out.append(
-                post(f"org{i}", round(t, 1), " ".join(words), pid=f"org{i}-{k}", links=links,
-                     created=T0 - timedelta(days=400 + i), handle=f"{words[0]}lover.bsky.social")
+                post(
+                    f"org{i}",
+                    round(t, 1),
+                    " ".join(words),
+                    pid=f"org{i}-{k}",
+                    links=links,
+                    created=T0 - timedelta(days=400 + i),
+                    handle=f"{words[0]}lover.bsky.social",
+                )
             )
     return out
 
@@ -82,8 +92,16 @@ SMEAR_TEXT = (
 )
 SUPPORT_TEXT = "Свободу Бахыт Ормановой! Мы с тобой, солидарность с правозащитниками"
 PLANTED = [f"patriot_kz{1001 + i}" for i in range(6)]
-FRIENDS = ["aigerim.n", "dana_writes", "marat.law", "zhanar_k", "timur.photo", "saule.art",
-           "olga.ngo", "nurlan.b"]
+FRIENDS = [
+    "aigerim.n",
+    "dana_writes",
+    "marat.law",
+    "zhanar_k",
+    "timur.photo",
+    "saule.art",
+    "olga.ngo",
+    "nurlan.b",
+]
 FANS = [f"fan{i}" for i in range(150)]
 _EDITS = [
     lambda t: t + " 😡",
@@ -111,31 +129,61 @@ def scenario(delays: tuple[float, ...] = (0, 7, 14, 21, 28, 35)) -> tuple[list[P
     for i, name in enumerate(PLANTED):
         d = delays[i % len(delays)]
         kw = {"created": young[i], "handle": f"{name}.bsky.social"}
-        posts.append(post(name, 0 + d, "Бахыт Орманова грантоед 😡", pid=f"{name}-1",
-                          links=("https://smear-news.example/ormanova-grants",), **kw))
+        posts.append(
+            post(
+                name,
+                0 + d,
+                "Бахыт Орманова грантоед 😡",
+                pid=f"{name}-1",
+                links=("https://smear-news.example/ormanova-grants",),
+                **kw,
+            )
+        )
         p2 = post(name, 7200 + d, _EDITS[i % len(_EDITS)](SMEAR_TEXT), pid=f"{name}-2", **kw)
         posts.append(p2)
         mentions[("bluesky", p2.post_id)] = ["ormanova"]
         posts.append(post(name, 14400 + d, "", pid=f"{name}-3", repost_of="seed-1", **kw))
-        posts.append(post(name, 21600 + d, "читайте", pid=f"{name}-4",
-                          links=("https://smear-news.example/ormanova-abroad?utm_source=tg",),
-                          **kw))
+        posts.append(
+            post(
+                name,
+                21600 + d,
+                "читайте",
+                pid=f"{name}-4",
+                links=("https://smear-news.example/ormanova-abroad?utm_source=tg",),
+                **kw,
+            )
+        )
     for i, name in enumerate(FRIENDS):
         for k, t in enumerate((5000, 20000, 40000)):
-            p = post(name, t + 4 * i, SUPPORT_TEXT + " " + ["✊", "❤️", "", "🙏"][i % 4],
-                     pid=f"{name}-{k}", hashtags=("freeormanova", "біргеміз"),
-                     created=T0 - timedelta(days=600 + 13 * i))
+            p = post(
+                name,
+                t + 4 * i,
+                SUPPORT_TEXT + " " + ["✊", "❤️", "", "🙏"][i % 4],
+                pid=f"{name}-{k}",
+                hashtags=("freeormanova", "біргеміз"),
+                created=T0 - timedelta(days=600 + 13 * i),
+            )
             posts.append(p)
             mentions[("bluesky", p.post_id)] = ["ormanova"]
     for i, name in enumerate(FANS):
         created = T0 - timedelta(days=300 + i)
-        for k, (t, url) in enumerate(((3600, "https://viral.example/story"),
-                                      (30000, "https://viral.example/second"))):
+        for k, (t, url) in enumerate(
+            ((3600, "https://viral.example/story"), (30000, "https://viral.example/second"))
+        ):
             words = " ".join(rng.sample(ORGANIC_WORDS, 6))
-            posts.append(post(name, t + rng.uniform(0, 180), f"{words} wow", pid=f"{name}-v{k}",
-                              links=(url,), created=created))
+            posts.append(
+                post(
+                    name,
+                    t + rng.uniform(0, 180),
+                    f"{words} wow",
+                    pid=f"{name}-v{k}",
+                    links=(url,),
+                    created=created,
+                )
+            )
         for k in range(3):
             words = " ".join(rng.sample(ORGANIC_WORDS, 8))
-            posts.append(post(name, rng.uniform(-20000, 60000), words, pid=f"{name}-o{k}",
-                              created=created))
+            posts.append(
+                post(name, rng.uniform(-20000, 60000), words, pid=f"{name}-o{k}", created=created)
+            )
     return posts, mentions

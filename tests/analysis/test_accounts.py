@@ -52,11 +52,20 @@ def test_account_signals():
     posts = []
     young = T0 - timedelta(days=5)
     for k in range(30):  # every 15 min, round the clock for ~7 hours... regular rhythm
-        posts.append(post("bot1", 900 * k, f"text {k}", pid=f"b{k}", created=young,
-                          handle="qzxwvbnm12.bsky.social"))
+        posts.append(
+            post(
+                "bot1",
+                900 * k,
+                f"text {k}",
+                pid=f"b{k}",
+                created=young,
+                handle="qzxwvbnm12.bsky.social",
+            )
+        )
     for k, t in enumerate((0, 40, 3000, 3100, 9000, 20000, 20010, 26000, 40000, 41000)):
-        posts.append(post("rt", t, "", pid=f"r{k}",
-                          repost_of=f"x{k}", created=T0 - timedelta(days=900)))
+        posts.append(
+            post("rt", t, "", pid=f"r{k}", repost_of=f"x{k}", created=T0 - timedelta(days=900))
+        )
     inp = build(posts, {("bluesky", "b1"): ["ormanova"], ("bluesky", "b2"): ["ormanova"]})
     pks = dict(zip(inp.accounts["author_id"], inp.accounts["account_pk"], strict=True))
     sig = account_signals(inp.validate(), list(pks.values()), AnalysisParams())
@@ -71,8 +80,11 @@ def test_account_signals():
 
 
 def test_round_the_clock_and_office_hours():
-    posts = [post("night", 3600 * h + 60 * d, f"t{h} {d}", pid=f"n{h}-{d}")
-             for h in range(24) for d in range(2)]
+    posts = [
+        post("night", 3600 * h + 60 * d, f"t{h} {d}", pid=f"n{h}-{d}")
+        for h in range(24)
+        for d in range(2)
+    ]
     # office: Mon-Fri 09-18 at UTC+5 = 04-13 UTC; T0 is Friday 10:00 UTC (15:00 local)
     posts += [post("office", -6 * 3600 + 600 * k, f"o{k}", pid=f"o{k}") for k in range(12)]
     inp = build(posts)

@@ -75,7 +75,10 @@ def test_fanout_is_capped_so_cost_is_linear_in_actions():
 def test_objects_beyond_max_accounts_are_skipped():
     rows = [(i, i * 0.01, "trend") for i in range(100)]
     po, objects, _, counts = co_action_pairs(
-        events(rows), window_ms=60_000, fanout_cap=50, max_object_accounts=99,
+        events(rows),
+        window_ms=60_000,
+        fanout_cap=50,
+        max_object_accounts=99,
         popular_object_accounts=50,
     )
     assert po.empty and counts["skipped"] == 1
@@ -92,12 +95,26 @@ def _table_posts() -> list:
     posts = organic_background()
     for i in range(4):  # group A: three links, 5 s apart
         for k in range(3):
-            posts.append(post(f"a{i}", 3600 * k + 5 * i, "", pid=f"a{i}-{k}",
-                              links=(f"https://a.example/{k}",)))
+            posts.append(
+                post(
+                    f"a{i}",
+                    3600 * k + 5 * i,
+                    "",
+                    pid=f"a{i}-{k}",
+                    links=(f"https://a.example/{k}",),
+                )
+            )
     for i in range(4):  # group B: two links, 30 s apart
         for k in range(2):
-            posts.append(post(f"b{i}", 20_000 + 3600 * k + 30 * i, "", pid=f"b{i}-{k}",
-                              links=(f"https://b.example/{k}",)))
+            posts.append(
+                post(
+                    f"b{i}",
+                    20_000 + 3600 * k + 30 * i,
+                    "",
+                    pid=f"b{i}-{k}",
+                    links=(f"https://b.example/{k}",),
+                )
+            )
     return posts
 
 
@@ -133,8 +150,15 @@ def test_hyperactive_accounts_expect_more_coactions():
     posts = organic_background()
     for name, extra in (("quiet1", 0), ("quiet2", 0), ("busy1", 300), ("busy2", 300)):
         for k in range(3):
-            posts.append(post(name, 600 * k + (5 if name.endswith("2") else 0), "",
-                              pid=f"{name}-{k}", links=(f"https://{name[:-1]}.example/{k}",)))
+            posts.append(
+                post(
+                    name,
+                    600 * k + (5 if name.endswith("2") else 0),
+                    "",
+                    pid=f"{name}-{k}",
+                    links=(f"https://{name[:-1]}.example/{k}",),
+                )
+            )
         for k in range(extra):
             posts.append(post(name, 40_000 + 7 * k, f"filler {name} {k}", pid=f"{name}-f{k}"))
     inp, res = _edges(posts)

@@ -10,16 +10,23 @@ from .helpers import DEFENDERS, post
 
 def sample_posts():
     return [
-        post("alice", 0, "Hello #Один", pid="p1", links=("https://Ex.example/a?utm_source=x",),
-             hashtags=("один", "два")),
+        post(
+            "alice",
+            0,
+            "Hello #Один",
+            pid="p1",
+            links=("https://Ex.example/a?utm_source=x",),
+            hashtags=("один", "два"),
+        ),
         post("bob", 5, "", pid="p2", repost_of="p1"),
         post("alice", 9, "again", pid="p3", reply_to="p2"),
     ]
 
 
 def test_input_from_posts_builds_the_contract():
-    inp = input_from_posts(sample_posts(), mentions={("bluesky", "p1"): ["ormanova"]},
-                           defenders=DEFENDERS)
+    inp = input_from_posts(
+        sample_posts(), mentions={("bluesky", "p1"): ["ormanova"]}, defenders=DEFENDERS
+    )
     p = inp.posts
     assert list(p["post_id"]) == ["p1", "p2", "p3"]
     assert str(p["created_at"].dtype) == "datetime64[ns, UTC]"
@@ -42,9 +49,14 @@ def test_keys_do_not_depend_on_post_order():
 
 
 def test_validate_fills_optional_columns_and_rebuilds_accounts():
-    posts = pd.DataFrame({"post_pk": [1, 2], "account_pk": [7, 7],
-                          "created_at": ["2026-11-20T10:00:00Z", "2026-11-20T10:00:05Z"],
-                          "text": ["a", None]})
+    posts = pd.DataFrame(
+        {
+            "post_pk": [1, 2],
+            "account_pk": [7, 7],
+            "created_at": ["2026-11-20T10:00:00Z", "2026-11-20T10:00:05Z"],
+            "text": ["a", None],
+        }
+    )
     inp = AnalysisInput(posts=posts).validate()
     assert inp.posts["text"].tolist() == ["a", ""]
     assert inp.accounts["account_pk"].tolist() == [7]
@@ -53,4 +65,6 @@ def test_validate_fills_optional_columns_and_rebuilds_accounts():
 
 def test_validate_names_a_missing_required_column():
     with pytest.raises(ValueError, match="posts: required column 'account_pk'"):
-        AnalysisInput(posts=pd.DataFrame({"post_pk": [1], "created_at": ["2026-01-01Z"]})).validate()
+        AnalysisInput(
+            posts=pd.DataFrame({"post_pk": [1], "created_at": ["2026-01-01Z"]})
+        ).validate()

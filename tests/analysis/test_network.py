@@ -10,9 +10,22 @@ from analysis.params import AnalysisParams
 
 def edges_frame(pairs: list[tuple[int, int]], n: int = 3) -> pd.DataFrame:
     rows = [
-        {"a": min(a, b), "b": max(a, b), "n": n, "s": float(n), "lam": 0.01,
-         "expected_s": 0.01, "excess": n - 0.01, "p_value": 1e-6, "n_fast": 0,
-         "weight": n - 0.01, "accepted": True, "fast": False, "min_dt_s": 3.0, "n_link": n}
+        {
+            "a": min(a, b),
+            "b": max(a, b),
+            "n": n,
+            "s": float(n),
+            "lam": 0.01,
+            "expected_s": 0.01,
+            "excess": n - 0.01,
+            "p_value": 1e-6,
+            "n_fast": 0,
+            "weight": n - 0.01,
+            "accepted": True,
+            "fast": False,
+            "min_dt_s": 3.0,
+            "n_link": n,
+        }
         for a, b in pairs
     ]
     return pd.DataFrame(rows)

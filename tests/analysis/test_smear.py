@@ -55,8 +55,12 @@ def test_ordinary_texts_are_not_smears(vocab, text):
 
 @pytest.mark.parametrize(
     "text",
-    ["Свободу Бахыт Ормановой!", "Біз қолдаймыз, Ерлан!", "We stand with Anna Kesler",
-     "#FreeOrmanova"],
+    [
+        "Свободу Бахыт Ормановой!",
+        "Біз қолдаймыз, Ерлан!",
+        "We stand with Anna Kesler",
+        "#FreeOrmanova",
+    ],
 )
 def test_support_vocabulary(vocab, text):
     out = classify_texts(pd.Series([text]), vocab)
@@ -65,8 +69,14 @@ def test_support_vocabulary(vocab, text):
 
 @pytest.mark.parametrize(
     ("smear", "support", "stance"),
-    [(0.8, 0.0, "hostile"), (0.0, 0.9, "supportive"), (0.4, 0.4, "unclear"), (0.1, 0.05, "unclear"),
-     (0.3, 0.15, "hostile"), (0.1, 0.5, "supportive")],
+    [
+        (0.8, 0.0, "hostile"),
+        (0.0, 0.9, "supportive"),
+        (0.4, 0.4, "unclear"),
+        (0.1, 0.05, "unclear"),
+        (0.3, 0.15, "hostile"),
+        (0.1, 0.5, "supportive"),
+    ],
 )
 def test_stance(smear, support, stance):
     assert stance_of(smear, support) == stance
@@ -74,8 +84,9 @@ def test_stance(smear, support, stance):
 
 def test_custom_vocabulary_file(tmp_path):
     path = tmp_path / "v.toml"
-    path.write_text('version = "t1"\n[hostile]\nx = ["бяка"]\n[supportive]\ny = ["ура"]\n',
-                    encoding="utf-8")
+    path.write_text(
+        'version = "t1"\n[hostile]\nx = ["бяка"]\n[supportive]\ny = ["ура"]\n', encoding="utf-8"
+    )
     v = load_vocabulary(path)
     out = classify_texts(pd.Series(["бяками", "ура!"]), v)
     assert out["smear"].tolist() == [True, False]

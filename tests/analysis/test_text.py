@@ -57,7 +57,13 @@ def test_short_texts_are_not_grouped():
 
 
 def test_groups_do_not_depend_on_order():
-    texts = [BASE_RU, BASE_RU + " 😡", BASE_KK, BASE_KK + " !", "совсем другой текст о погоде и кофе"]
+    texts = [
+        BASE_RU,
+        BASE_RU + " 😡",
+        BASE_KK,
+        BASE_KK + " !",
+        "совсем другой текст о погоде и кофе",
+    ]
     a = near_duplicate_groups(pd.Series(texts, index=[1, 2, 3, 4, 5]))
     b = near_duplicate_groups(pd.Series(texts[::-1], index=[5, 4, 3, 2, 1]))
     assert a["group_key"].sort_index().equals(b["group_key"].sort_index())
