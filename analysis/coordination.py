@@ -374,6 +374,8 @@ def co_action_pairs(
         j = i + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
         same = acc[i] == acc[j]
         i, j = i[~same], j[~same]
+        if not len(i):
+            continue
         swap = acc[i] > acc[j]
         lo = np.where(swap, j, i)
         hi = np.where(swap, i, j)
@@ -395,6 +397,8 @@ def co_action_pairs(
                 t[hi[first]],
             )
         )
+    if not parts:
+        return empty, objects, actions, counts
     cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
     srt = np.lexsort((cols[2], cols[1], cols[0]))
     pair_objects = pd.DataFrame(

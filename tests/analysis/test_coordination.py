@@ -5,6 +5,8 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.coordination import co_action_pairs, coordination_edges, popularity_weight
 from analysis.engine import analyze
@@ -207,3 +209,39 @@ def test_text_layers_are_not_double_counted():
     _, res = _edges(posts)
     e = res.edges[res.edges["n_text"] > 0]
     assert (e["n"] == e[["n_text", "n_near_text"]].max(axis=1)).all()
+
+
+action = st.tuples(st.integers(1, 8), st.integers(0, 600), st.sampled_from(["u1", "u2", "u3"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(action, min_size=0, max_size=40), st.randoms(use_true_random=False))
+def test_pairs_do_not_depend_on_row_order(rows, rnd):
+    def canon(rows_):
+        if not rows_:
+            return []
+        po, *_ = co_action_pairs(
+            events(rows_).assign(post_pk=lambda d: [hash_row(r) for r in rows_]),
+            window_ms=60_000,
+            fanout_cap=50,
+            max_object_accounts=5000,
+            popular_object_accounts=50,
+        )
+        return sorted(map(tuple, po[["a", "b", "obj", "dt_ms"]].to_numpy().tolist()))
+
+    shuffled = list(rows)
+    rnd.shuffle(shuffled)
+    assert canon(rows) == canon(shuffled)
+
+
+def hash_row(r) -> int:
+    return zlib.crc32(repr(r).encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(action, min_size=1, max_size=60), st.integers(1, 5))
+def test_pair_count_is_bounded_by_the_fanout_cap(rows, cap):
+    po, _, _ = pairs(rows, cap=cap)
+    assert len(po) <= cap * len(rows)
+    assert (po["a"] < po["b"]).all()
+    assert (po["dt_ms"] <= 60_000).all()

@@ -140,3 +140,29 @@ def test_layers_can_be_switched_off(world):
     res = analyze(inp, AnalysisParams(layers=("link",)))
     assert all(set(c.signals["layers"]) <= {"link"} for c in res.clusters)
     assert set(res.layers) <= {"link"}
+
+
+def test_repeated_viral_bursts_among_unrelated_accounts_make_no_cluster():
+    import random
+
+    from .helpers import organic_background, post
+
+    rng = random.Random(5)
+    posts = organic_background(60, 5)
+    crowd = [f"crowd{i}" for i in range(600)]
+    for v in range(6):  # six trending links, each shared by a random 200 within 3 minutes
+        start = 4000 * v
+        for name in rng.sample(crowd, 200):
+            posts.append(
+                post(
+                    name,
+                    start + rng.uniform(0, 180),
+                    "look",
+                    pid=f"{name}-v{v}",
+                    links=(f"https://trending{v}.example/",),
+                )
+            )
+    for name in crowd:
+        posts.append(post(name, rng.uniform(-9000, 40000), f"{name} says hi to all", pid=name))
+    res = analyze(build(posts))
+    assert res.clusters == []
