@@ -85,7 +85,7 @@ __all__ = [
 
 # Pair generation works on slices of whole objects holding at most this many candidate pairs,
 # so peak memory stays flat however large the window is.
-_CHUNK_PAIRS = 4_000_000
+_CHUNK_PAIRS = 500_000
 
 
 @dataclass
@@ -282,7 +282,7 @@ def layer_events(
     return {k: v for k, v in out.items() if len(v.frame)}
 
 
-_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b", "t_a", "t_b")
+_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b")
 
 
 def co_action_pairs(
@@ -299,7 +299,7 @@ def co_action_pairs(
 
     Returns ``(pair_objects, objects, actions, counts)``:
     ``pair_objects``: a < b (account pks), obj (code into ``objects``), dt_ms (the pair's
-    closest co-action on that object), pk_a, pk_b (the two posts), t_a, t_b; sorted by
+    closest co-action on that object), pk_a, pk_b (the two posts); sorted by
     (a, b, obj);
     ``objects``: per object code its key, n_accounts, n_actions, weight;
     ``actions``: per account its number of actions in the layer;
@@ -389,12 +389,10 @@ def co_action_pairs(
             (
                 a[first],
                 b[first],
-                o[first],
-                dt[first],
+                o[first].astype(np.int32),
+                dt[first].astype(np.int32),
                 pk[lo[first]],
                 pk[hi[first]],
-                t[lo[first]],
-                t[hi[first]],
             )
         )
     if not parts:
@@ -445,7 +443,7 @@ def coordination_edges(
     sum_d2 = float((activity.astype(np.float64) ** 2).sum())
     denom = max(n_posts * n_posts - sum_d2, 1.0)
     stride = int(max(activity.index.max() if len(activity) else 0, 0)) + 1
-    layer_pairs: dict[str, pd.DataFrame] = {}
+    upper: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     pair_objs: dict[str, pd.DataFrame] = {}
     nulls: dict[str, tuple[float, float, float]] = {}
     stats: dict[str, LayerStats] = {}
@@ -483,6 +481,34 @@ def coordination_edges(
         w = objects["weight"].to_numpy()[po["obj"].to_numpy()]
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        upper[name] = (
+            pair[starts],
+            np.diff(np.r_[starts, len(pair)]).astype(np.int32),
+            np.add.reduceat(w, starts).astype(np.float32),
+        )
+        pair_objs[name] = po
+    if not pair_objs:
+        return CoordinationResult(
+            _empty_edges(), _empty_evidence(), stats, objects_by_layer, events
+        )
+    # Upper bounds over layers first: most pairs meet once, and only pairs that could reach
+    # min_repetitions and min_edge_weight are widened into the per-layer table.
+    uniq, inv = np.unique(np.concatenate([u[0] for u in upper.values()]), return_inverse=True)
+    n_up = np.bincount(inv, weights=np.concatenate([u[1] for u in upper.values()]))
+    s_up = np.bincount(inv, weights=np.concatenate([u[2] for u in upper.values()]))
+    candidate_pairs = len(uniq)
+    survivors = uniq[(n_up >= params.min_repetitions) & (s_up >= params.min_edge_weight - 1e-6)]
+    del uniq, inv, n_up, s_up, upper
+    layer_pairs: dict[str, pd.DataFrame] = {}
+    for name, po in list(pair_objs.items()):
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        po = po[np.isin(pair, survivors)].reset_index(drop=True)
+        pair_objs[name] = po  # only rows that can become evidence are kept
+        if not len(po):
+            continue
+        w = objects_by_layer[name]["weight"].to_numpy()[po["obj"].to_numpy()]
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         dt = po["dt_ms"].to_numpy()
         layer_pairs[name] = pd.DataFrame(
             {
@@ -494,24 +520,15 @@ def coordination_edges(
             },
             index=pd.Index(pair[starts], name="pair"),
         )
-        pair_objs[name] = po
     if not layer_pairs:
         return CoordinationResult(
-            _empty_edges(), _empty_evidence(), stats, objects_by_layer, events
+            _empty_edges(),
+            _empty_evidence(),
+            stats,
+            objects_by_layer,
+            events,
+            candidate_pairs=candidate_pairs,
         )
-    # Upper bounds over layers first: most pairs meet once, and only pairs that could reach
-    # min_repetitions and min_edge_weight are widened into the per-layer table.
-    all_pairs = np.concatenate([lp.index.to_numpy() for lp in layer_pairs.values()])
-    uniq, inv = np.unique(all_pairs, return_inverse=True)
-    n_up = np.bincount(
-        inv, weights=np.concatenate([lp["n"].to_numpy() for lp in layer_pairs.values()])
-    )
-    s_up = np.bincount(
-        inv, weights=np.concatenate([lp["s"].to_numpy() for lp in layer_pairs.values()])
-    )
-    candidate_pairs = len(uniq)
-    survivors = uniq[(n_up >= params.min_repetitions) & (s_up >= params.min_edge_weight - 1e-9)]
-    del all_pairs, inv, n_up, s_up
     edges = pd.DataFrame(index=pd.Index(survivors, name="pair"))
     edges["a"] = survivors // stride
     edges["b"] = survivors % stride
@@ -576,7 +593,11 @@ def coordination_edges(
         edges.loc[edges["accepted"], "a"].to_numpy() * stride
         + edges.loc[edges["accepted"], "b"].to_numpy()
     )
-    evidence = _evidence(accepted_pairs, stride, pair_objs, objects_by_layer, events)
+    t_of = pd.Series(
+        inp.posts["created_at"].astype("int64").to_numpy() // 1_000_000,
+        index=inp.posts["post_pk"].to_numpy(),
+    )
+    evidence = _evidence(accepted_pairs, stride, pair_objs, objects_by_layer, events, t_of)
     return CoordinationResult(
         edges, evidence, stats, objects_by_layer, events, candidate_pairs=candidate_pairs
     )
@@ -605,6 +626,7 @@ def _evidence(
     pair_objs: dict[str, pd.DataFrame],
     objects: dict[str, pd.DataFrame],
     events: dict[str, LayerEvents],
+    t_of: pd.Series,
 ) -> pd.DataFrame:
     if not len(accepted_pairs):
         return _empty_evidence()
@@ -626,8 +648,8 @@ def _evidence(
                     "object": events[name].label_of(keys),
                     "pk_a": sel["pk_a"].to_numpy(),
                     "pk_b": sel["pk_b"].to_numpy(),
-                    "t_a": sel["t_a"].to_numpy(),
-                    "t_b": sel["t_b"].to_numpy(),
+                    "t_a": t_of.reindex(sel["pk_a"].to_numpy()).to_numpy(),
+                    "t_b": t_of.reindex(sel["pk_b"].to_numpy()).to_numpy(),
                     "dt_s": sel["dt_ms"].to_numpy() / 1000.0,
                 }
             )

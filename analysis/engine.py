@@ -45,17 +45,20 @@ CODE_VERSION = "analysis-1.0"
 
 def _canonical(inp: AnalysisInput) -> AnalysisInput:
     """Sort every frame by its keys so that row order can never change a result."""
-    posts = inp.posts.sort_values(["post_pk"], kind="stable").reset_index(drop=True)
 
     def srt(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
         cols = [c for c in cols if c in frame.columns]
         if not len(frame) or not cols:
-            return frame.reset_index(drop=True)
+            return frame
+        if len(cols) == 1 and frame[cols[0]].is_monotonic_increasing:
+            return frame  # already canonical: no copy of a million rows
         return frame.sort_values(cols, kind="stable").reset_index(drop=True)
+
+    posts = srt(inp.posts, ["post_pk"])
 
     return AnalysisInput(
         posts=posts,
-        links=srt(inp.links.astype({"normalized_url": object}), ["post_pk", "normalized_url"]),
+        links=srt(inp.links, ["post_pk", "normalized_url"]),
         hashtags=srt(inp.hashtags, ["post_pk", "position", "tag"]),
         mentions=srt(inp.mentions, ["post_pk", "defender_id"]),
         accounts=srt(inp.accounts, ["account_pk"]),

@@ -136,7 +136,7 @@ def near_duplicate_groups(
     bands: int = 16,
     min_tokens: int = 5,
     seed: int = 1,
-    chunk: int = 200_000,
+    chunk: int = 25_000,
     exact_only: bool = False,
 ) -> pd.DataFrame:
     """Group near-identical texts.
@@ -194,7 +194,7 @@ def near_duplicate_groups(
         pairs = np.unique(np.stack([src, dst], axis=1), axis=0)
         src, dst = pairs[:, 0], pairs[:, 1]
         agree = np.empty(len(src), dtype=np.float64)
-        step = 500_000
+        step = 100_000
         for i in range(0, len(src), step):
             agree[i : i + step] = (sig[src[i : i + step]] == sig[dst[i : i + step]]).mean(axis=1)
         ok = agree >= threshold
