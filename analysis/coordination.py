@@ -1,0 +1,659 @@
+"""Co-action edges: which pairs of accounts acted on the same objects, in sync, beyond chance.
+
+Method (quoted by the report's methodology page)
+------------------------------------------------
+1. **Layers.** Each kind of trace is a bipartite relation between accounts and *objects*:
+
+   ========== ==========================================================================
+   link       the normalised URL a post links to (tracking parameters removed)
+   repost     the post that is reposted or quoted
+   reply      the post that is replied to
+   text       the exact normalised text (texts under ``min_text_tokens`` words ignored)
+   near_text  the near-duplicate group of the text (MinHash-LSH, `analysis.text`)
+   hashtags   the ordered sequence of a post's hashtags (two or more)
+   pileon     a defender mentioned, split into *episodes* wherever the defender's
+              mentions pause for longer than ``pileon_episode_gap_seconds``
+   ========== ==========================================================================
+
+2. **Sliding windows.** Two actions on the same object co-act when ``|t1 - t2| <=
+   window_seconds``. Pairs come from sorting each layer's actions by (object, time) and
+   binary-searching the end of each action's window, so there are no fixed time bins (a pair
+   straddling a bin boundary is not lost) and no comparison of actions on different objects.
+   Each action is paired with at most ``fanout_cap`` later actions on its object, and objects
+   acted on by more than ``max_object_accounts`` accounts are skipped: the cost is at most
+   ``fanout_cap`` pairs per action, linear in the number of posts, never quadratic in an
+   object's popularity. Both only touch objects that popularity weighting has already made
+   nearly worthless (below).
+
+3. **Repetition.** For each account pair and layer, ``n`` is the number of *distinct* objects
+   they co-acted on (one object counts once, however often they posted it), ``n_fast`` the
+   number of those with a co-action within the fast window (default ``window_seconds / 6``).
+
+4. **Popularity weighting.** An object acted on by ``k`` accounts weighs
+   ``w = 1`` if ``k <= popular_object_accounts`` else ``1 / (1 + ln(k / popular_object_accounts))``;
+   an edge's weight ``s`` is the sum of its objects' weights. A trending link shared by
+   3,000 accounts counts 0.2: two accounts that both happened to share two trending links
+   within a minute reach 0.4, far below ``min_edge_weight``.
+
+5. **Null model and excess over chance.** The expectation is what the pair would show if
+   every action kept its object and its time but the posts were shuffled across accounts,
+   each account keeping its number of posts in the window (a configuration model):
+   ``lambda_ab = d_a * d_b * C`` with ``d`` the account's posts in the window and
+   ``C = 2 * P / (N**2 - sum d**2)``, ``P`` the number of co-acting action pairs in the layer
+   (counted before the fan-out cap) and ``N`` the number of posts; ``E[s]`` likewise with
+   popularity-weighted pairs. Hyperactive accounts (large ``d``) and layers full of bursts
+   (large ``P``) thus expect more co-actions. Each edge keeps ``excess = s - E[s]``, the
+   expected count ``lambda`` and a Poisson tail. Because trending objects make most of a
+   layer's co-acting pairs, the null is stratified: co-actions on *rare* objects (weight 1)
+   are tested against the rare objects' expectation, those on popular objects against
+   theirs, and all together against the total; ``p`` is the smallest of the three tails,
+   Bonferroni-corrected (times 3). Two accounts meeting twice on links nobody else shares
+   are then surprising even in a week full of viral bursts. The null is
+   estimated from the same window, so it is only as good as the background it sees: a window
+   made only of one campaign's posts has no organic baseline to beat.
+
+6. **Fusion and acceptance.** Layers are summed per pair (for exact and near-identical text,
+   which see the same posts, only the larger of the two counts). A pair becomes a
+   coordination edge when ``n >= min_repetitions`` distinct objects, ``s >= min_edge_weight``
+   and ``p <= alpha``. Its graph weight is ``sum_layers layer_weight * max(excess_layer, 0)``.
+   It is *fast* when ``n_fast >= min_repetitions``.
+
+Every edge keeps, per object, the two posts (ids and times) whose co-action made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from analysis.frames import AnalysisInput
+from analysis.params import AnalysisParams
+from analysis.text import text_hashes
+
+__all__ = [
+    "LayerEvents",
+    "LayerStats",
+    "CoordinationResult",
+    "layer_events",
+    "co_action_pairs",
+    "popularity_weight",
+    "coordination_edges",
+]
+
+# Pair generation works on slices of whole objects holding at most this many candidate pairs,
+# so peak memory stays flat however large the window is.
+_CHUNK_PAIRS = 500_000
+
+
+@dataclass
+class LayerEvents:
+    """The actions of one layer: ``frame`` (post_pk, account, t_ms, key) and key -> label."""
+
+    frame: pd.DataFrame
+    labels: pd.Series
+
+    def label_of(self, keys: np.ndarray | list[int]) -> np.ndarray:
+        return self.labels.reindex(np.asarray(keys, dtype=np.int64)).to_numpy(dtype=object)
+
+
+@dataclass
+class LayerStats:
+    """What the null model of one layer was built from; stored with the run."""
+
+    name: str
+    actions: int
+    objects: int
+    accounts: int
+    window_pairs: int
+    candidate_pairs: int
+    capped_actions: int
+    skipped_objects: int
+    null_c: float
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class CoordinationResult:
+    """Edges (account pairs that could reach ``min_repetitions``), evidence and layer stats."""
+
+    edges: pd.DataFrame
+    evidence: pd.DataFrame
+    layers: dict[str, LayerStats] = field(default_factory=dict)
+    objects: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events: dict[str, LayerEvents] = field(default_factory=dict)
+    candidate_pairs: int = 0
+
+
+def popularity_weight(n_accounts: np.ndarray | pd.Series, reference: int) -> np.ndarray:
+    """IDF-like weight of an object acted on by ``n_accounts`` accounts (see module doc)."""
+    k = np.asarray(n_accounts, dtype=np.float64)
+    ratio = np.maximum(k / float(reference), 1.0)
+    return 1.0 / (1.0 + np.log(ratio))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    x = x ^ (x >> np.uint64(33))
+    x = x * np.uint64(0xFF51AFD7ED558CCD)
+    return x ^ (x >> np.uint64(33))
+
+
+def _layer(post_pk, account, t_ms, keys: np.ndarray, labels) -> LayerEvents:
+    keys = np.asarray(keys).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "post_pk": np.asarray(post_pk, dtype=np.int64),
+            "account": np.asarray(account, dtype=np.int64),
+            "t_ms": np.asarray(t_ms, dtype=np.int64),
+            "key": keys,
+        }
+    )
+    lab = pd.Series(np.asarray(labels, dtype=object), index=keys)
+    lab = lab[~lab.index.duplicated()].sort_index()
+    return LayerEvents(frame, lab)
+
+
+def layer_events(
+    inp: AnalysisInput, params: AnalysisParams, texts: pd.DataFrame
+) -> dict[str, LayerEvents]:
+    """The actions of each layer with an int64 object key and a readable label per key.
+
+    ``texts`` is `analysis.text.near_duplicate_groups` over the posts' texts (indexed by
+    post_pk). Plain reposts carry no text of their own and are not text actions. Targets of
+    reposts and replies are keyed by (platform, post id); everything is keyed by stable
+    content hashes, never by input position.
+    """
+    posts = inp.posts
+    pk = posts["post_pk"].to_numpy()
+    account = posts["account_pk"].to_numpy()
+    t_ms = posts["created_at"].astype("int64").to_numpy() // 1_000_000
+    platform = posts["platform"].to_numpy(dtype=object)
+    multi_platform = len(pd.unique(platform)) > 1
+    by_pk = pd.DataFrame({"account": account, "t_ms": t_ms}, index=pk)
+    out: dict[str, LayerEvents] = {}
+    wanted = set(params.layers)
+
+    def target_layer(cols: tuple[str, ...]) -> LayerEvents | None:
+        parts = []
+        for col in cols:
+            values = posts[col].to_numpy(dtype=object)
+            mask = pd.notna(values)
+            if mask.any():
+                parts.append((mask, values[mask]))
+        if not parts:
+            return None
+        masks = [m for m, _ in parts]
+        targets = np.concatenate([v for _, v in parts]).astype(str).astype(object)
+        plats = np.concatenate([platform[m] for m in masks])
+        if multi_platform:
+            targets = plats + ":" + targets
+        return _layer(
+            np.concatenate([pk[m] for m in masks]),
+            np.concatenate([account[m] for m in masks]),
+            np.concatenate([t_ms[m] for m in masks]),
+            text_hashes(targets),
+            targets,
+        )
+
+    if "link" in wanted and len(inp.links):
+        lk = inp.links[["post_pk", "normalized_url"]].dropna().drop_duplicates()
+        joined = lk.join(by_pk, on="post_pk", how="inner")
+        urls = joined["normalized_url"].to_numpy(dtype=object)
+        out["link"] = _layer(
+            joined["post_pk"], joined["account"], joined["t_ms"], text_hashes(urls), urls
+        )
+    if "repost" in wanted and (layer := target_layer(("repost_of", "quote_of"))) is not None:
+        out["repost"] = layer
+    if "reply" in wanted and (layer := target_layer(("reply_to",))) is not None:
+        out["reply"] = layer
+    if ("text" in wanted or "near_text" in wanted) and len(texts):
+        plain_repost = posts["repost_of"].notna().to_numpy()
+        tx = texts[texts.index.isin(pk[~plain_repost])]
+        joined = tx.join(by_pk, how="inner")
+        if "text" in wanted:
+            out["text"] = _layer(
+                joined.index,
+                joined["account"],
+                joined["t_ms"],
+                joined["exact_key"].to_numpy(),
+                joined["norm"].to_numpy(dtype=object),
+            )
+        if "near_text" in wanted:
+            gk = joined["group_key"].to_numpy().astype(np.int64)
+            layer = _layer(
+                joined.index,
+                joined["account"],
+                joined["t_ms"],
+                gk,
+                np.full(len(gk), None, dtype=object),
+            )
+            uk = layer.labels.index.to_numpy()
+            layer.labels = pd.Series(
+                [f"near:{k:016x}" for k in uk.astype(np.uint64).tolist()], index=uk, dtype=object
+            )
+            out["near_text"] = layer
+    if "hashtags" in wanted and len(inp.hashtags):
+        tags = inp.hashtags[["post_pk", "tag", "position"]].dropna(subset=["tag"])
+        tags = tags.sort_values(["post_pk", "position", "tag"], kind="stable")
+        tpk = tags["post_pk"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, tpk[1:] != tpk[:-1]])
+        size = np.diff(np.r_[starts, len(tpk)])
+        if (size >= 2).any():
+            # order-sensitive polynomial hash of the sequence, summed per post without a
+            # Python loop (uint64 arithmetic wraps)
+            rank = np.arange(len(tpk)) - np.repeat(starts, size)
+            th = text_hashes(tags["tag"].to_numpy(dtype=object))
+            term = _mix64(th + np.uint64(0x9E3779B97F4A7C15) * (rank.astype(np.uint64) + 1))
+            seq = np.add.reduceat(term, starts)
+            multi = size >= 2
+            seq_pk, seq_key = tpk[starts][multi], seq[multi].astype(np.int64)
+            joined = pd.DataFrame({"key": seq_key}, index=seq_pk).join(by_pk, how="inner")
+            # readable labels only for sequences used more than once (evidence needs no more)
+            dup = joined["key"].duplicated(keep=False)
+            first = joined[dup].drop_duplicates("key")
+            tag_lists = tags[tags["post_pk"].isin(first.index)].groupby("post_pk", sort=True)
+            text_of = {pk_: " ".join("#" + t for t in grp) for pk_, grp in tag_lists["tag"]}
+            layer = _layer(
+                joined.index,
+                joined["account"],
+                joined["t_ms"],
+                joined["key"].to_numpy(),
+                np.full(len(joined), None, dtype=object),
+            )
+            layer.labels = pd.Series(
+                [text_of[pk_] for pk_ in first.index], index=first["key"].to_numpy(), dtype=object
+            ).sort_index()
+            out["hashtags"] = layer
+    if "pileon" in wanted and len(inp.mentions):
+        m = inp.mentions[["post_pk", "defender_id"]].dropna().drop_duplicates()
+        m = m.join(by_pk, on="post_pk", how="inner").sort_values(["defender_id", "t_ms", "post_pk"])
+        gap = params.pileon_episode_gap_seconds * 1000
+        new_def = m["defender_id"].ne(m["defender_id"].shift())
+        new_ep = new_def | (m["t_ms"].diff().fillna(gap + 1) > gap)
+        episode = new_ep.cumsum()
+        start = m["t_ms"].groupby(episode).transform("min")
+        stamp = pd.to_datetime(start, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%MZ")
+        labels = (m["defender_id"].astype(str) + " @ " + stamp.astype(str)).to_numpy(dtype=object)
+        out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
+    return {k: v for k, v in out.items() if len(v.frame)}
+
+
+_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b")
+
+
+def co_action_pairs(
+    events: pd.DataFrame,
+    *,
+    window_ms: int,
+    fanout_cap: int,
+    max_object_accounts: int,
+    popular_object_accounts: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, dict[str, float]]:
+    """All co-acting action pairs of one layer, one row per (account pair, object).
+
+    ``events`` has post_pk, account, t_ms and the object ``key``.
+
+    Returns ``(pair_objects, objects, actions, counts)``:
+    ``pair_objects``: a < b (account pks), obj (code into ``objects``), dt_ms (the pair's
+    closest co-action on that object), pk_a, pk_b (the two posts); sorted by
+    (a, b, obj);
+    ``objects``: per object code its key, n_accounts, n_actions, weight;
+    ``actions``: per account its number of actions in the layer;
+    ``counts``: totals for the null model.
+    """
+    ev = events.drop_duplicates(["post_pk", "key"])
+    codes, uniques = pd.factorize(ev["key"], sort=True)
+    obj_all = codes.astype(np.int64)
+    acc_all = ev["account"].to_numpy()
+    n_obj = len(uniques)
+    # distinct accounts per object, without a Python-level groupby
+    acc_codes, acc_uniques = pd.factorize(acc_all)
+    obj_acc = np.unique(obj_all * max(len(acc_uniques), 1) + acc_codes)
+    n_acc = np.bincount(obj_acc // max(len(acc_uniques), 1), minlength=n_obj)
+    objects = pd.DataFrame(
+        {
+            "key": np.asarray(uniques, dtype=np.int64),
+            "n_accounts": n_acc,
+            "n_actions": np.bincount(obj_all, minlength=n_obj),
+        },
+        index=pd.RangeIndex(n_obj, name="obj"),
+    )
+    objects["weight"] = popularity_weight(objects["n_accounts"], popular_object_accounts)
+    actions = ev.groupby("account", sort=True).size().rename("d")
+    counts: dict[str, float] = {
+        "actions": len(ev),
+        "window_pairs": 0,
+        "weighted_window_pairs": 0.0,
+        "rare_window_pairs": 0,
+        "capped": 0,
+        "skipped": int((n_acc > max_object_accounts).sum()),
+    }
+    empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in _PAIR_COLUMNS})
+    shared = (n_acc >= 2) & (n_acc <= max_object_accounts)
+    keep = shared[obj_all]
+    if not keep.any():
+        return empty, objects, actions, counts
+    t = ev["t_ms"].to_numpy()[keep]
+    acc = acc_all[keep]
+    pk = ev["post_pk"].to_numpy()[keep]
+    obj = obj_all[keep]
+    order = np.lexsort((pk, acc, t, obj))
+    t, acc, pk, obj = t[order], acc[order], pk[order], obj[order]
+    t0 = int(t.min())
+    span = int(t.max()) - t0 + window_ms + 1
+    key = obj * span + (t - t0)
+    end = np.searchsorted(key, key + window_ms, side="right")
+    idx = np.arange(len(key))
+    in_window = end - idx - 1
+    weights = objects["weight"].to_numpy()[obj]
+    counts["window_pairs"] = int(in_window.sum())
+    counts["weighted_window_pairs"] = float((in_window * weights).sum())
+    counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
+    cnt = np.minimum(in_window, fanout_cap)
+    counts["capped"] = int((in_window > fanout_cap).sum())
+    if int(cnt.sum()) == 0:
+        return empty, objects, actions, counts
+    # slices of whole objects, each with at most _CHUNK_PAIRS candidate pairs
+    obj_start = np.flatnonzero(np.r_[True, obj[1:] != obj[:-1]])
+    pairs_per_obj = np.add.reduceat(cnt, obj_start)
+    before = np.cumsum(pairs_per_obj) - pairs_per_obj
+    chunk = before // _CHUNK_PAIRS
+    cut = obj_start[np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1]])]
+    bounds = [*cut.tolist(), len(key)]
+    parts = []
+    for lo_e, hi_e in zip(bounds[:-1], bounds[1:], strict=True):
+        c = cnt[lo_e:hi_e]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(lo_e, hi_e), c)
+        j = i + 1 + (np.arange(total) - np.repeat(np.cumsum(c) - c, c))
+        same = acc[i] == acc[j]
+        i, j = i[~same], j[~same]
+        if not len(i):
+            continue
+        swap = acc[i] > acc[j]
+        lo = np.where(swap, j, i)
+        hi = np.where(swap, i, j)
+        del swap, same
+        a, b, o = acc[lo], acc[hi], obj[i]
+        dt = t[j] - t[i]
+        srt = np.lexsort((dt, o, b, a))
+        a, b, o, dt, lo, hi = a[srt], b[srt], o[srt], dt[srt], lo[srt], hi[srt]
+        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        parts.append(
+            (
+                a[first],
+                b[first],
+                o[first].astype(np.int32),
+                dt[first].astype(np.int32),
+                pk[lo[first]],
+                pk[hi[first]],
+            )
+        )
+    if not parts:
+        return empty, objects, actions, counts
+    cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
+    srt = np.lexsort((cols[2], cols[1], cols[0]))
+    pair_objects = pd.DataFrame(
+        {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
+    )
+    return pair_objects, objects, actions, counts
+
+
+def _poisson_sf(n: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """P(X >= n) for X ~ Poisson(lam); 1 where n <= 0."""
+    lam = np.maximum(lam, 1e-300)
+    return np.where(n <= 0, 1.0, poisson.sf(n - 1, lam))
+
+
+def _empty_edges() -> pd.DataFrame:
+    ints = ("a", "b", "n", "n_fast", "n_rare")
+    bools = ("accepted", "fast")
+    floats = ("s", "lam", "expected_s", "excess", "p_value", "weight", "min_dt_s")
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64") for c in ints}
+        | {c: pd.Series(dtype="bool") for c in bools}
+        | {c: pd.Series(dtype="float64") for c in floats}
+    )
+
+
+def coordination_edges(
+    inp: AnalysisInput, params: AnalysisParams, texts: pd.DataFrame
+) -> CoordinationResult:
+    """Build every layer's co-action pairs, score them against the null, fuse and accept.
+
+    Returns a `CoordinationResult` whose ``edges`` frame has one row per account pair that
+    could be an edge (summed over layers, at least ``min_repetitions`` objects and
+    ``min_edge_weight``), with per-layer columns ``n_<layer>``, ``s_<layer>``,
+    ``lam_<layer>``, ``es_<layer>``, ``fast_<layer>``, the fused ``n``, ``n_rare``, ``s``,
+    ``lam``, ``expected_s``, ``excess``, ``p_value``, ``n_fast``, ``weight``, ``min_dt_s``
+    and the flags ``accepted`` and ``fast``; ``evidence`` lists, for accepted edges, the
+    posts behind each shared object (a, b, layer, obj, object, pk_a, pk_b, t_a, t_b, dt_s).
+    """
+    window_ms = int(params.window_seconds * 1000)
+    fast_ms = int(params.fast_window * 1000)
+    events = layer_events(inp, params, texts)
+    activity = inp.posts.groupby("account_pk", sort=True).size()
+    n_posts = float(len(inp.posts))
+    sum_d2 = float((activity.astype(np.float64) ** 2).sum())
+    denom = max(n_posts * n_posts - sum_d2, 1.0)
+    stride = int(max(activity.index.max() if len(activity) else 0, 0)) + 1
+    upper: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    pair_objs: dict[str, pd.DataFrame] = {}
+    nulls: dict[str, tuple[float, float, float]] = {}
+    stats: dict[str, LayerStats] = {}
+    objects_by_layer: dict[str, pd.DataFrame] = {}
+    for name in params.layers:
+        if name not in events:
+            continue
+        po, objects, actions, counts = co_action_pairs(
+            events[name].frame,
+            window_ms=window_ms,
+            fanout_cap=params.fanout_cap,
+            max_object_accounts=params.max_object_accounts,
+            popular_object_accounts=params.popular_object_accounts,
+        )
+        c = 2.0 * counts["window_pairs"] / denom
+        nulls[name] = (
+            c,
+            2.0 * counts["weighted_window_pairs"] / denom,
+            2.0 * counts["rare_window_pairs"] / denom,
+        )
+        stats[name] = LayerStats(
+            name=name,
+            actions=int(counts["actions"]),
+            objects=len(objects),
+            accounts=len(actions),
+            window_pairs=int(counts["window_pairs"]),
+            candidate_pairs=len(po),
+            capped_actions=int(counts["capped"]),
+            skipped_objects=int(counts["skipped"]),
+            null_c=c,
+        )
+        objects_by_layer[name] = objects
+        if not len(po):
+            continue
+        w = objects["weight"].to_numpy()[po["obj"].to_numpy()]
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        upper[name] = (
+            pair[starts],
+            np.diff(np.r_[starts, len(pair)]).astype(np.int32),
+            np.add.reduceat(w, starts).astype(np.float32),
+        )
+        pair_objs[name] = po
+    if not pair_objs:
+        return CoordinationResult(
+            _empty_edges(), _empty_evidence(), stats, objects_by_layer, events
+        )
+    # Upper bounds over layers first: most pairs meet once, and only pairs that could reach
+    # min_repetitions and min_edge_weight are widened into the per-layer table.
+    uniq, inv = np.unique(np.concatenate([u[0] for u in upper.values()]), return_inverse=True)
+    n_up = np.bincount(inv, weights=np.concatenate([u[1] for u in upper.values()]))
+    s_up = np.bincount(inv, weights=np.concatenate([u[2] for u in upper.values()]))
+    candidate_pairs = len(uniq)
+    survivors = uniq[(n_up >= params.min_repetitions) & (s_up >= params.min_edge_weight - 1e-6)]
+    del uniq, inv, n_up, s_up, upper
+    layer_pairs: dict[str, pd.DataFrame] = {}
+    for name, po in list(pair_objs.items()):
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        po = po[np.isin(pair, survivors)].reset_index(drop=True)
+        pair_objs[name] = po  # only rows that can become evidence are kept
+        if not len(po):
+            continue
+        w = objects_by_layer[name]["weight"].to_numpy()[po["obj"].to_numpy()]
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        dt = po["dt_ms"].to_numpy()
+        layer_pairs[name] = pd.DataFrame(
+            {
+                "n": np.diff(np.r_[starts, len(pair)]),
+                "s": np.add.reduceat(w, starts),
+                "fast": np.add.reduceat((dt <= fast_ms).astype(np.int64), starts),
+                "nr": np.add.reduceat((w >= 1.0).astype(np.int64), starts),
+                "mindt": np.minimum.reduceat(dt, starts),
+            },
+            index=pd.Index(pair[starts], name="pair"),
+        )
+    if not layer_pairs:
+        return CoordinationResult(
+            _empty_edges(),
+            _empty_evidence(),
+            stats,
+            objects_by_layer,
+            events,
+            candidate_pairs=candidate_pairs,
+        )
+    edges = pd.DataFrame(index=pd.Index(survivors, name="pair"))
+    edges["a"] = survivors // stride
+    edges["b"] = survivors % stride
+    da = activity.reindex(edges["a"].to_numpy()).to_numpy().astype(np.float64)
+    db = activity.reindex(edges["b"].to_numpy()).to_numpy().astype(np.float64)
+    layer_names = [n for n in params.layers if n in layer_pairs]
+    for name in layer_names:
+        lp = layer_pairs[name].reindex(survivors)
+        c, cw, cr = nulls[name]
+        edges[f"n_{name}"] = lp["n"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"s_{name}"] = lp["s"].fillna(0.0).to_numpy()
+        edges[f"fast_{name}"] = lp["fast"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"nr_{name}"] = lp["nr"].fillna(0).astype(np.int64).to_numpy()
+        edges[f"mindt_{name}"] = lp["mindt"].to_numpy(dtype=np.float64)
+        edges[f"lam_{name}"] = da * db * c
+        edges[f"es_{name}"] = da * db * cw
+        edges[f"lr_{name}"] = da * db * cr
+
+    def fused(col: str) -> np.ndarray:
+        total = np.zeros(len(edges))
+        text_like = [n for n in ("text", "near_text") if n in layer_names]
+        for name in layer_names:
+            if name not in text_like:
+                total = total + edges[f"{col}_{name}"].to_numpy(dtype=np.float64)
+        if text_like:
+            # exact and near-identical text see the same posts: count the larger only
+            pick = edges[[f"n_{n}" for n in text_like]].to_numpy().argmax(axis=1)
+            vals = edges[[f"{col}_{n}" for n in text_like]].to_numpy(dtype=np.float64)
+            total = total + vals[np.arange(len(edges)), pick]
+        return total
+
+    edges["n"] = fused("n").astype(np.int64)
+    edges["s"] = fused("s")
+    edges["lam"] = fused("lam")
+    edges["expected_s"] = fused("es")
+    edges["n_fast"] = fused("fast").astype(np.int64)
+    edges["excess"] = edges["s"] - edges["expected_s"]
+    n_all, lam_all = edges["n"].to_numpy(), edges["lam"].to_numpy()
+    n_rare, lam_rare = fused("nr"), fused("lr")
+    p_all = _poisson_sf(n_all, lam_all)
+    p_rare = _poisson_sf(n_rare, lam_rare)
+    p_pop = _poisson_sf(n_all - n_rare, np.maximum(lam_all - lam_rare, 0.0))
+    edges["n_rare"] = n_rare.astype(np.int64)
+    edges["p_value"] = np.minimum(1.0, 3.0 * np.minimum(np.minimum(p_all, p_rare), p_pop))
+    weight = np.zeros(len(edges))
+    for name in layer_names:
+        lw = float(params.layer_weights.get(name, 1.0))
+        weight = weight + lw * np.maximum(
+            edges[f"s_{name}"].to_numpy() - edges[f"es_{name}"].to_numpy(), 0.0
+        )
+    edges["weight"] = weight
+    edges["min_dt_s"] = edges[[f"mindt_{n}" for n in layer_names]].min(axis=1) / 1000.0
+    edges = edges.drop(columns=[f"{c}_{n}" for n in layer_names for c in ("nr", "lr", "mindt")])
+    edges["accepted"] = (
+        (edges["n"] >= params.min_repetitions)
+        & (edges["s"] >= params.min_edge_weight)
+        & (edges["p_value"] <= params.alpha)
+    )
+    edges["fast"] = edges["accepted"] & (edges["n_fast"] >= params.min_repetitions)
+    edges = edges.reset_index(drop=True)
+    accepted_pairs = np.sort(
+        edges.loc[edges["accepted"], "a"].to_numpy() * stride
+        + edges.loc[edges["accepted"], "b"].to_numpy()
+    )
+    t_of = pd.Series(
+        inp.posts["created_at"].astype("int64").to_numpy() // 1_000_000,
+        index=inp.posts["post_pk"].to_numpy(),
+    )
+    evidence = _evidence(accepted_pairs, stride, pair_objs, objects_by_layer, events, t_of)
+    return CoordinationResult(
+        edges, evidence, stats, objects_by_layer, events, candidate_pairs=candidate_pairs
+    )
+
+
+def _empty_evidence() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": pd.Series(dtype="int64"),
+            "b": pd.Series(dtype="int64"),
+            "layer": pd.Series(dtype="object"),
+            "obj": pd.Series(dtype="int64"),
+            "object": pd.Series(dtype="object"),
+            "pk_a": pd.Series(dtype="int64"),
+            "pk_b": pd.Series(dtype="int64"),
+            "t_a": pd.Series(dtype="int64"),
+            "t_b": pd.Series(dtype="int64"),
+            "dt_s": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def _evidence(
+    accepted_pairs: np.ndarray,
+    stride: int,
+    pair_objs: dict[str, pd.DataFrame],
+    objects: dict[str, pd.DataFrame],
+    events: dict[str, LayerEvents],
+    t_of: pd.Series,
+) -> pd.DataFrame:
+    if not len(accepted_pairs):
+        return _empty_evidence()
+    parts = []
+    for name, po in pair_objs.items():
+        pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
+        sel = po[np.isin(pair, accepted_pairs)]
+        if not len(sel):
+            continue
+        obj = sel["obj"].to_numpy()
+        keys = objects[name]["key"].to_numpy()[obj]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "a": sel["a"].to_numpy(),
+                    "b": sel["b"].to_numpy(),
+                    "layer": name,
+                    "obj": obj,
+                    "object": events[name].label_of(keys),
+                    "pk_a": sel["pk_a"].to_numpy(),
+                    "pk_b": sel["pk_b"].to_numpy(),
+                    "t_a": t_of.reindex(sel["pk_a"].to_numpy()).to_numpy(),
+                    "t_b": t_of.reindex(sel["pk_b"].to_numpy()).to_numpy(),
+                    "dt_s": sel["dt_ms"].to_numpy() / 1000.0,
+                }
+            )
+        )
+    if not parts:
+        return _empty_evidence()
+    return pd.concat(parts, ignore_index=True)

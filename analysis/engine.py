@@ -1,0 +1,564 @@
+"""The analysis entry point: frames in, scored and explained clusters out.
+
+``analyze(inp, params, previous)`` runs text grouping (`analysis.text`), co-action edges
+against the null model (`analysis.coordination`), the multiplex graph and its communities
+(`analysis.network`), account signals (`analysis.accounts`), smear vocabulary, narratives and
+stance (`analysis.smear`) and the score (`analysis.campaigns`). It reads nothing but its
+arguments and the bundled vocabulary, so the same frames always give the same result, in
+whatever order their rows come.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import campaigns
+from analysis.accounts import account_signals, creation_batch, handle_sequences
+from analysis.coordination import coordination_edges
+from analysis.frames import AnalysisInput
+from analysis.network import centrality, find_communities
+from analysis.params import AnalysisParams
+from analysis.results import (
+    AnalysisResult,
+    Cluster,
+    Edge,
+    EvidenceObject,
+    EvidencePost,
+    Member,
+    Narrative,
+    PreviousCluster,
+    Target,
+    match_cluster_ids,
+)
+from analysis.smear import Vocabulary, classify_texts, load_vocabulary, stance_of
+from analysis.text import near_duplicate_groups
+
+__all__ = ["analyze", "CODE_VERSION"]
+
+CODE_VERSION = "analysis-1.0"
+
+
+def _canonical(inp: AnalysisInput) -> AnalysisInput:
+    """Sort every frame by its keys so that row order can never change a result."""
+
+    def srt(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+        cols = [c for c in cols if c in frame.columns]
+        if not len(frame) or not cols:
+            return frame
+        if len(cols) == 1 and frame[cols[0]].is_monotonic_increasing:
+            return frame  # already canonical: no copy of a million rows
+        return frame.sort_values(cols, kind="stable").reset_index(drop=True)
+
+    posts = srt(inp.posts, ["post_pk"])
+
+    return AnalysisInput(
+        posts=posts,
+        links=srt(inp.links, ["post_pk", "normalized_url"]),
+        hashtags=srt(inp.hashtags, ["post_pk", "position", "tag"]),
+        mentions=srt(inp.mentions, ["post_pk", "defender_id"]),
+        accounts=srt(inp.accounts, ["account_pk"]),
+        defenders=srt(inp.defenders, ["defender_id"]),
+        since=inp.since,
+        until=inp.until,
+    )
+
+
+def analyze(
+    inp: AnalysisInput,
+    params: AnalysisParams | None = None,
+    previous: Sequence[PreviousCluster | tuple[str, Any]] = (),
+    *,
+    vocabulary: Vocabulary | None = None,
+) -> AnalysisResult:
+    """Find, score and explain coordinated clusters in one window of posts.
+
+    Args:
+        inp: the window's frames (`analysis.frames`).
+        params: run parameters (defaults: `AnalysisParams()`).
+        previous: clusters of earlier runs as (stable_id, account_pks) for id matching.
+        vocabulary: a compiled smear vocabulary (default: the bundled file).
+    """
+    params = params or AnalysisParams()
+    vocabulary = vocabulary or load_vocabulary()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    inp = _canonical(inp.validate())
+    posts = inp.posts
+
+    t0 = time.perf_counter()
+    text_src = posts.loc[posts["repost_of"].isna(), ["post_pk", "text"]]
+    texts = near_duplicate_groups(
+        text_src.set_index("post_pk")["text"],
+        threshold=params.near_text_threshold,
+        num_perm=params.minhash_perm,
+        bands=params.minhash_bands,
+        min_tokens=params.min_text_tokens,
+        seed=params.seed,
+        exact_only="near_text" not in params.layers,
+    )
+    timings["text"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    coord = coordination_edges(inp, params, texts)
+    timings["coordination"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    graph, communities = find_communities(coord.edges, params)
+    timings["network"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    members_all = sorted({m for c in communities for m in c.members})
+    signals = account_signals(inp, members_all, params)
+    # a plain repost is read as the post it reposts: look those texts up once
+    mine = posts[posts["account_pk"].isin(members_all) & posts["repost_of"].notna()]
+    wanted_targets = set(zip(mine["platform"], mine["repost_of"], strict=True))
+    hit = posts[posts["post_id"].isin({t for _, t in wanted_targets})]
+    repost_texts = {
+        (p, i): t
+        for p, i, t in zip(hit["platform"], hit["post_id"], hit["text"], strict=True)
+        if (p, i) in wanted_targets
+    }
+    member_events = {
+        name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
+    }
+    pk_index = posts.set_index("post_pk")
+    names = inp.defender_names()
+    clusters: list[Cluster] = []
+    for local_id, community in enumerate(communities, start=1):
+        clusters.append(
+            _build_cluster(
+                local_id,
+                community,
+                graph,
+                coord,
+                member_events,
+                repost_texts,
+                texts,
+                pk_index,
+                signals,
+                inp,
+                names,
+                vocabulary,
+                params,
+            )
+        )
+    # most alarming first; ties by evidence strength, then by smallest member
+    clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
+    node_cluster: dict[int, int] = {}
+    for local_id, cluster in enumerate(clusters, start=1):
+        cluster.local_id = local_id
+        for m in cluster.member_pks:
+            node_cluster[m] = local_id
+    ids = match_cluster_ids(
+        [c.member_pks for c in clusters], previous, threshold=params.stable_id_jaccard
+    )
+    for cluster, sid in zip(clusters, ids, strict=True):
+        cluster.stable_id = sid
+    timings["clusters"] = time.perf_counter() - t0
+
+    edges = _edges_out(coord, node_cluster, params)
+    accepted = coord.edges[coord.edges["accepted"]] if len(coord.edges) else coord.edges
+    stats = {
+        "posts": len(posts),
+        "accounts": int(posts["account_pk"].nunique()),
+        "candidate_pairs": coord.candidate_pairs,
+        "candidate_edges": len(coord.edges),
+        "accepted_edges": len(accepted),
+        "fast_edges": int(accepted["fast"].sum()) if len(accepted) else 0,
+        "clusters": len(clusters),
+        "clustered_accounts": len(members_all),
+        "near_duplicate_groups": int(texts["group_key"].nunique()) if len(texts) else 0,
+        "seconds": {k: round(v, 3) for k, v in timings.items()}
+        | {"total": round(time.perf_counter() - started, 3)},
+    }
+    return AnalysisResult(
+        params=params.to_dict(),
+        since=inp.since,
+        until=inp.until,
+        code_version=CODE_VERSION,
+        vocabulary=vocabulary.to_dict(),
+        stats=stats,
+        layers={k: v.to_dict() for k, v in coord.layers.items()},
+        clusters=clusters,
+        edges=edges,
+    )
+
+
+def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> list[Edge]:
+    acc = coord.edges[coord.edges["accepted"]].sort_values(["a", "b"])
+    if not len(acc):
+        return []
+    layer_cols = [c for c in acc.columns if c.startswith("n_") and c not in ("n_fast", "n_rare")]
+    ev = coord.evidence.sort_values(["a", "b", "layer", "dt_s", "obj"], kind="stable")
+    ev = ev.groupby(["a", "b"], sort=False).head(params.max_evidence_per_edge)
+    items: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a, b, layer, obj, pa, pb, dt in zip(
+        ev["a"].tolist(),
+        ev["b"].tolist(),
+        ev["layer"].tolist(),
+        ev["object"].tolist(),
+        ev["pk_a"].tolist(),
+        ev["pk_b"].tolist(),
+        ev["dt_s"].tolist(),
+        strict=True,
+    ):
+        items.setdefault((a, b), []).append(
+            {"layer": layer, "object": str(obj), "post_pk_a": pa, "post_pk_b": pb, "dt_s": dt}
+        )
+    layer_counts = acc[layer_cols].to_numpy()
+    names = [c[2:] for c in layer_cols]
+    cols = {
+        c: acc[c].tolist()
+        for c in (
+            "a",
+            "b",
+            "weight",
+            "n",
+            "s",
+            "expected_s",
+            "excess",
+            "lam",
+            "p_value",
+            "fast",
+            "n_fast",
+            "min_dt_s",
+        )
+    }
+    out = []
+    for k in range(len(acc)):
+        a, b = int(cols["a"][k]), int(cols["b"][k])
+        ca, cb = node_cluster.get(a), node_cluster.get(b)
+        out.append(
+            Edge(
+                a=a,
+                b=b,
+                cluster=ca if ca is not None and ca == cb else None,
+                weight=float(cols["weight"][k]),
+                n=int(cols["n"][k]),
+                weighted=float(cols["s"][k]),
+                expected=float(cols["expected_s"][k]),
+                excess=float(cols["excess"][k]),
+                expected_n=float(cols["lam"][k]),
+                p_value=float(cols["p_value"][k]),
+                fast=bool(cols["fast"][k]),
+                n_fast=int(cols["n_fast"][k]),
+                min_dt_s=float(cols["min_dt_s"][k]),
+                layers={names[i]: int(v) for i, v in enumerate(layer_counts[k]) if v > 0},
+                evidence=items.get((a, b), []),
+            )
+        )
+    return out
+
+
+def _share(mask: pd.Series) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+def _build_cluster(
+    local_id,
+    community,
+    graph,
+    coord,
+    member_events: dict[str, pd.DataFrame],
+    repost_texts: dict[tuple[str, str], str],
+    texts: pd.DataFrame,
+    pk_index: pd.DataFrame,
+    signals: pd.DataFrame,
+    inp: AnalysisInput,
+    names: dict[str, str],
+    vocabulary: Vocabulary,
+    params: AnalysisParams,
+) -> Cluster:
+    members = community.members
+    member_set = set(members)
+    ev = coord.evidence[coord.evidence["a"].isin(member_set) & coord.evidence["b"].isin(member_set)]
+    # --- evidence objects: every member post on each object that links two members
+    evidence: list[EvidenceObject] = []
+    evidence_pks: set[int] = set()
+    layer_facts: list[tuple[str, dict[str, Any]]] = []
+    for layer, lev in ev.groupby("layer", sort=True):
+        objects = coord.objects[layer]
+        labels = coord.events[layer].labels
+        n_by_key = objects.set_index("key")["n_accounts"]
+        keys = np.unique(objects["key"].to_numpy()[lev["obj"].to_numpy()])
+        mev = member_events[layer]
+        inside = mev[mev["key"].isin(keys) & mev["account"].isin(member_set)]
+        inside = inside.drop_duplicates("post_pk").sort_values(["key", "t_ms", "post_pk"])
+        info = pk_index.loc[inside["post_pk"].to_numpy()]
+        inside = inside.assign(
+            evidence_id=info["evidence_id"].to_numpy(),
+            platform=info["platform"].to_numpy(),
+            post_id=info["post_id"].to_numpy(),
+            handle=info["handle"].to_numpy(),
+            created_at=info["created_at"].to_numpy(),
+            text=info["text"].to_numpy(),
+        )
+        spans, accounts_involved, occasions = [], set(), 0
+        for key, grp in inside.groupby("key", sort=True):
+            t_first = int(grp["t_ms"].iloc[0])
+            posts_out = [
+                EvidencePost(
+                    post_pk=int(r.post_pk),
+                    evidence_id=r.evidence_id,
+                    platform=r.platform,
+                    post_id=r.post_id,
+                    account_pk=int(r.account),
+                    handle=r.handle,
+                    created_at=pd.Timestamp(r.created_at),
+                    delta_s=(int(r.t_ms) - t_first) / 1000.0,
+                )
+                for r in grp.itertuples(index=False)
+            ]
+            evidence_pks.update(int(x) for x in grp["post_pk"])
+            accs = set(grp["account"].tolist())
+            accounts_involved |= accs
+            # occasions: bursts of member posts on this object separated by more than the
+            # window (the same text pushed on three days is one object, three occasions)
+            tms = grp["t_ms"].to_numpy()
+            burst = np.r_[0, np.cumsum(np.diff(tms) > params.window_seconds * 1000)]
+            for bi in np.unique(burst):
+                in_burst = grp[burst == bi]
+                if in_burst["account"].nunique() >= 2:
+                    occasions += 1
+                    spans.append((int(in_burst["t_ms"].max()) - int(in_burst["t_ms"].min())) / 1e3)
+            label = str(labels.get(key, key))
+            display = str(grp["text"].iloc[0]) if layer in ("text", "near_text") else label
+            evidence.append(
+                EvidenceObject(
+                    layer=str(layer),
+                    object=label,
+                    display=display,
+                    accounts=len(accs),
+                    posts=posts_out,
+                    first_at=pd.Timestamp(t_first, unit="ms", tz="UTC"),
+                    span_s=(int(tms[-1]) - t_first) / 1000.0,
+                    outside_accounts=max(int(n_by_key.get(key, len(accs))) - len(accs), 0),
+                )
+            )
+        layer_facts.append(
+            (
+                str(layer),
+                {
+                    "objects": len(keys),
+                    "occasions": occasions,
+                    "accounts": len(accounts_involved),
+                    "median_span_s": campaigns.median(spans),
+                },
+            )
+        )
+    layer_facts.sort(key=lambda lf: (-lf[1]["objects"] * lf[1]["accounts"], lf[0]))
+    evidence.sort(key=lambda e: (e.first_at, e.layer, e.object))
+
+    # --- content: texts of evidence posts (a plain repost is read as the post it reposts)
+    ev_posts = pk_index.loc[sorted(evidence_pks)]
+    content = ev_posts["text"].copy()
+    reposts = ev_posts["repost_of"].notna()
+    if reposts.any():
+        keys = zip(
+            ev_posts.loc[reposts, "platform"], ev_posts.loc[reposts, "repost_of"], strict=True
+        )
+        content.loc[reposts] = [repost_texts.get(k, "") for k in keys]
+    cls = classify_texts(content, vocabulary)
+    with_text = cls[cls["has_text"]]
+    smear_share = _share(with_text["smear"])
+    support_share = _share(with_text["supportive"])
+    stance = stance_of(smear_share, support_share)
+    cat_cols = sorted(vocabulary.hostile)
+    smear_categories = (
+        with_text[cat_cols].sum().sort_values(ascending=False, kind="stable")
+        if len(with_text) and cat_cols
+        else pd.Series(dtype="int64")
+    )
+    smear_categories = [str(c) for c, v in smear_categories.items() if v > 0]
+
+    # --- targets
+    ment = inp.mentions[inp.mentions["post_pk"].isin(evidence_pks)]
+    targets = []
+    target_share = 0.0
+    if len(ment) and len(evidence_pks):
+        target_share = ment["post_pk"].nunique() / len(evidence_pks)
+        counts = ment.groupby("defender_id")["post_pk"].nunique().sort_index()
+        counts = counts.sort_values(ascending=False, kind="stable")
+        for did, n in counts.items():
+            targets.append(
+                Target(str(did), names.get(str(did), str(did)), int(n), n / len(evidence_pks))
+            )
+
+    # --- narratives: near-duplicate groups among the evidence posts
+    narratives: list[Narrative] = []
+    tx = texts[texts.index.isin(evidence_pks)]
+    if len(tx):
+        joined = tx.join(ev_posts[["account_pk", "created_at", "text", "evidence_id"]])
+        for key, grp in joined.groupby("group_key", sort=True):
+            if len(grp) < 2:
+                continue
+            grp = grp.sort_values(["created_at"], kind="stable")
+            top_exact = grp["exact_key"].value_counts().sort_index()
+            top_exact = top_exact.sort_values(ascending=False, kind="stable").index[0]
+            rep = grp[grp["exact_key"] == top_exact].iloc[0]["text"]
+            gcls = cls.loc[grp.index]
+            cats = [c for c in cat_cols if gcls[c].any()]
+            narratives.append(
+                Narrative(
+                    key=f"N-{np.uint64(np.int64(key)):016X}"[:14],
+                    representative_text=str(rep),
+                    posts=len(grp),
+                    accounts=int(grp["account_pk"].nunique()),
+                    first_at=grp["created_at"].iloc[0],
+                    last_at=grp["created_at"].iloc[-1],
+                    smear_categories=cats,
+                    supportive=bool(gcls["supportive"].mean() >= 0.5),
+                    evidence_ids=[str(e) for e in grp["evidence_id"].head(10)],
+                )
+            )
+        narratives.sort(key=lambda n: (-n.posts, n.first_at, n.key))
+
+    # --- accounts
+    sig = signals.loc[members]
+    size = len(members)
+    batch = creation_batch(sig["created_at"], params.creation_batch_days)
+    seq = set(handle_sequences(sig["handle"]))
+    handle_flag = sig["formulaic_handle"] | sig.index.isin(seq)
+    rhythm_flag = sig["regular_rhythm"] | sig["round_the_clock"] | sig["office_hours"]
+    reposter = sig["repost_ratio"].fillna(0) >= 0.8
+    batch_share = batch.count / size if batch.count >= 3 else 0.0
+    cent = centrality(graph, members)
+    member_out = []
+    for pk in members:
+        s = sig.loc[pk]
+        member_out.append(
+            Member(
+                account_pk=int(pk),
+                platform=str(s["platform"]),
+                author_id=None if pd.isna(s["author_id"]) else str(s["author_id"]),
+                handle=None if pd.isna(s["handle"]) else str(s["handle"]),
+                centrality=cent.get(pk, 0.0),
+                posts=int(s["n_posts"]),
+                signals={
+                    "age_days": None if pd.isna(s["age_days"]) else round(float(s["age_days"]), 1),
+                    "young": bool(s["young"]),
+                    "created_at": s["created_at"],
+                    "in_creation_batch": pk in batch.account_pks and batch.count >= 3,
+                    "formulaic_handle": bool(handle_flag.loc[pk]),
+                    "handle_reason": s["handle_reason"]
+                    if isinstance(s["handle_reason"], str)
+                    else ("sequence" if pk in seq else None),
+                    "repost_ratio": float(s["repost_ratio"]),
+                    "defender_share": float(s["defender_share"]),
+                    "regular_rhythm": bool(s["regular_rhythm"]),
+                    "round_the_clock": bool(s["round_the_clock"]),
+                    "office_hours": bool(s["office_hours"]),
+                    "interval_cv": None if pd.isna(s["interval_cv"]) else float(s["interval_cv"]),
+                    "active_hours": int(s["active_hours"]) if not pd.isna(s["active_hours"]) else 0,
+                },
+            )
+        )
+
+    # --- score
+    edges = community.edges
+    mean_excess = float(edges["excess"].mean()) if len(edges) else 0.0
+    inputs = campaigns.ScoreInputs(
+        size=size,
+        density=community.density,
+        mean_edge_excess=mean_excess,
+        young_share=_share(sig["young"]),
+        batch_share=batch_share,
+        handle_share=_share(handle_flag),
+        rhythm_share=_share(rhythm_flag),
+        reposter_share=_share(reposter),
+        smear_share=smear_share,
+        support_share=support_share,
+        target_share=target_share,
+    )
+    score, components = campaigns.score_cluster(inputs)
+    p_value = campaigns.cluster_p_value(community.observed, community.expected)
+    median_objects = float(edges["n"].median()) if len(edges) else 0.0
+    fast_share = community.fast_edges / len(edges) if len(edges) else 0.0
+    confidence = campaigns.confidence_of(
+        size=size,
+        p_value=p_value,
+        median_edge_objects=median_objects,
+        layers_used=len(community.layers),
+        fast_share=fast_share,
+        min_repetitions=params.min_repetitions,
+    )
+    top_target = targets[0].name if targets else None
+    facts = {
+        "size": size,
+        "layers": layer_facts,
+        "target_name": top_target,
+        "observed": community.observed,
+        "expected": community.expected,
+        "edges": len(edges),
+        "possible": size * (size - 1) // 2,
+        "fast_edges": community.fast_edges,
+        "fast_window": params.fast_window,
+        "batch": {
+            "count": batch.count,
+            "start": batch.start.strftime("%d %B %Y") if batch.start is not None else None,
+            "end": batch.end.strftime("%d %B %Y") if batch.end is not None else None,
+        },
+        "young": int(sig["young"].sum()),
+        "young_days": params.young_account_days,
+        "handles": int(handle_flag.sum()),
+        "rhythm": int(rhythm_flag.sum()),
+        "smear_share": smear_share,
+        "support_share": support_share,
+        "smear_categories": smear_categories,
+        "target_share": target_share,
+        "median_outside_accounts": campaigns.median([e.outside_accounts for e in evidence]),
+        "p_value": p_value,
+        "stance": stance,
+        "reposter_share": inputs.reposter_share,
+        "rhythm_share": inputs.rhythm_share,
+        "batch_share": batch_share,
+    }
+    times = [p.created_at for e in evidence for p in e.posts]
+    return Cluster(
+        local_id=local_id,
+        stable_id=None,
+        members=member_out,
+        score=score,
+        confidence=confidence,
+        stance=stance,
+        components=components,
+        signals={
+            "size": size,
+            "density": round(community.density, 4),
+            "internal_weight": round(community.internal_weight, 4),
+            "internal_excess": round(community.internal_excess, 4),
+            "observed_coactions": community.observed,
+            "expected_coactions": round(community.expected, 6),
+            "p_value": p_value,
+            "edges": len(edges),
+            "fast_edges": community.fast_edges,
+            "layers": community.layers,
+            "median_edge_objects": median_objects,
+            "young_share": round(inputs.young_share, 4),
+            "creation_batch": {
+                "count": batch.count,
+                "start": batch.start,
+                "end": batch.end,
+            },
+            "formulaic_handle_share": round(inputs.handle_share, 4),
+            "machine_rhythm_share": round(inputs.rhythm_share, 4),
+            "reposter_share": round(inputs.reposter_share, 4),
+            "smear_share": round(smear_share, 4),
+            "support_share": round(support_share, 4),
+            "smear_categories": smear_categories,
+            "target_share": round(target_share, 4),
+            "evidence_posts": len(evidence_pks),
+        },
+        targets=targets,
+        narratives=narratives,
+        evidence=evidence,
+        explanation=campaigns.explain(facts),
+        alternatives=campaigns.alternatives(facts),
+        first_at=min(times) if times else None,
+        last_at=max(times) if times else None,
+    )

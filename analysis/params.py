@@ -1,0 +1,83 @@
+"""Parameters of one analysis run; stored with the run so every result can be reproduced."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["AnalysisParams", "LAYERS", "DEFAULT_LAYER_WEIGHTS"]
+
+# The co-action layers, in the order reports list them.
+LAYERS = ("link", "repost", "reply", "text", "near_text", "hashtags", "pileon")
+
+# How much one co-action beyond chance in each layer counts in the fused graph. Sharing the same
+# link or reposting the same post is the classic trace; copy-paste text is as strong; the
+# near-duplicate layer overlaps with exact text, hashtag sequences and pile-ons are weaker
+# because ordinary users do them too.
+DEFAULT_LAYER_WEIGHTS = {
+    "link": 1.0,
+    "repost": 1.0,
+    "reply": 0.8,
+    "text": 1.0,
+    "near_text": 0.8,
+    "hashtags": 0.7,
+    "pileon": 0.6,
+}
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Knobs of the engine. Defaults are the ones measured in ``bench/coordination.py``."""
+
+    window_seconds: int = 60
+    """Two actions on the same object co-act when |t1 - t2| <= window_seconds (sliding)."""
+    min_repetitions: int = 2
+    """Distinct shared objects (summed over layers) before two accounts are linked."""
+    fast_window_seconds: int | None = None
+    """The "fast" sub-network window; default window_seconds / 6 (10 s for 60 s)."""
+    layers: tuple[str, ...] = LAYERS
+    layer_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LAYER_WEIGHTS))
+    popular_object_accounts: int = 50
+    """Objects shared by more accounts than this are down-weighted, w = 1 / (1 + ln(n / this))."""
+    max_object_accounts: int = 5000
+    """Objects shared by more accounts are skipped entirely (a trending link says nothing)."""
+    fanout_cap: int = 50
+    """Each action is paired with at most this many later actions on the same object."""
+    min_edge_weight: float = 1.5
+    """Minimum popularity-weighted co-action count of an edge (2 unpopular objects = 2.0)."""
+    alpha: float = 1e-4
+    """Per-edge significance against the null model (Poisson tail of observed vs expected)."""
+    min_text_tokens: int = 5
+    near_text_threshold: float = 0.6
+    minhash_perm: int = 64
+    minhash_bands: int = 16
+    pileon_episode_gap_seconds: int = 1800
+    """Mentions of one defender separated by more than this start a new pile-on episode."""
+    min_cluster_size: int = 3
+    min_member_links: int = 2
+    """Each member must be linked to this many other members (k-core); chains fall apart."""
+    min_cluster_density: float = 0.3
+    """Share of a community's possible member pairs that must be coordination edges."""
+    louvain_resolution: float = 1.0
+    merge_density: float = 0.3
+    """Louvain parts of one component are merged back when this dense between them."""
+    seed: int = 7
+    young_account_days: int = 30
+    creation_batch_days: int = 3
+    local_utc_offset_hours: int = 5
+    """Posting-rhythm signals are read in this zone (Kazakhstan: UTC+5 since March 2024)."""
+    stable_id_jaccard: float = 0.3
+    """Member overlap needed to carry a cluster id over from an earlier run."""
+    max_evidence_per_edge: int = 20
+
+    @property
+    def fast_window(self) -> int:
+        if self.fast_window_seconds is not None:
+            return int(self.fast_window_seconds)
+        return max(1, int(self.window_seconds) // 6)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["layers"] = list(self.layers)
+        data["fast_window_seconds"] = self.fast_window
+        return data

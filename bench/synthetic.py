@@ -1,0 +1,443 @@
+"""A generator of realistic post streams with planted coordinated groups of known membership.
+
+Organic traffic (all fictional):
+
+* heavy-tailed activity (a few accounts post hundreds of times, most a handful), a daily
+  rhythm in local time, unique texts built from a pseudo-vocabulary of Russian, Kazakh and
+  Latin words;
+* links, reposts, replies and hashtags drawn from Zipf-like popularity;
+* **viral bursts**: a link, post or hashtag set shared by hundreds to thousands of accounts
+  within minutes;
+* **news bursts**: hundreds of accounts mentioning a defender within half an hour after an
+  event, in their own words;
+* an **organic solidarity day**: many accounts using a support hashtag over a day.
+
+Planted groups (5-50 accounts each), cycling through kinds:
+
+* ``colink``: the group shares the same campaign links within seconds, repeatedly;
+* ``copypasta``: the group posts a smear text about a defender with small edits (emoji, added
+  @mention or link, a swapped or replaced word);
+* ``corepost``: the group reposts the same posts of a seed account within seconds;
+* ``pileon``: the group replies to a defender's posts within minutes, with varied smear texts;
+* ``support``: a coordinated solidarity campaign (same text and hashtags) - coordinated, but
+  its stance must come out *supportive*.
+
+Half of the groups are young accounts created in a batch with formulaic handles. Members also
+post organic filler so that they are not trivially separable by volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.frames import AnalysisInput
+
+__all__ = ["Planted", "Synthetic", "generate", "DEFENDERS"]
+
+DEFENDERS = [
+    ("ormanova", "Бахыт Орманова", "Bakhyt Ormanova"),
+    ("temirkhanov", "Ерлан Темирханов", "Yerlan Temirkhanov"),
+    ("kesler", "Анна Кеслер", "Anna Kesler"),
+]
+
+_SYLLABLE_TEXT = (
+    "ба ка ла ма на ра са та да жа қа ға ңа өз ұл үр һа ін ар ер ол ан ен ын ов ев ко ро то "
+    "ski na ta ra li mo ke du vi po sa le ni ro ma be ga"
+)
+_SYLLABLES = _SYLLABLE_TEXT.split()
+
+_SMEAR = [
+    "{name} иностранный агент и грантоед, отрабатывает деньги Сороса против нашей страны",
+    "{name} предатель родины, живет на гранты и поливает грязью Казахстан каждый день",
+    "{name} шетелдік агент, гранттарды шетелден алады, ол халық жауы болып табылады",
+    "Кто платит {name}? Западные деньги, госдеп и Сорос. Пятая колонна в действии",
+    "{name} is a foreign agent paid by Soros who hates this country and its people",
+]
+_PILEON = [
+    "{name} позор тебе, предатель",
+    "{name} сколько тебе заплатили грантоеды",
+    "{name} сатқын, ұят саған",
+    "{name} иноагент, уезжай отсюда",
+    "{name} is a traitor and a fraudster",
+    "{name} отрабатывает гранты, все это знают",
+]
+_SUPPORT = (
+    "Свободу {name}! Мы с тобой, {name}, солидарность с правозащитниками Казахстана "
+    "#freeormanova #біргеміз"
+)
+_EMOJI = ["😡", "🤬", "👎", "🇰🇿", "‼️", "🔥", ""]
+
+
+@dataclass
+class Planted:
+    name: str
+    kind: str
+    stance: str
+    accounts: list[int]
+    young: bool
+
+
+@dataclass
+class Synthetic:
+    input: AnalysisInput
+    planted: list[Planted]
+    viral_objects: list[str] = field(default_factory=list)
+
+    @property
+    def planted_accounts(self) -> set[int]:
+        return {a for p in self.planted for a in p.accounts}
+
+
+class _Builder:
+    def __init__(self, rng: np.random.Generator, start: pd.Timestamp):
+        self.rng = rng
+        self.start = start
+        self.posts: dict[str, list] = {
+            k: []
+            for k in (
+                "post_pk",
+                "account_pk",
+                "t",
+                "text",
+                "reply_to",
+                "repost_of",
+                "quote_of",
+            )
+        }
+        self.links: list[tuple[int, str]] = []
+        self.tags: list[tuple[int, str, int]] = []
+        self.mentions: list[tuple[int, str]] = []
+        self.next_pk = 1
+
+    def add(
+        self,
+        account: int,
+        t: float,
+        text: str = "",
+        *,
+        links: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+        mentions: tuple[str, ...] = (),
+        reply_to: str | None = None,
+        repost_of: str | None = None,
+    ) -> int:
+        pk = self.next_pk
+        self.next_pk += 1
+        p = self.posts
+        p["post_pk"].append(pk)
+        p["account_pk"].append(account)
+        p["t"].append(t)
+        p["text"].append(text)
+        p["reply_to"].append(reply_to)
+        p["repost_of"].append(repost_of)
+        p["quote_of"].append(None)
+        for u in links:
+            self.links.append((pk, u))
+        for i, tag in enumerate(tags):
+            self.tags.append((pk, tag, i))
+        for d in mentions:
+            self.mentions.append((pk, d))
+        return pk
+
+    def bulk(
+        self,
+        accounts: np.ndarray,
+        times: np.ndarray,
+        texts: list[str],
+        reply_to: list | None = None,
+        repost_of: list | None = None,
+    ) -> np.ndarray:
+        n = len(accounts)
+        pks = np.arange(self.next_pk, self.next_pk + n)
+        self.next_pk += n
+        p = self.posts
+        p["post_pk"].extend(pks.tolist())
+        p["account_pk"].extend(accounts.tolist())
+        p["t"].extend(times.tolist())
+        p["text"].extend(texts)
+        p["reply_to"].extend(reply_to if reply_to is not None else [None] * n)
+        p["repost_of"].extend(repost_of if repost_of is not None else [None] * n)
+        p["quote_of"].extend([None] * n)
+        return pks
+
+
+def _words(rng: np.random.Generator, n: int) -> np.ndarray:
+    syl = np.array(_SYLLABLES, dtype=object)
+    k = rng.integers(2, 4, size=n)
+    parts = [syl[rng.integers(0, len(syl), size=n)] for _ in range(3)]
+    out = parts[0] + parts[1]
+    out = np.where(k == 3, out + parts[2], out)
+    return np.unique(out.astype(str))
+
+
+def _edit(rng: np.random.Generator, text: str, handles: list[str]) -> str:
+    """Small edits a copy-paste operator makes: emoji, @mention, link, swap, replace."""
+    words = text.split()
+    choice = rng.integers(0, 5)
+    if choice == 0 and len(words) > 4:
+        i = int(rng.integers(0, len(words) - 1))
+        words[i], words[i + 1] = words[i + 1], words[i]
+    elif choice == 1 and len(words) > 4:
+        words[int(rng.integers(1, len(words)))] = str(rng.choice(["вообще", "просто", "ведь"]))
+    elif choice == 2:
+        words.append("@" + str(rng.choice(handles)))
+    elif choice == 3:
+        words.append(
+            f"https://news-{int(rng.integers(0, 999))}.example/{int(rng.integers(0, 1e6))}"
+        )
+    words.append(str(rng.choice(_EMOJI)))
+    return " ".join(w for w in words if w)
+
+
+def generate(
+    n_posts: int = 100_000,
+    *,
+    seed: int = 1,
+    n_groups: int | None = None,
+    days: int = 7,
+    viral_events: int | None = None,
+) -> Synthetic:
+    """A window of about ``n_posts`` posts with planted groups; deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-11-16T00:00:00Z")
+    span = days * 86_400.0
+    b = _Builder(rng, start)
+    n_accounts = max(200, n_posts // 15)
+    vocab = _words(rng, 30_000)
+    if n_groups is None:
+        n_groups = max(5, min(40, n_posts // 5_000))
+    if viral_events is None:
+        viral_events = max(3, min(60, n_posts // 20_000))
+
+    # --- organic accounts: heavy-tailed activity, daily rhythm (UTC+5)
+    activity = rng.pareto(1.3, size=n_accounts) + 1.0
+    activity = activity / activity.sum()
+    n_org = int(n_posts * 0.80)
+    acc = rng.choice(n_accounts, size=n_org, p=activity) + 1
+    day = rng.integers(0, days, size=n_org)
+    hour_local = rng.normal(15, 4, size=n_org) % 24
+    t = day * 86_400.0 + ((hour_local - 5) % 24) * 3600.0 + rng.uniform(0, 3600, size=n_org)
+    kind = rng.choice(5, size=n_org, p=[0.40, 0.22, 0.18, 0.12, 0.08])
+    n_urls = max(1000, n_posts // 3)
+    n_targets = max(1000, n_posts // 3)
+    texts = [""] * n_org
+    lens = rng.integers(6, 20, size=n_org)
+    word_idx = rng.integers(0, len(vocab), size=(n_org, 20))
+    for i in range(n_org):
+        if kind[i] != 2:  # plain reposts have no text
+            texts[i] = " ".join(vocab[word_idx[i, : lens[i]]])
+    url_pick = (rng.zipf(1.6, size=n_org) - 1) % n_urls
+    target_pick = (rng.zipf(1.6, size=n_org) - 1) % n_targets
+    reply_to = [None] * n_org
+    repost_of = [None] * n_org
+    for i in np.flatnonzero(kind == 2):
+        repost_of[i] = f"org-{target_pick[i]}"
+    for i in np.flatnonzero(kind == 3):
+        reply_to[i] = f"org-{target_pick[i]}"
+    pks = b.bulk(acc, t, texts, reply_to, repost_of)
+    for i in np.flatnonzero(kind == 1):
+        b.links.append((int(pks[i]), f"https://site{url_pick[i] % 500}.example/a/{url_pick[i]}"))
+    tag_posts = np.flatnonzero(rng.random(n_org) < 0.25)
+    tag_pick = (rng.zipf(1.5, size=(len(tag_posts), 3)) - 1) % 3000
+    n_tags = rng.integers(1, 4, size=len(tag_posts))
+    for row, i in enumerate(tag_posts):
+        seen = []
+        for k in range(n_tags[row]):
+            tag = f"tag{tag_pick[row, k]}"
+            if tag not in seen:
+                seen.append(tag)
+        for pos, tag in enumerate(seen):
+            b.tags.append((int(pks[i]), tag, pos))
+    # organic mentions of defenders
+    for i in np.flatnonzero((kind == 0) & (rng.random(n_org) < 0.02)):
+        b.mentions.append((int(pks[i]), DEFENDERS[int(rng.integers(0, 3))][0]))
+
+    # --- viral bursts: many unrelated accounts within minutes
+    viral_objects = []
+    for v in range(viral_events):
+        size = min(int(rng.integers(300, 3000)), n_accounts // 2)
+        t0 = rng.uniform(0, span - 7200)
+        who = rng.choice(n_accounts, size=size, replace=False, p=activity) + 1
+        when = t0 + rng.exponential(240, size=size)
+        what = v % 3
+        if what == 0:
+            url = f"https://viral{v}.example/story"
+            viral_objects.append(url)
+            vp = b.bulk(who, when, [f"смотрите {url}"] * size)
+            b.links.extend((int(p), url) for p in vp)
+        elif what == 1:
+            target = f"viral-post-{v}"
+            viral_objects.append(target)
+            b.bulk(who, when, [""] * size, repost_of=[target] * size)
+        else:
+            tags = (f"trend{v}", "kazakhstan")
+            viral_objects.append(" ".join(tags))
+            texts = [" ".join(vocab[rng.integers(0, len(vocab), size=8)]) for _ in range(size)]
+            vp = b.bulk(who, when, texts)
+            b.tags.extend((int(p), tag, pos) for p in vp for pos, tag in enumerate(tags))
+
+    # --- news bursts: organic outrage or sympathy in own words
+    for e in range(max(2, viral_events // 2)):
+        did, ru, _ = DEFENDERS[e % 3]
+        size = min(int(rng.integers(150, 600)), n_accounts // 2)
+        t0 = rng.uniform(0, span - 7200)
+        who = rng.choice(n_accounts, size=size, replace=False, p=activity) + 1
+        when = t0 + rng.exponential(600, size=size)
+        texts = [
+            f"{ru} " + " ".join(vocab[rng.integers(0, len(vocab), size=10)]) for _ in range(size)
+        ]
+        vp = b.bulk(who, when, texts)
+        b.mentions.extend((int(p), did) for p in vp)
+
+    # --- organic solidarity day: support hashtag over a whole day, own words
+    size = min(n_accounts // 3, 800)
+    who = rng.choice(n_accounts, size=size, replace=False) + 1
+    when = 2 * 86_400 + rng.uniform(0, 86_400, size=size)
+    texts = [
+        "Свободу Бахыт Ормановой! " + " ".join(vocab[rng.integers(0, len(vocab), size=6)])
+        for _ in range(size)
+    ]
+    vp = b.bulk(who, when, texts)
+    b.tags.extend((int(p), "freeormanova", 0) for p in vp)
+    b.mentions.extend((int(p), "ormanova") for p in vp)
+
+    # --- planted groups
+    planted: list[Planted] = []
+    kinds = ["colink", "copypasta", "corepost", "pileon", "support"]
+    next_account = n_accounts + 1
+    handles_pool = [f"user{i}" for i in range(50)]
+    for g in range(n_groups):
+        kind_g = kinds[g % len(kinds)]
+        size = int(rng.integers(5, 51))
+        members = np.arange(next_account, next_account + size)
+        next_account += size
+        young = g % 2 == 0
+        did, ru, en = DEFENDERS[g % 3]
+        planted.append(
+            Planted(
+                f"G{g + 1}",
+                kind_g,
+                "supportive" if kind_g == "support" else "hostile",
+                members.tolist(),
+                young,
+            )
+        )
+        # filler: each member also posts like an ordinary user
+        n_fill = rng.integers(3, 30, size=size)
+        f_acc = np.repeat(members, n_fill)
+        f_t = rng.uniform(0, span, size=len(f_acc))
+        f_txt = [" ".join(vocab[rng.integers(0, len(vocab), size=9)]) for _ in range(len(f_acc))]
+        b.bulk(f_acc, f_t, f_txt)
+        occasions = int(rng.integers(3, 9))
+        for occ in range(occasions):
+            t0 = rng.uniform(0, span - 3600)
+            part = members[rng.random(size) < 0.8]
+            if len(part) < 2:
+                part = members[:2]
+            delay = rng.uniform(0, 45, size=len(part))
+            if kind_g == "colink":
+                url = f"https://campaign{g}.example/{occ}"
+                vp = b.bulk(part, t0 + delay, [f"{ru} " + str(rng.choice(_EMOJI))] * len(part))
+                b.links.extend((int(p), url) for p in vp)
+            elif kind_g == "copypasta":
+                base = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru)
+                texts = [_edit(rng, base, handles_pool) for _ in part]
+                vp = b.bulk(part, t0 + delay, texts)
+                b.mentions.extend((int(p), did) for p in vp)
+            elif kind_g == "corepost":
+                seed_text = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru)
+                seed_pk = b.add(int(members[0]), t0 - 5, seed_text, mentions=(did,))
+                b.bulk(
+                    part, t0 + delay, [""] * len(part), repost_of=[f"seed-{seed_pk}"] * len(part)
+                )
+            elif kind_g == "pileon":
+                target = f"defender-post-{did}-{occ}"
+                texts = [
+                    str(rng.choice(_PILEON)).format(name=ru) + " " + str(rng.choice(_EMOJI))
+                    for _ in part
+                ]
+                vp = b.bulk(
+                    part,
+                    t0 + rng.uniform(0, 120, size=len(part)),
+                    texts,
+                    reply_to=[target] * len(part),
+                )
+                b.mentions.extend((int(p), did) for p in vp)
+            else:  # support
+                text = _SUPPORT.format(name="Бахыт Орманова")
+                texts = [text + " " + str(rng.choice(_EMOJI)) for _ in part]
+                vp = b.bulk(part, t0 + delay, texts)
+                b.tags.extend(
+                    (int(p), tag, pos)
+                    for p in vp
+                    for pos, tag in enumerate(("freeormanova", "біргеміз"))
+                )
+                b.mentions.extend((int(p), "ormanova") for p in vp)
+
+    # --- frames
+    p = b.posts
+    posts = pd.DataFrame(p)
+    posts["created_at"] = start + pd.to_timedelta(posts.pop("t"), unit="s")
+    posts["platform"] = "synthetic"
+    posts["post_id"] = np.char.add("p", posts["post_pk"].to_numpy().astype(str)).astype(object)
+    # corepost seeds: their id is what the reposts point to
+    seed_mask = posts["text"].ne("") & posts["repost_of"].isna()
+    seeds = set(
+        int(x[5:]) for x in posts["repost_of"].dropna().unique() if str(x).startswith("seed-")
+    )
+    is_seed = posts["post_pk"].isin(seeds) & seed_mask
+    posts.loc[is_seed, "post_id"] = "seed-" + posts.loc[is_seed, "post_pk"].astype(str)
+    posts["evidence_id"] = "E-" + posts["post_pk"].astype(str)
+    total_accounts = next_account - 1
+    acc_pk = np.arange(1, total_accounts + 1)
+    created = start - pd.to_timedelta(rng.uniform(60, 3000, size=total_accounts), unit="D")
+    handles = np.array(
+        [f"{w}{i}" for i, w in zip(acc_pk, rng.choice(vocab, total_accounts), strict=True)],
+        dtype=object,
+    )
+    for g in planted:
+        if g.young:
+            batch = start - pd.Timedelta(days=int(rng.integers(5, 20)))
+            for a in g.accounts:
+                handles[a - 1] = f"patriot_kz{rng.integers(1000, 99999)}"
+            idx = np.array(g.accounts) - 1
+            vals = created.to_numpy().copy()
+            vals[idx] = (
+                batch + pd.to_timedelta(rng.uniform(0, 2, size=len(idx)), unit="D")
+            ).to_numpy()
+            created = pd.DatetimeIndex(vals)
+    accounts = pd.DataFrame(
+        {
+            "account_pk": acc_pk,
+            "platform": "synthetic",
+            "author_id": np.char.add("a", acc_pk.astype(str)).astype(object),
+            "handle": handles,
+            "display_name": None,
+            "created_at": created,
+            "first_seen": start,
+            "last_seen": start + pd.Timedelta(days=days),
+        }
+    )
+    posts = posts.merge(accounts[["account_pk", "author_id", "handle"]], on="account_pk")
+    links = pd.DataFrame(b.links, columns=["post_pk", "url"])
+    links["normalized_url"] = links["url"]
+    links["domain"] = links["url"].str.extract(r"https?://([^/]+)/", expand=False)
+    hashtags = pd.DataFrame(b.tags, columns=["post_pk", "tag", "position"])
+    mentions = pd.DataFrame(b.mentions, columns=["post_pk", "defender_id"]).drop_duplicates()
+    defenders = pd.DataFrame(
+        [{"defender_id": d, "name": f"{ru} / {en}", "handles": ""} for d, ru, en in DEFENDERS]
+    )
+    inp = AnalysisInput(
+        posts=posts,
+        links=links,
+        hashtags=hashtags,
+        mentions=mentions,
+        accounts=accounts,
+        defenders=defenders,
+        since=start.to_pydatetime(),
+        until=(start + pd.Timedelta(days=days)).to_pydatetime(),
+    )
+    return Synthetic(inp, planted, viral_objects)
