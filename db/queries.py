@@ -19,6 +19,8 @@ from db import models
 
 __all__ = [
     "PayloadMismatch",
+    "iter_cluster_members",
+    "latest_analysis_run",
     "iter_mentions",
     "post_children",
     "iter_accounts",
@@ -339,3 +341,62 @@ def iter_mentions(
                 "url": row.url,
             }
         last_id = rows[-1].id
+
+
+def latest_analysis_run(connection: Connection) -> Any:
+    """The newest analysis run that finished, or None."""
+    run = models.AnalysisRun.__table__
+    return connection.execute(
+        select(run).where(run.c.status == "ok").order_by(run.c.id.desc()).limit(1)
+    ).first()
+
+
+def iter_cluster_members(
+    connection: Connection, run_id: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """One row per member account of each cluster of a run (default: the newest run)."""
+    if run_id is None:
+        latest = latest_analysis_run(connection)
+        if latest is None:
+            return
+        run_id = latest.id
+    cluster = models.Cluster.__table__
+    member = models.ClusterMember.__table__
+    rows = connection.execute(
+        select(
+            cluster.c.stable_id,
+            cluster.c.defender_id,
+            cluster.c.score,
+            cluster.c.confidence,
+            cluster.c.stance,
+            cluster.c.size,
+            _ACCOUNT.c.platform,
+            _ACCOUNT.c.platform_id,
+            _ACCOUNT.c.handle,
+            _ACCOUNT.c.created_at,
+            member.c.posts,
+            member.c.centrality,
+            member.c.signals,
+        )
+        .join(member, member.c.cluster_id == cluster.c.id)
+        .join(_ACCOUNT, _ACCOUNT.c.id == member.c.account_id)
+        .where(cluster.c.analysis_run_id == run_id)
+        .order_by(cluster.c.score.desc(), cluster.c.stable_id, member.c.centrality.desc())
+    )
+    for row in rows:
+        yield {
+            "cluster_id": row.stable_id,
+            "defender_id": row.defender_id,
+            "stance": row.stance,
+            "score": row.score,
+            "confidence": row.confidence,
+            "cluster_size": row.size,
+            "platform": row.platform,
+            "account_id": row.platform_id,
+            "handle": row.handle,
+            "account_created_at": _time(row.created_at),
+            "posts": row.posts,
+            "centrality": round(row.centrality, 4),
+            "signals": row.signals,
+            "analysis_run": run_id,
+        }

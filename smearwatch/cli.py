@@ -19,12 +19,14 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from collector.files import FORMATS, ImportFormatError
 from collector.post import RecordError, parse_time
 from db.engine import DatabaseError, open_database
 from db.queries import (
     iter_accounts,
+    iter_cluster_members,
     iter_mentions,
     iter_payload_mismatches,
     iter_post_records,
@@ -86,6 +88,8 @@ def user_errors() -> Iterator[None]:
         fail(_escape(str(exc)))
     except ImportRejected as exc:
         fail(_escape(str(exc)))
+    except OperationalError as exc:
+        fail(_escape(f"database error: {str(exc.orig).strip() or exc}"))
 
 
 def _escape(text: str) -> str:
@@ -240,6 +244,11 @@ EXPORT_COLUMNS = {
         "platform", "post_id", "defender_id", "alias", "matched_text", "field", "start", "end",
         "evidence_id", "created_at", "author_handle", "url",
     ],
+    "clusters": [
+        "cluster_id", "platform", "account_id", "handle", "score", "confidence", "signals",
+        "stance", "defender_id", "cluster_size", "account_created_at", "posts", "centrality",
+        "analysis_run",
+    ],
 }  # fmt: skip
 
 
@@ -269,7 +278,7 @@ def _output(out: str | None) -> Iterator[IO[str]]:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["posts", "accounts", "mentions"]))
+@click.argument("what", type=click.Choice(["posts", "accounts", "mentions", "clusters"]))
 @click.option(
     "--format",
     "fmt",
@@ -293,7 +302,9 @@ def export(
     platform: str | None,
     defender: str | None,
 ) -> None:
-    """Write posts, accounts or defender mentions as CSV or JSONL.
+    """Write posts, accounts, defender mentions or cluster members as CSV or JSONL.
+
+    'clusters' lists the member accounts of every cluster of the newest analysis run.
 
     A JSONL export of posts is smearwatch's interchange format: 'smearwatch import' reads it
     back into another database unchanged.
@@ -319,6 +330,8 @@ def export(
             )
         elif what == "mentions":
             rows = iter_mentions(connection, defender_id=defender)
+        elif what == "clusters":
+            rows = iter_cluster_members(connection)
         else:
             rows = iter_accounts(connection, platform=platform)
         if fmt == "jsonl":
@@ -329,7 +342,11 @@ def export(
             writer = csv.DictWriter(handle, EXPORT_COLUMNS[what], extrasaction="ignore")
             writer.writeheader()
             for row in rows:
-                writer.writerow(_flatten_post(row) if what == "posts" else row)
+                if what == "posts":
+                    row = _flatten_post(row)
+                elif what == "clusters":
+                    row = {**row, "signals": orjson.dumps(row["signals"]).decode()}
+                writer.writerow(row)
                 count += 1
     engine.dispose()
     if out not in (None, "-"):
@@ -402,6 +419,67 @@ def status(state: State) -> None:
 
 
 @cli.command()
+@click.option(
+    "--since", metavar="DATE", help="Start of the window (UTC; default: --until - 7 days)."
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="End of the window, exclusive (UTC; default: just after the newest stored post).",
+)
+@click.pass_obj
+def analyze(state: State, since: str | None, until: str | None) -> None:
+    """Find coordinated accounts in a window of posts, score and explain them, store the run.
+
+    Matches stored posts against the defenders first if the config changed. Prints each
+    cluster with its id (stable across runs), size, score, confidence, stance and target.
+
+    Example: smearwatch analyze --since 2026-11-16 --until 2026-11-23
+    """
+    from smearwatch.analyze import run_analysis
+
+    since_time = _parse_day(since, "--since")
+    until_time = _parse_day(until, "--until")
+    with user_errors():
+        engine = state.engine()
+        state.mention_step(engine)
+        summary = run_analysis(engine, state.config, since=since_time, until=until_time)
+    engine.dispose()
+    print_analysis(summary)
+
+
+def print_analysis(summary: Any) -> None:
+    """The analysis run as an analyst reads it: one line per cluster, the reason below it."""
+    result = summary.result
+    stdout.print(
+        f"Analysis run {summary.run_id}: {summary.posts:,} posts by {summary.accounts:,} "
+        f"accounts, {summary.since:%Y-%m-%d %H:%M} to {summary.until:%Y-%m-%d %H:%M} UTC; "
+        f"{len(result.clusters)} coordinated cluster(s).",
+        highlight=False,
+    )
+    if not result.clusters:
+        return
+    table = Table(title="Coordinated clusters")
+    for column in ("cluster", "accounts", "score", "confidence", "stance", "target"):
+        table.add_column(column)
+    ranked = sorted(result.clusters, key=lambda c: -c.score)
+    for cluster in ranked:
+        table.add_row(
+            cluster.stable_id or str(cluster.local_id),
+            str(len(cluster.members)),
+            str(cluster.score),
+            cluster.confidence,
+            cluster.stance,
+            ", ".join(t.name for t in cluster.targets[:2]) or "-",
+        )
+    stdout.print(table)
+    for cluster in ranked:
+        stdout.print(f"\n[bold]{cluster.stable_id}[/]", highlight=False)
+        for line in cluster.explanation:
+            stdout.print(f"  - {_escape(line)}", highlight=False)
+
+
+@cli.command()
 @click.argument("evidence_ids", nargs=-1)
 @click.pass_obj
 def verify(state: State, evidence_ids: tuple[str, ...]) -> None:
@@ -454,10 +532,12 @@ def demo(out_dir: str) -> None:
 
     Example: smearwatch demo --out /tmp/demo
     """
-    from smearwatch.demo import run_demo
+    from smearwatch.demo import next_steps, run_demo
 
     with user_errors():
-        run_demo(Path(out_dir), stdout)
+        config_path, analysis = run_demo(Path(out_dir), stdout)
+    print_analysis(analysis)
+    stdout.print(next_steps(config_path), highlight=False)
 
 
 def main() -> None:

@@ -6,12 +6,14 @@ an analyst's real database. Running it twice is harmless: the second import adds
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
 from db.engine import open_database
+from smearwatch.analyze import AnalysisSummary, run_analysis
 from smearwatch.config import load_config
 from smearwatch.matching import MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import import_file
@@ -21,8 +23,13 @@ __all__ = ["run_demo"]
 DEMO_PACKAGE = "smearwatch.demo_data"
 
 
-def run_demo(out_dir: Path, console: Console) -> Path:
-    """Import the demo posts into `out_dir`; return the path of the demo config."""
+# The two ISO weeks the demo data covers (2026-W46 and W47).
+DEMO_SINCE = datetime(2026, 11, 9, tzinfo=UTC)
+DEMO_UNTIL = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def run_demo(out_dir: Path, console: Console) -> tuple[Path, AnalysisSummary]:
+    """Import the demo posts into `out_dir` and analyse them; the config path and the run."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out_dir.chmod(0o700)
     config_path = out_dir / "smearwatch.toml"
@@ -41,12 +48,19 @@ def run_demo(out_dir: Path, console: Console) -> Path:
             summary = import_file(engine, posts_path, mentions=step)
         console.print(summary.line(), highlight=False)
         console.print(f"File SHA-256: {summary.file_sha256}")
+        analysis = run_analysis(engine, config, since=DEMO_SINCE, until=DEMO_UNTIL)
     finally:
         engine.dispose()
-    console.print(
+    return config_path, analysis
+
+
+def next_steps(config_path: Path) -> str:
+    """What to try after the demo, with the demo's own config."""
+    out_dir = config_path.parent
+    return (
         "\nNext steps:\n"
         f"  smearwatch --config {config_path} status\n"
         f"  smearwatch --config {config_path} export posts --out {out_dir / 'posts.csv'}\n"
+        f"  smearwatch --config {config_path} export clusters --out {out_dir / 'clusters.csv'}\n"
         f"  smearwatch --config {config_path} verify"
     )
-    return config_path
