@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -264,6 +265,7 @@ def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> dat
     return parsed.astimezone(UTC)
 
 
+@lru_cache(maxsize=65536)
 def normalize_url(url: str) -> str:
     """Canonical form of a link for co-link analysis; the original is stored beside it.
 
@@ -295,6 +297,7 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
 
 
+@lru_cache(maxsize=65536)
 def url_domain(url: str) -> str | None:
     try:
         host = urlsplit(url).hostname
@@ -306,6 +309,7 @@ def url_domain(url: str) -> str | None:
     return host[4:] if host.startswith("www.") else host
 
 
+@lru_cache(maxsize=65536)
 def normalize_hashtag(tag: str) -> str:
     """Hashtags are compared lower-cased, NFC, without the leading '#'."""
     return unicodedata.normalize("NFC", tag.strip().lstrip("#").strip()).lower()
