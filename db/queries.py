@@ -176,79 +176,51 @@ def iter_payload_mismatches(
 
     `checked`, if given, gets the number of payloads hashed appended to it (posts, versions).
     """
-    post_count = version_count = 0
-    last_id = 0
-    while True:
-        query = (
-            select(
-                _POST.c.id,
-                _POST.c.evidence_id,
-                _POST.c.platform,
-                _POST.c.platform_id,
-                _POST.c.version,
-                _POST.c.raw,
-                _POST.c.raw_sha256,
-            )
-            .where(_POST.c.id > last_id)
-            .order_by(_POST.c.id)
-            .limit(PAGE)
-        )
-        if evidence_ids:
-            query = query.where(_POST.c.evidence_id.in_(evidence_ids))
-        rows = connection.execute(query).all()
-        if not rows:
-            break
-        for row in rows:
-            post_count += 1
-            actual = sha256_text(row.raw)
-            if actual != row.raw_sha256:
-                yield PayloadMismatch(
-                    row.evidence_id,
-                    row.platform,
-                    row.platform_id,
-                    row.version,
-                    row.raw_sha256,
-                    actual,
-                )
-        last_id = rows[-1].id
     version = models.PostVersion.__table__
-    last_id = 0
-    while True:
-        query = (
-            select(
-                version.c.id,
-                version.c.version,
-                version.c.raw,
-                version.c.raw_sha256,
-                _POST.c.evidence_id,
-                _POST.c.platform,
-                _POST.c.platform_id,
-            )
-            .join(_POST, _POST.c.id == version.c.post_id)
-            .where(version.c.id > last_id)
-            .order_by(version.c.id)
-            .limit(PAGE)
-        )
+    current = select(
+        _POST.c.id.label("key"),
+        _POST.c.version,
+        _POST.c.raw,
+        _POST.c.raw_sha256,
+        _POST.c.evidence_id,
+        _POST.c.platform,
+        _POST.c.platform_id,
+    )
+    earlier = select(
+        version.c.id.label("key"),
+        version.c.version,
+        version.c.raw,
+        version.c.raw_sha256,
+        _POST.c.evidence_id,
+        _POST.c.platform,
+        _POST.c.platform_id,
+    ).join(_POST, _POST.c.id == version.c.post_id)
+    counts = []
+    for query, key in ((current, _POST.c.id), (earlier, version.c.id)):
         if evidence_ids:
             query = query.where(_POST.c.evidence_id.in_(evidence_ids))
-        rows = connection.execute(query).all()
-        if not rows:
-            break
-        for row in rows:
-            version_count += 1
-            actual = sha256_text(row.raw)
-            if actual != row.raw_sha256:
-                yield PayloadMismatch(
-                    row.evidence_id,
-                    row.platform,
-                    row.platform_id,
-                    row.version,
-                    row.raw_sha256,
-                    actual,
-                )
-        last_id = rows[-1].id
+        count = 0
+        last_id = 0
+        while True:
+            rows = connection.execute(query.where(key > last_id).order_by(key).limit(PAGE)).all()
+            if not rows:
+                break
+            for row in rows:
+                count += 1
+                actual = sha256_text(row.raw)
+                if actual != row.raw_sha256:
+                    yield PayloadMismatch(
+                        row.evidence_id,
+                        row.platform,
+                        row.platform_id,
+                        row.version,
+                        row.raw_sha256,
+                        actual,
+                    )
+            last_id = rows[-1].key
+        counts.append(count)
     if checked is not None:
-        checked.extend([post_count, version_count])
+        checked.extend(counts)
 
 
 def status_counts(connection: Connection) -> dict[str, Any]:

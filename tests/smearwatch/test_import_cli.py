@@ -282,3 +282,18 @@ def test_config_errors_are_one_clear_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(config), "status"])
     assert result.exit_code == 1
     assert "unknown key(s) alises" in result.stderr
+
+
+def test_verify_checks_earlier_versions_of_edited_posts(db_url: str, tmp_path: Path) -> None:
+    run(db_url, "import", str(write_jsonl(tmp_path / "a.jsonl", [record(1)])))
+    edited = record(1, text="Отредактированный текст", raw={"edited": True})
+    code, out, _ = run(db_url, "import", str(write_jsonl(tmp_path / "b.jsonl", [edited])))
+    assert "edited 1" in out
+    code, out, _ = run(db_url, "verify")
+    assert code == 0 and "1 earlier version(s)" in out
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE post_version SET raw = 'tampered'"))
+    engine.dispose()
+    code, out, _ = run(db_url, "verify")
+    assert code == 1 and "version 1" in out
