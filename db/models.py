@@ -204,7 +204,7 @@ class PostLink(Base):
     position: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(Text)
     normalized_url: Mapped[str] = mapped_column(Text)
-    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    domain: Mapped[str | None] = mapped_column(String(255))
 
 
 class PostHashtag(Base):
@@ -213,7 +213,7 @@ class PostHashtag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    tag: Mapped[str] = mapped_column(String(512), index=True)
+    tag: Mapped[str] = mapped_column(String(512))
 
 
 class PostTag(Base):
@@ -224,7 +224,7 @@ class PostTag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    handle: Mapped[str] = mapped_column(String(512), index=True)
+    handle: Mapped[str] = mapped_column(String(512))
 
 
 class Mention(Base):

@@ -333,7 +333,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("post_hashtag", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_post_hashtag_post_id"), ["post_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_post_hashtag_tag"), ["tag"], unique=False)
 
     op.create_table(
         "post_link",
@@ -349,7 +348,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_post_link")),
     )
     with op.batch_alter_table("post_link", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_post_link_domain"), ["domain"], unique=False)
         batch_op.create_index(batch_op.f("ix_post_link_post_id"), ["post_id"], unique=False)
 
     op.create_table(
@@ -364,7 +362,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_post_tag")),
     )
     with op.batch_alter_table("post_tag", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_post_tag_handle"), ["handle"], unique=False)
         batch_op.create_index(batch_op.f("ix_post_tag_post_id"), ["post_id"], unique=False)
 
     op.create_table(
@@ -409,16 +406,13 @@ def downgrade() -> None:
     op.drop_table("post_version")
     with op.batch_alter_table("post_tag", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_post_tag_post_id"))
-        batch_op.drop_index(batch_op.f("ix_post_tag_handle"))
 
     op.drop_table("post_tag")
     with op.batch_alter_table("post_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_post_link_post_id"))
-        batch_op.drop_index(batch_op.f("ix_post_link_domain"))
 
     op.drop_table("post_link")
     with op.batch_alter_table("post_hashtag", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_post_hashtag_tag"))
         batch_op.drop_index(batch_op.f("ix_post_hashtag_post_id"))
 
     op.drop_table("post_hashtag")
