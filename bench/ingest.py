@@ -27,11 +27,37 @@ import orjson
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-WORDS = (
-    "Орманова грантоед иностранный агент предатель суд адвокат защита права свобода слова "
-    "Қазақстан құқық қорғаушы сот шетелдік агент foreign agent lawyer court freedom Soros "
-    "grant eater traitor hearing verdict solidarity"
-).split()
+WORDS = [
+    "Орманова",
+    "грантоед",
+    "иностранный",
+    "агент",
+    "предатель",
+    "суд",
+    "адвокат",
+    "защита",
+    "права",
+    "свобода",
+    "слова",
+    "Қазақстан",
+    "құқық",
+    "қорғаушы",
+    "сот",
+    "шетелдік",
+    "агент",
+    "foreign",
+    "agent",
+    "lawyer",
+    "court",
+    "freedom",
+    "Soros",
+    "grant",
+    "eater",
+    "traitor",
+    "hearing",
+    "verdict",
+    "solidarity",
+]
 
 
 def generate(path: Path, n: int, seed: int = 7) -> None:
@@ -65,14 +91,26 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
                 "reply_to": None,
                 "repost_of": None,
                 "quote_of": None,
-                "raw": {"uri": f"bench/{i}", "text": " ".join(words), "likeCount": rng.randrange(50)},
+                "raw": {
+                    "uri": f"bench/{i}",
+                    "text": " ".join(words),
+                    "likeCount": rng.randrange(50),
+                },
             }
             handle.write(orjson.dumps(record) + b"\n")
 
 
 def run_import(database_url: str, path: Path) -> tuple[float, int, str]:
     """Seconds, peak RSS in kB, and the summary line of one `smearwatch import` process."""
-    command = [sys.executable, "-m", "smearwatch.cli", "--database", database_url, "import", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "smearwatch.cli",
+        "--database",
+        database_url,
+        "import",
+        str(path),
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)

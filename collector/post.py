@@ -324,9 +324,8 @@ def _optional_str(record: Mapping[str, Any], key: str, field_name: str | None = 
 
 def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
     value = record.get(key)
-    if not value:
-        if value is None or value == [] or value == "":
-            return []
+    if not value and (value is None or value == [] or value == ""):
+        return []
     if isinstance(value, str):
         return [value] if value.strip() else []
     if not isinstance(value, list | tuple):
