@@ -88,7 +88,11 @@ class PostWriter:
             # Writers take turns, so the look-up-then-insert below cannot race another
             # writer (the daemon collecting while an analyst imports). SQLite gets the same
             # from its single writer lock.
-            self.connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7349211)")
+            # The key is per schema, so two smearwatch databases in one server don't wait on
+            # each other.
+            self.connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(7349211, hashtext(current_schema()))"
+            )
 
     def write(self, posts: Sequence[Post]) -> WriteCounts:
         """Store a chunk of posts; the caller commits or rolls back."""

@@ -8,6 +8,7 @@ traceback. Exit code 2 is left to click for usage errors.
 from __future__ import annotations
 
 import csv
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from db.queries import (
 )
 from smearwatch import __version__
 from smearwatch.config import CONFIG_TEMPLATE, Config, ConfigError, load_config
-from smearwatch.matching import MentionStep, refresh_stale_mentions
+from smearwatch.matching import CollectMatching, MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import ImportRejected, import_file
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -187,23 +188,69 @@ def _progress_callback(path: str) -> tuple[Callable[[int, int], None] | None, Ca
     help="Import the valid records and write invalid ones to FILE.rejects.jsonl beside the "
     "input (default: a file with any invalid record is not imported at all).",
 )
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Custom column mapping for any CSV (repeatable), e.g. --map post_id=id --map "
+    "text=body --map created_at=timestamp --map author_id=user; needs --platform.",
+)
+@click.option("--mapping", "mapping_name", metavar="NAME", help="Use [import.mappings.NAME].")
+@click.option("--platform", metavar="NAME", help="Platform of the posts, where the file lacks it.")
+@click.option(
+    "--timezone", metavar="ZONE", help="Zone of times written without one: UTC or e.g. +05:00."
+)
+@click.option(
+    "--channel",
+    metavar="USERNAME",
+    help="Telegram Desktop exports: the channel's public username, so ids match collected posts.",
+)
 @click.pass_obj
-def import_command(state: State, files: tuple[str, ...], fmt: str, skip_invalid: bool) -> None:
+def import_command(
+    state: State,
+    files: tuple[str, ...],
+    fmt: str,
+    skip_invalid: bool,
+    maps: tuple[str, ...],
+    mapping_name: str | None,
+    platform: str | None,
+    timezone: str | None,
+    channel: str | None,
+) -> None:
     """Load export files into the database; importing a file twice adds nothing.
 
-    Formats: smearwatch JSONL (also gzip-compressed) and CSV with the smearwatch columns.
+    Formats (recognised with --format auto): smearwatch JSONL (also gzip-compressed) and CSV;
+    twarc2 JSONL and CSV; 4CAT CSV and NDJSON; Telegram Desktop result.json; Meta Content
+    Library CSV; CrowdTangle Facebook and Instagram CSV; any other CSV with --map or --mapping.
 
-    Example: smearwatch import posts-2026-11.jsonl.gz archive.csv
+    Examples: smearwatch import posts-2026-11.jsonl.gz archive.csv;
+    smearwatch import result.json --channel pravda_kz_example;
+    smearwatch import sheet.csv --map post_id=id --map text=body --map created_at=date
+    --map author_id=user --platform telegram --timezone +05:00
     """
+    from smearwatch.import_options import resolve_reader
+
     failures = 0
     with user_errors():
         engine = state.engine()
         step = state.mention_step(engine)
+        config = state.config if (mapping_name or maps) else None
     for path in files:
         callback, stop = _progress_callback(path)
         try:
+            with user_errors():
+                reader = resolve_reader(
+                    path, fmt, config, maps=maps, mapping_name=mapping_name,
+                    platform=platform, timezone=timezone, channel=channel,
+                )  # fmt: skip
             summary = import_file(
-                engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback, mentions=step
+                engine,
+                path,
+                fmt=reader,
+                skip_invalid=skip_invalid,
+                progress=callback,
+                mentions=step,
             )
         except (ImportFormatError, ImportRejected) as exc:
             stop()
@@ -216,6 +263,61 @@ def import_command(state: State, files: tuple[str, ...], fmt: str, skip_invalid:
             stderr.print(f"  rejected: {_escape(error)}", highlight=False)
     engine.dispose()
     if failures:
+        raise SystemExit(1)
+
+
+@cli.command("collect")
+@click.option(
+    "--source",
+    "source_names",
+    multiple=True,
+    metavar="NAME",
+    help="Collect only this [[sources]] entry (repeatable); default: every enabled source.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each request wait and its reason.")
+@click.pass_obj
+def collect_command(state: State, source_names: tuple[str, ...], verbose: bool) -> None:
+    """Run one collection pass over the configured sources.
+
+    Each source resumes where its last committed page ended, so an interrupted pass loses
+    nothing and a repeated one duplicates nothing. A source that fails is recorded (see
+    'smearwatch status') and the others carry on; the exit code is 1 if any source failed.
+
+    Examples: smearwatch collect;  smearwatch collect --source bluesky --source telegram
+    """
+    from smearwatch.collect import collect
+    from smearwatch.collect_view import CollectView
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    with user_errors():
+        config = state.config
+        engine = state.engine()
+        matching = CollectMatching(state.mention_step(engine))
+        view = CollectView(stdout, stderr)
+        try:
+            with view:
+                summaries = collect(
+                    engine,
+                    config,
+                    source_names=source_names or None,
+                    progress=view.update,
+                    before_write=matching.before_write,
+                    after_write=matching.after_write,
+                )
+        finally:
+            engine.dispose()
+    if summaries:
+        stdout.print(
+            f"Defender mentions stored: {matching.mentions:,}; posts dropped as unrelated to "
+            f"any defender: {matching.dropped:,}.",
+            highlight=False,
+        )
+    if not summaries:
+        stdout.print("No enabled sources in the config: add a [[sources]] table.")
+    if any(s.failed for s in summaries):
         raise SystemExit(1)
 
 

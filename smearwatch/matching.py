@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from analysis.mentions import Mention, MentionMatcher, matcher_fingerprint
-from collector.post import Post
+from collector.post import Post, normalize_url
 from db import models
 from db.queries import post_children
 from smearwatch.config import Defender
 
-__all__ = ["MentionStep", "RematchSummary", "refresh_stale_mentions"]
+__all__ = ["CollectMatching", "MentionStep", "RematchSummary", "refresh_stale_mentions"]
 
 FINGERPRINT_KEY = "mention_matcher_fingerprint"
 PAGE = 2000
@@ -162,3 +162,120 @@ def refresh_stale_mentions(engine: Engine, step: MentionStep) -> RematchSummary 
         _save_fingerprint(connection, step.fingerprint)
     reason = "first match of stored posts" if previous is None else "defenders or rules changed"
     return RematchSummary(posts=posts, mentions=written, reason=reason)
+
+
+# Provenance keys a collector sets on posts read from an explicitly watched stream: a watched
+# account's feed, a channel, a feed. Posts from searches and hashtag timelines carry "query"
+# or "hashtag" instead and are kept only when they are relevant.
+WATCHED_STREAM_KEYS = ("author", "account", "channel", "feed")
+
+
+class CollectMatching:
+    """The collect pipeline's two hooks: keep what matters, then store its mentions.
+
+    A collected post is kept when it mentions a defender, comes from a watched account,
+    channel or feed, or is context for a matched post: it replies to, reposts or quotes one,
+    or shares a link with one (in the same page or already stored). Everything else a broad
+    search returns is dropped before it is written: it would only dilute the analysis and
+    keep personal data about bystanders.
+    """
+
+    def __init__(self, step: MentionStep) -> None:
+        self.step = step
+        self._found: dict[tuple[str, str], list[Mention]] = {}
+        self.dropped = 0
+        self.mentions = 0
+
+    def before_write(self, connection: Connection, posts: list[Post]) -> list[Post]:
+        found = {(p.platform, p.post_id): self.step.find_in_post(p) for p in posts}
+        self._found = found
+        matched_ids = {key for key, mentions in found.items() if mentions}
+        matched_links = {
+            normalize_url(link)
+            for p in posts
+            if (p.platform, p.post_id) in matched_ids
+            for link in p.links
+        }
+        undecided = [
+            p for p in posts if (p.platform, p.post_id) not in matched_ids and not _watched(p)
+        ]
+        targets = {
+            (p.platform, t) for p in undecided for t in (p.reply_to, p.repost_of, p.quote_of) if t
+        }
+        links = {normalize_url(link) for p in undecided for link in p.links}
+        matched_ids |= _stored_matched_posts(connection, targets - matched_ids)
+        matched_links |= _stored_matched_links(connection, links - matched_links)
+        keep: list[Post] = []
+        for post in posts:
+            key = (post.platform, post.post_id)
+            relevant = (
+                key in matched_ids
+                or _watched(post)
+                or any(
+                    (post.platform, t) in matched_ids
+                    for t in (post.reply_to, post.repost_of, post.quote_of)
+                    if t
+                )
+                or any(normalize_url(link) in matched_links for link in post.links)
+            )
+            if relevant:
+                keep.append(post)
+            else:
+                self.dropped += 1
+        return keep
+
+    def after_write(self, connection: Connection, writer: Any, posts: list[Post]) -> None:
+        rows: list[dict[str, Any]] = []
+        post_ids: list[int] = []
+        for post, post_id in writer.last_stored:
+            mentions = self._found.get((post.platform, post.post_id))
+            if mentions is None:
+                mentions = self.step.find_in_post(post)
+            post_ids.append(post_id)
+            rows.extend(_rows(post_id, mentions))
+        _replace(connection, post_ids, rows)
+        self.mentions += len(rows)
+        self._found = {}
+
+
+def _watched(post: Post) -> bool:
+    extra = post.extra or {}
+    return any(extra.get(key) for key in WATCHED_STREAM_KEYS)
+
+
+def _stored_matched_posts(
+    connection: Connection, keys: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of these (platform, post id) are stored posts that mention a defender."""
+    found: set[tuple[str, str]] = set()
+    by_platform: dict[str, list[str]] = {}
+    for platform, post_id in keys:
+        by_platform.setdefault(platform, []).append(post_id)
+    for platform, ids in by_platform.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = connection.execute(
+                select(_POST.c.platform_id)
+                .join(_MENTION, _MENTION.c.post_id == _POST.c.id)
+                .where(_POST.c.platform == platform, _POST.c.platform_id.in_(chunk))
+                .distinct()
+            )
+            found.update((platform, row[0]) for row in rows)
+    return found
+
+
+def _stored_matched_links(connection: Connection, links: set[str]) -> set[str]:
+    """Which of these normalised links were shared by a stored post that mentions a defender."""
+    link = models.PostLink.__table__
+    found: set[str] = set()
+    wanted = sorted(links)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = connection.execute(
+            select(link.c.normalized_url)
+            .join(_MENTION, _MENTION.c.post_id == link.c.post_id)
+            .where(link.c.normalized_url.in_(chunk))
+            .distinct()
+        )
+        found.update(row[0] for row in rows)
+    return found
