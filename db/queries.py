@@ -254,7 +254,34 @@ def status_counts(connection: Connection) -> dict[str, Any]:
             )
         ).all()
     )
+    source = models.Source.__table__
+    run = models.CollectionRun.__table__
+    last_run = (
+        select(run.c.source_id, func.max(run.c.id).label("run_id")).group_by(run.c.source_id)
+    ).subquery()
+    last_ok = (
+        select(run.c.source_id, func.max(run.c.finished_at).label("ok_at"))
+        .where(run.c.status == "ok")
+        .group_by(run.c.source_id)
+    ).subquery()
+    sources = connection.execute(
+        select(
+            source.c.name,
+            source.c.platform,
+            run.c.status,
+            run.c.started_at,
+            run.c.fetched,
+            run.c.inserted,
+            run.c.error,
+            last_ok.c.ok_at,
+        )
+        .outerjoin(last_run, last_run.c.source_id == source.c.id)
+        .outerjoin(run, run.c.id == last_run.c.run_id)
+        .outerjoin(last_ok, last_ok.c.source_id == source.c.id)
+        .order_by(source.c.name)
+    ).all()
     return {
+        "sources": sources,
         "posts": posts,
         "accounts": accounts,
         "spans": spans,

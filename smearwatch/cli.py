@@ -40,8 +40,10 @@ from smearwatch.pipeline import ImportRejected, import_file
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+# Piped output (cron mail, log files, scripts) gets wide tables instead of 80-column wrapping.
+PIPED_WIDTH = 160
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+stderr = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
 
 
 class State:
@@ -458,7 +460,8 @@ def export(
 @cli.command()
 @click.pass_obj
 def status(state: State) -> None:
-    """Show what the database holds: posts and accounts per platform, latest imports.
+    """Show what the database holds: sources and their last runs, posts and accounts per
+    platform, mentions per defender, latest imports.
 
     Example: smearwatch status
     """
@@ -488,6 +491,23 @@ def status(state: State) -> None:
         stdout.print(f"Earlier versions of edited posts kept: {counts['versions']:,}")
     else:
         stdout.print("No posts yet: run 'smearwatch import FILE' (or 'smearwatch demo').")
+    if counts["sources"]:
+        sources = Table(title="Sources (last collection run)")
+        for column in ("source", "platform", "status", "started (UTC)", "fetched", "new",
+                       "last success", "error"):  # fmt: skip
+            sources.add_column(column, overflow="fold")
+        for row in counts["sources"]:
+            sources.add_row(
+                row.name,
+                row.platform,
+                row.status or "never run",
+                row.started_at.strftime("%Y-%m-%d %H:%M") if row.started_at else "",
+                f"{row.fetched or 0:,}",
+                f"{row.inserted or 0:,}",
+                row.ok_at.strftime("%Y-%m-%d %H:%M") if row.ok_at else "never",
+                _escape((row.error or "")[:200]),
+            )
+        stdout.print(sources)
     if config.defenders or counts["mentions"]:
         mentions = Table(title="Posts mentioning each defender")
         mentions.add_column("defender")

@@ -180,6 +180,9 @@ channels = ["{CH}"]
     assert set(counts(db_url)) == {"bluesky", "mastodon", "telegram", "rss"}
     finished = query(db_url, "SELECT count(*) FROM collection_run WHERE finished_at IS NULL")
     assert finished[0][0] == 0
+    status_output = run_cli(config, db_url, "status", env=env).stdout
+    assert re.search(r"broken-instance\s.*mastodon\s.*failed", status_output)
+    assert re.search(r"news\s.*rss\s.*ok", status_output)
 
 
 def test_collect_only_the_named_source(server: HTTPServer, tmp_path: Path, db_url: str) -> None:
