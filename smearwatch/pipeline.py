@@ -1,4 +1,4 @@
-"""The jobs the CLI and the daemon share: import a file (later: collect a source, analyse, report).
+"""The import job: one export file into the database, all or nothing.
 
 An import is one transaction: a file with a bad line leaves nothing behind unless the analyst
 asked for `--skip-invalid`, in which case the bad lines go to a rejects file beside the input
