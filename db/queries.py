@@ -22,6 +22,7 @@ __all__ = [
     "iter_mentions",
     "post_children",
     "iter_accounts",
+    "iter_cluster_members",
     "iter_post_records",
     "iter_payload_mismatches",
     "status_counts",
@@ -339,3 +340,52 @@ def iter_mentions(
                 "url": row.url,
             }
         last_id = rows[-1].id
+
+
+def iter_cluster_members(
+    connection: Connection, *, platform: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Accounts of the clusters of the latest successful analysis run, for `export clusters`."""
+    run = models.AnalysisRun.__table__
+    latest = connection.execute(
+        select(run.c.id)
+        .where(run.c.status.in_(["ok", "success", "succeeded", "completed", "done"]))
+        .order_by(run.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if latest is None:
+        return
+    cluster = models.Cluster.__table__
+    member = models.ClusterMember.__table__
+    query = (
+        select(
+            cluster.c.stable_id,
+            cluster.c.score,
+            cluster.c.confidence,
+            cluster.c.defender_id,
+            cluster.c.stance,
+            member.c.signals,
+            _ACCOUNT.c.platform,
+            _ACCOUNT.c.platform_id,
+            _ACCOUNT.c.handle,
+        )
+        .join(member, member.c.cluster_id == cluster.c.id)
+        .join(_ACCOUNT, _ACCOUNT.c.id == member.c.account_id)
+        .where(cluster.c.analysis_run_id == latest)
+        .order_by(cluster.c.score.desc(), cluster.c.stable_id, _ACCOUNT.c.platform_id)
+    )
+    if platform is not None:
+        query = query.where(_ACCOUNT.c.platform == platform)
+    for row in connection.execute(query):
+        yield {
+            "cluster_id": row.stable_id,
+            "platform": row.platform,
+            "account_id": row.platform_id,
+            "handle": row.handle,
+            "score": row.score,
+            "confidence": row.confidence,
+            "signals": row.signals or {},
+            "defender_id": row.defender_id,
+            "stance": row.stance,
+            "run_id": latest,
+        }

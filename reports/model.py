@@ -29,7 +29,7 @@ from db import models
 from reports.vocabulary import Vocabulary, vocabulary_from_run
 from reports.weeks import Week
 from smearwatch import __version__
-from smearwatch.config import Config
+from smearwatch.config import Config, ConfigError
 
 __all__ = [
     "AccountRow",
@@ -74,7 +74,14 @@ class ReportSettings:
     @classmethod
     def from_config(cls, config: Config) -> ReportSettings:
         section = dict(config.sections.get("reports", {}))
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(section) - known - {"key_file"})
+        if unknown:
+            where = config.path or "(defaults)"
+            raise ConfigError(
+                f"{where}: [reports] unknown key(s) {', '.join(unknown)} "
+                f"(allowed: {', '.join(sorted(known | {'key_file'}))})"
+            )
         return cls(**{k: v for k, v in section.items() if k in known})
 
 

@@ -25,6 +25,7 @@ from collector.post import RecordError, parse_time
 from db.engine import DatabaseError, open_database
 from db.queries import (
     iter_accounts,
+    iter_cluster_members,
     iter_mentions,
     iter_payload_mismatches,
     iter_post_records,
@@ -240,6 +241,10 @@ EXPORT_COLUMNS = {
         "platform", "post_id", "defender_id", "alias", "matched_text", "field", "start", "end",
         "evidence_id", "created_at", "author_handle", "url",
     ],
+    "clusters": [
+        "cluster_id", "platform", "account_id", "handle", "score", "confidence", "signals",
+        "defender_id", "stance", "run_id",
+    ],
 }  # fmt: skip
 
 
@@ -256,6 +261,16 @@ def _flatten_post(record: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _json_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested values (cluster signals) as JSON text in a CSV cell."""
+    return {
+        k: orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+        if isinstance(v, dict | list)
+        else v
+        for k, v in row.items()
+    }
+
+
 @contextmanager
 def _output(out: str | None) -> Iterator[IO[str]]:
     if out in (None, "-"):
@@ -269,7 +284,7 @@ def _output(out: str | None) -> Iterator[IO[str]]:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["posts", "accounts", "mentions"]))
+@click.argument("what", type=click.Choice(["posts", "accounts", "mentions", "clusters"]))
 @click.option(
     "--format",
     "fmt",
@@ -293,7 +308,9 @@ def export(
     platform: str | None,
     defender: str | None,
 ) -> None:
-    """Write posts, accounts or defender mentions as CSV or JSONL.
+    """Write posts, accounts, defender mentions or clusters as CSV or JSONL.
+
+    Clusters are those of the latest successful analysis run, one row per account.
 
     A JSONL export of posts is smearwatch's interchange format: 'smearwatch import' reads it
     back into another database unchanged.
@@ -319,6 +336,8 @@ def export(
             )
         elif what == "mentions":
             rows = iter_mentions(connection, defender_id=defender)
+        elif what == "clusters":
+            rows = iter_cluster_members(connection, platform=platform)
         else:
             rows = iter_accounts(connection, platform=platform)
         if fmt == "jsonl":
@@ -329,7 +348,7 @@ def export(
             writer = csv.DictWriter(handle, EXPORT_COLUMNS[what], extrasaction="ignore")
             writer.writeheader()
             for row in rows:
-                writer.writerow(_flatten_post(row) if what == "posts" else row)
+                writer.writerow(_flatten_post(row) if what == "posts" else _json_cells(row))
                 count += 1
     engine.dispose()
     if out not in (None, "-"):
@@ -438,6 +457,58 @@ def verify(state: State, evidence_ids: tuple[str, ...]) -> None:
         f"Verified {posts:,} post payload(s) and {versions:,} earlier version(s): "
         "all match their SHA-256."
     )
+
+
+@cli.command()
+@click.option("--week", metavar="YYYY-Www", help="ISO week (default: the last complete week, UTC).")
+@click.option("--defender", metavar="ID", help="Only this defender (default: all).")
+@click.option("--out", "out_dir", metavar="DIR", help="Output folder (default: reports/WEEK/).")
+@click.option(
+    "--variant",
+    type=click.Choice(["internal", "shareable", "both"]),
+    default="both",
+    show_default=True,
+    help="internal: full handles; shareable: accounts pseudonymised, bystanders removed.",
+)
+@click.pass_obj
+def report(
+    state: State, week: str | None, defender: str | None, out_dir: str | None, variant: str
+) -> None:
+    """Write the weekly PDF report with CSV, GEXF and JSON exports and a SHA-256 manifest.
+
+    The week runs Monday 00:00 to Monday 00:00 UTC. The same data always gives the same bytes.
+
+    Examples: smearwatch report;  smearwatch report --week 2026-W47 --defender ormanova
+    """
+    from reports.build import VARIANTS, write_report
+    from reports.weeks import last_complete_week, parse_week
+
+    try:
+        chosen = parse_week(week) if week else last_complete_week()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from None
+    with user_errors():
+        engine = state.engine()
+        state.mention_step(engine)
+        try:
+            outputs = write_report(
+                engine,
+                state.config,
+                chosen,
+                defender=defender,
+                out_dir=Path(out_dir) if out_dir else None,
+                variants=VARIANTS if variant == "both" else (variant,),
+            )
+        except OSError as exc:
+            fail(_escape(f"cannot write the report: {exc}"))
+        finally:
+            engine.dispose()
+    for output in outputs:
+        stdout.print(
+            f"{output.variant} report ({output.pages} pages): {output.pdf}", highlight=False
+        )
+        for path in output.files[1:]:
+            stdout.print(f"  {path}", highlight=False)
 
 
 @cli.command()
