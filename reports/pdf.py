@@ -84,7 +84,10 @@ def register_fonts() -> None:
     pdfmetrics.registerFontFamily(
         FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD
     )
-    glyphs = frozenset(regular.face.charToGlyph)
+    # Characters beyond the Basic Multilingual Plane (most emoji) are replaced even where
+    # DejaVu has a glyph: reportlab writes their ToUnicode entries in a form PDF readers
+    # reject, which would make the copied or extracted text of the page unreliable.
+    glyphs = frozenset(c for c in regular.face.charToGlyph if c <= 0xFFFF)
     set_glyph_check(glyphs.__contains__)
 
 
@@ -1036,7 +1039,7 @@ def _annex(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowable]:
                    s["mono"]),
                 _p(row.raw_sha256[:16], s["mono"]),
             ])  # fmt: skip
-        story.append(_table(rows, [28 * mm, 54 * mm, 42 * mm, 30 * mm, 24 * mm]))
+        story.append(_table(rows, [28 * mm, 51 * mm, 42 * mm, 30 * mm, 27 * mm]))
     story.append(_p("Annex C. Custody statement", s["h2"]))
     story.append(
         _p(

@@ -126,8 +126,19 @@ def world_posts() -> list[dict[str, Any]]:
                         hashtags=["ормановасуд"] if i % 4 == 0 else [],
                     )
                 )
-    # the hostile campaign of W47: young accounts, identical text and link within seconds
+    # the hostile campaign of W47: young accounts, identical text and link within seconds;
+    # one of them started in W46, so the cluster is escalating, not new
     young = "2026-11-10T00:00:00Z"
+    n += 1
+    posts.append(
+        _post(
+            n,
+            ATTACKERS[0],
+            WEEK_START - timedelta(days=3),
+            "Орманова — иностранный агент!",
+            created=young,
+        )
+    )
     for wave in range(3):
         base = WEEK_START + timedelta(days=1 + wave, hours=10)
         for i, handle in enumerate(ATTACKERS):
@@ -343,7 +354,7 @@ def add_analysis(world: World, *, with_run: bool = True) -> None:
                     )
             return cluster_id
 
-        hostile = [
+        hostile = [next(r.evidence_id for r in rows if r.text == KAZAKH_TEXT)] + [
             r.evidence_id
             for r in rows
             if r.text in HOSTILE_TEXTS and r.account_id in {world.accounts[h] for h in ATTACKERS}
