@@ -52,12 +52,13 @@ def make_shareable(report: WeekReport, pseudonymiser: Pseudonymiser) -> WeekRepo
     pattern = _replacer(handles)
 
     def scrub(text: str, evidence_id: str | None = None) -> str:
+        text = mask_personal_data(text, evidence_id)  # first: e-mail addresses contain "@"
         if pattern is not None:
             text = pattern.sub(lambda m: handles[m.group(0).lower()], text)
         text = _PROFILE.sub("[account]", text)
         text = _AT_HANDLE.sub(lambda m: m.group(0) if m.group(0)[1:] in labels.values()
                               else "@[account]", text)  # fmt: skip
-        return mask_personal_data(text, evidence_id)
+        return text
 
     shared.pseudonyms = labels
     kept = []

@@ -12,6 +12,8 @@ from pathlib import Path
 from rich.console import Console
 
 from db.engine import open_database
+from reports.build import write_report
+from reports.weeks import parse_week
 from smearwatch.config import load_config
 from smearwatch.matching import MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import import_file
@@ -19,6 +21,7 @@ from smearwatch.pipeline import import_file
 __all__ = ["run_demo"]
 
 DEMO_PACKAGE = "smearwatch.demo_data"
+DEMO_WEEK = "2026-W47"  # the later of the two weeks in the bundled data
 
 
 def run_demo(out_dir: Path, console: Console) -> Path:
@@ -41,11 +44,18 @@ def run_demo(out_dir: Path, console: Console) -> Path:
             summary = import_file(engine, posts_path, mentions=step)
         console.print(summary.line(), highlight=False)
         console.print(f"File SHA-256: {summary.file_sha256}")
+        outputs = write_report(engine, config, parse_week(DEMO_WEEK))
+        for output in outputs:
+            console.print(
+                f"Weekly report {DEMO_WEEK}, {output.variant} ({output.pages} pages): {output.pdf}",
+                highlight=False,
+            )
     finally:
         engine.dispose()
     console.print(
         "\nNext steps:\n"
         f"  smearwatch --config {config_path} status\n"
+        f"  smearwatch --config {config_path} report --week {DEMO_WEEK}\n"
         f"  smearwatch --config {config_path} export posts --out {out_dir / 'posts.csv'}\n"
         f"  smearwatch --config {config_path} verify"
     )

@@ -199,6 +199,7 @@ def test_shareable_variant_pseudonymises_attackers(world: World) -> None:
     assert "ormanova.private@example.org" not in everything
     assert "701 123 45 67" not in everything
     assert "personal data redacted" in everything
+    assert "@[account]" not in everything.split("пишите", 1)[-1][:60]
     pseudonyms = set(re.findall(r"acct-[0-9a-f]{10}", everything))
     assert len(pseudonyms) >= len(ATTACKERS)
     # hashes stay comparable with the internal report
