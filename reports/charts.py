@@ -129,7 +129,8 @@ def hourly_chart(
     values = [lookup.get(h, 0) for h in hours]
     with deterministic():
         figure, axis = plt.subplots(figsize=(width_in, 1.6))
-        axis.bar(range(len(hours)), values, width=1.0, color="#b22222")
+        # one filled step line, not 168 bar patches: the same picture at a fraction of the cost
+        axis.stairs(values, range(len(hours) + 1), fill=True, color="#b22222")
         axis.set_xticks(
             range(0, len(hours), 24), [h.strftime("%a %d") for h in hours[::24]], ha="left"
         )
@@ -137,5 +138,5 @@ def hourly_chart(
         axis.set_ylabel("posts / hour")
         axis.set_ylim(0, max([*values, 1]) * 1.15)
         axis.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
-        figure.tight_layout()
+        figure.subplots_adjust(left=0.08, right=0.99, bottom=0.18, top=0.95)
         return png(figure)
