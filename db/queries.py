@@ -24,6 +24,7 @@ __all__ = [
     "iter_mentions",
     "post_children",
     "iter_accounts",
+    "iter_cluster_members",
     "iter_post_records",
     "iter_payload_mismatches",
     "status_counts",

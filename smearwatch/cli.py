@@ -369,6 +369,16 @@ def _flatten_post(record: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _json_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested values (cluster signals) as JSON text in a CSV cell."""
+    return {
+        k: orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+        if isinstance(v, dict | list)
+        else v
+        for k, v in row.items()
+    }
+
+
 @contextmanager
 def _output(out: str | None) -> Iterator[IO[str]]:
     if out in (None, "-"):
@@ -641,6 +651,58 @@ def verify(state: State, evidence_ids: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option("--week", metavar="YYYY-Www", help="ISO week (default: the last complete week, UTC).")
+@click.option("--defender", metavar="ID", help="Only this defender (default: all).")
+@click.option("--out", "out_dir", metavar="DIR", help="Output folder (default: reports/WEEK/).")
+@click.option(
+    "--variant",
+    type=click.Choice(["internal", "shareable", "both"]),
+    default="both",
+    show_default=True,
+    help="internal: full handles; shareable: accounts pseudonymised, bystanders removed.",
+)
+@click.pass_obj
+def report(
+    state: State, week: str | None, defender: str | None, out_dir: str | None, variant: str
+) -> None:
+    """Write the weekly PDF report with CSV, GEXF and JSON exports and a SHA-256 manifest.
+
+    The week runs Monday 00:00 to Monday 00:00 UTC. The same data always gives the same bytes.
+
+    Examples: smearwatch report;  smearwatch report --week 2026-W47 --defender ormanova
+    """
+    from reports.build import VARIANTS, write_report
+    from reports.weeks import last_complete_week, parse_week
+
+    try:
+        chosen = parse_week(week) if week else last_complete_week()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from None
+    with user_errors():
+        engine = state.engine()
+        state.mention_step(engine)
+        try:
+            outputs = write_report(
+                engine,
+                state.config,
+                chosen,
+                defender=defender,
+                out_dir=Path(out_dir) if out_dir else None,
+                variants=VARIANTS if variant == "both" else (variant,),
+            )
+        except OSError as exc:
+            fail(_escape(f"cannot write the report: {exc}"))
+        finally:
+            engine.dispose()
+    for output in outputs:
+        stdout.print(
+            f"{output.variant} report ({output.pages} pages): {output.pdf}", highlight=False
+        )
+        for path in output.files[1:]:
+            stdout.print(f"  {path}", highlight=False)
+
+
+@cli.command()
 @click.option(
     "--out",
     "out_dir",
@@ -654,11 +716,17 @@ def demo(out_dir: str) -> None:
 
     Example: smearwatch demo --out /tmp/demo
     """
-    from smearwatch.demo import next_steps, run_demo
+    from smearwatch.demo import DEMO_WEEK, next_steps, run_demo
 
     with user_errors():
-        config_path, analysis = run_demo(Path(out_dir), stdout)
+        config_path, analysis, reports = run_demo(Path(out_dir), stdout)
     print_analysis(analysis)
+    stdout.print()
+    for output in reports:
+        stdout.print(
+            f"Weekly report {DEMO_WEEK}, {output.variant} ({output.pages} pages): {output.pdf}",
+            highlight=False,
+        )
     stdout.print(next_steps(config_path), highlight=False)
 
 

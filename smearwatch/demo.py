@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from db.engine import open_database
+from reports.build import write_report
+from reports.weeks import parse_week
 from smearwatch.analyze import AnalysisSummary, run_analysis
 from smearwatch.config import load_config
 from smearwatch.matching import MentionStep, refresh_stale_mentions
@@ -21,6 +24,7 @@ from smearwatch.pipeline import import_file
 __all__ = ["run_demo"]
 
 DEMO_PACKAGE = "smearwatch.demo_data"
+DEMO_WEEK = "2026-W47"  # the later of the two weeks in the bundled data
 
 
 # The two ISO weeks the demo data covers (2026-W46 and W47).
@@ -28,8 +32,11 @@ DEMO_SINCE = datetime(2026, 11, 9, tzinfo=UTC)
 DEMO_UNTIL = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-def run_demo(out_dir: Path, console: Console) -> tuple[Path, AnalysisSummary]:
-    """Import the demo posts into `out_dir` and analyse them; the config path and the run."""
+def run_demo(out_dir: Path, console: Console) -> tuple[Path, AnalysisSummary, list[Any]]:
+    """Import the demo posts into `out_dir`, analyse them and write the W47 report.
+
+    Returns the demo config's path, the analysis run and the report outputs.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     out_dir.chmod(0o700)
     config_path = out_dir / "smearwatch.toml"
@@ -49,9 +56,10 @@ def run_demo(out_dir: Path, console: Console) -> tuple[Path, AnalysisSummary]:
         console.print(summary.line(), highlight=False)
         console.print(f"File SHA-256: {summary.file_sha256}")
         analysis = run_analysis(engine, config, since=DEMO_SINCE, until=DEMO_UNTIL)
+        reports = write_report(engine, config, parse_week(DEMO_WEEK))
     finally:
         engine.dispose()
-    return config_path, analysis
+    return config_path, analysis, reports
 
 
 def next_steps(config_path: Path) -> str:
@@ -60,6 +68,7 @@ def next_steps(config_path: Path) -> str:
     return (
         "\nNext steps:\n"
         f"  smearwatch --config {config_path} status\n"
+        f"  smearwatch --config {config_path} report --week {DEMO_WEEK}\n"
         f"  smearwatch --config {config_path} export posts --out {out_dir / 'posts.csv'}\n"
         f"  smearwatch --config {config_path} export clusters --out {out_dir / 'clusters.csv'}\n"
         f"  smearwatch --config {config_path} verify"
