@@ -370,6 +370,7 @@ class Review(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     stable_id: Mapped[str] = mapped_column(String(32), index=True)
     verdict: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]

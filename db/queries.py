@@ -19,6 +19,7 @@ from db import models
 
 __all__ = [
     "PayloadMismatch",
+    "cluster_network",
     "iter_cluster_members",
     "latest_analysis_run",
     "iter_mentions",
@@ -400,3 +401,43 @@ def iter_cluster_members(
             "signals": row.signals,
             "analysis_run": run_id,
         }
+
+
+def cluster_network(
+    connection: Connection, run_id: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Member accounts (nodes) and coordination edges of a run's clusters (default: newest)."""
+    if run_id is None:
+        latest = latest_analysis_run(connection)
+        if latest is None:
+            return [], []
+        run_id = latest.id
+    nodes = list(iter_cluster_members(connection, run_id))
+    cluster = models.Cluster.__table__
+    edge = models.CoordinationEdge.__table__
+    a = _ACCOUNT.alias("a")
+    b = _ACCOUNT.alias("b")
+    rows = connection.execute(
+        select(
+            cluster.c.stable_id,
+            a.c.platform.label("platform_a"),
+            a.c.platform_id.label("account_a"),
+            b.c.platform.label("platform_b"),
+            b.c.platform_id.label("account_b"),
+            edge.c.weight,
+            edge.c.shared_objects,
+            edge.c.expected,
+            edge.c.excess,
+            edge.c.p_value,
+            edge.c.fast,
+            edge.c.min_dt_seconds,
+            edge.c.layers,
+        )
+        .join(cluster, cluster.c.id == edge.c.cluster_id)
+        .join(a, a.c.id == edge.c.account_a)
+        .join(b, b.c.id == edge.c.account_b)
+        .where(edge.c.analysis_run_id == run_id)
+        .order_by(edge.c.id)
+    )
+    edges = [dict(row._mapping) for row in rows]
+    return nodes, edges

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,12 +20,15 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from collector.files import FORMATS, ImportFormatError
 from collector.post import RecordError, parse_time
+from db import models
 from db.engine import DatabaseError, open_database
 from db.queries import (
+    cluster_network,
     iter_accounts,
     iter_cluster_members,
     iter_mentions,
@@ -392,13 +395,14 @@ def _output(out: str | None) -> Iterator[IO[str]]:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["posts", "accounts", "mentions", "clusters"]))
+@click.argument("what", type=click.Choice(["posts", "accounts", "mentions", "clusters", "network"]))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "jsonl"]),
+    type=click.Choice(["csv", "jsonl", "gexf", "graphml"]),
     default=None,
-    help="Output format (default: from the --out extension, else jsonl).",
+    help="Output format: csv or jsonl for tables (default: from the --out extension, else "
+    "jsonl); gexf or graphml for the network (default gexf).",
 )
 @click.option("--out", metavar="FILE", help="Write to FILE instead of standard output.")
 @click.option("--since", metavar="DATE", help="Only posts created on or after DATE (UTC).")
@@ -423,12 +427,21 @@ def export(
     A JSONL export of posts is smearwatch's interchange format: 'smearwatch import' reads it
     back into another database unchanged.
 
+    'network' writes the newest run's coordination network (cluster members as nodes, the
+    edges with their weight, shared objects, excess over chance and layers) for Gephi.
+
     Examples: smearwatch export posts --since 2026-11-16 --out week.jsonl;
+    smearwatch export network --out network.gexf;
     smearwatch export accounts --format csv;
     smearwatch export mentions --defender ormanova --out ormanova.csv
     """
+    if what == "network":
+        _export_network(state, fmt or _network_format(out), out)
+        return
     if fmt is None:
         fmt = "csv" if out and out.lower().endswith(".csv") else "jsonl"
+    if fmt not in ("csv", "jsonl"):
+        raise click.BadParameter(f"{what} are exported as csv or jsonl", param_hint="--format")
     since_time = _parse_day(since, "--since")
     until_time = _parse_day(until, "--until")
     with user_errors():
@@ -465,6 +478,145 @@ def export(
     engine.dispose()
     if out not in (None, "-"):
         stdout.print(f"Wrote {count:,} {what} to {out}")
+
+
+def _network_format(out: str | None) -> str:
+    return "graphml" if out and out.lower().endswith(".graphml") else "gexf"
+
+
+def _export_network(state: State, fmt: str, out: str | None) -> None:
+    """The newest analysis run's network as GEXF or GraphML, to a file or standard output."""
+    import networkx as nx
+
+    if fmt not in ("gexf", "graphml"):
+        raise click.BadParameter(
+            "the network is exported as gexf or graphml", param_hint="--format"
+        )
+    with user_errors():
+        engine = state.engine()
+    with engine.connect() as connection:
+        nodes, edges = cluster_network(connection)
+    engine.dispose()
+    graph = nx.Graph()
+    for node in nodes:
+        key = f"{node['platform']}:{node['account_id']}"
+        graph.add_node(
+            key,
+            label=node["handle"] or node["account_id"],
+            platform=node["platform"],
+            cluster=node["cluster_id"],
+            stance=node["stance"],
+            score=float(node["score"]),
+            centrality=float(node["centrality"]),
+            posts=int(node["posts"]),
+            account_created_at=node["account_created_at"] or "",
+        )
+    for edge in edges:
+        graph.add_edge(
+            f"{edge['platform_a']}:{edge['account_a']}",
+            f"{edge['platform_b']}:{edge['account_b']}",
+            cluster=edge["stable_id"],
+            weight=float(edge["weight"]),
+            shared_objects=int(edge["shared_objects"]),
+            expected=float(edge["expected"]),
+            excess=float(edge["excess"]),
+            p_value=float(edge["p_value"]),
+            fast=bool(edge["fast"]),
+            min_dt_seconds=float(edge["min_dt_seconds"]),
+            layers=orjson.dumps(edge["layers"] or {}, option=orjson.OPT_SORT_KEYS).decode(),
+        )
+    lines = nx.generate_gexf(graph) if fmt == "gexf" else nx.generate_graphml(graph)
+    with _output(out) as handle:
+        for line in lines:
+            handle.write(line + "\n")
+    if out not in (None, "-"):
+        stdout.print(
+            f"Wrote the network ({graph.number_of_nodes():,} accounts, "
+            f"{graph.number_of_edges():,} edges) to {out}"
+        )
+
+
+@cli.command()
+@click.argument("cluster_id")
+@click.option(
+    "--confirm", "verdict", flag_value="confirmed", help="The cluster is coordinated as flagged."
+)
+@click.option(
+    "--dismiss", "verdict", flag_value="dismissed", help="The flag is wrong (say why in --note)."
+)
+@click.option("--note", help="The analyst's reasoning, kept with the verdict.")
+@click.option(
+    "--reviewer", envvar="SMEARWATCH_REVIEWER", help="Who reviews (env SMEARWATCH_REVIEWER)."
+)
+@click.option(
+    "--confidence",
+    type=click.Choice(["low", "medium", "high"]),
+    help="The analyst's own confidence in the verdict.",
+)
+@click.pass_obj
+def review(
+    state: State,
+    cluster_id: str,
+    verdict: str | None,
+    note: str | None,
+    reviewer: str | None,
+    confidence: str | None,
+) -> None:
+    """Record an analyst's verdict on a cluster, or show the verdicts recorded so far.
+
+    The verdict is kept beside the automated score, never over it: reports show both. The
+    cluster id is the stable one (C7) that runs and reports use.
+
+    Examples: smearwatch review C1 --confirm --note "same operator as in March" --reviewer ak;
+    smearwatch review C4 --dismiss --note "fan accounts of a football club";  smearwatch review C1
+    """
+    table = models.Review.__table__
+    with user_errors():
+        engine = state.engine()
+    with engine.begin() as connection:
+        known = connection.execute(
+            select(models.Cluster.id).where(models.Cluster.stable_id == cluster_id).limit(1)
+        ).first()
+        if known is None:
+            engine.dispose()
+            fail(
+                f"no cluster {cluster_id!r} in any analysis run (see 'smearwatch export clusters')"
+            )
+        if verdict is not None:
+            connection.execute(
+                insert(table),
+                {
+                    "stable_id": cluster_id,
+                    "verdict": verdict,
+                    "confidence": confidence,
+                    "note": note,
+                    "reviewer": reviewer,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+        history = connection.execute(
+            select(table).where(table.c.stable_id == cluster_id).order_by(table.c.id)
+        ).all()
+    engine.dispose()
+    if verdict is not None:
+        stdout.print(f"Recorded: {cluster_id} {verdict}.", highlight=False)
+    if not history:
+        stdout.print(f"{cluster_id}: no verdict recorded yet.", highlight=False)
+    for row in history:
+        details = ", ".join(
+            part
+            for part in (
+                f"by {row.reviewer}" if row.reviewer else "",
+                f"confidence {row.confidence}" if row.confidence else "",
+            )
+            if part
+        )
+        stdout.print(
+            f"{row.created_at:%Y-%m-%d %H:%M} UTC  {row.verdict}"
+            + (f" ({details})" if details else "")
+            + (f": {_escape(row.note)}" if row.note else ""),
+            highlight=False,
+        )
 
 
 @cli.command()

@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("stable_id", sa.String(length=32), nullable=False),
         sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("confidence", sa.String(length=16), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("reviewer", sa.String(length=128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
