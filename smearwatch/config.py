@@ -13,12 +13,18 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from collector import COLLECTORS, collector_class
+from collector.base import example_toml, validate_settings
+from collector.errors import SettingsError
+from collector.formats.mapping import ColumnMapping
+from collector.http import HttpPolicy
 
 __all__ = [
     "AnalysisConfig",
@@ -33,14 +39,9 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "smearwatch.toml"
 DEFAULT_DATABASE_URL = "sqlite:///smearwatch.db"
 
-# Keys each platform's [[sources]] entry may carry besides the common ones. The collectors
-# declare their own settings; this table is the contract DESIGN.md gives.
-COMMON_SOURCE_KEYS = {"name", "platform", "every", "backfill", "enabled", "base_url"}
-PLATFORM_SOURCE_KEYS: dict[str, set[str]] = {
-    "bluesky": {"appview_url", "identifier", "queries", "authors"},
-    "mastodon": {"hashtags", "accounts", "queries"},
-    "telegram": {"channels"},
-    "rss": {"feeds"},
+# Keys of the shared HTTP policy a `[http]` table may set (see `collector.http.HttpPolicy`).
+HTTP_KEYS: dict[str, type | tuple[type, ...]] = {
+    f.name: (str,) if f.name == "user_agent" else (int, float) for f in fields(HttpPolicy)
 }
 
 
@@ -60,12 +61,21 @@ class Defender:
 
 @dataclass(frozen=True)
 class SourceConfig:
+    """One `[[sources]]` table, validated by its collector's declared settings.
+
+    `settings` is what `collector.base.validate_settings` returned (defaults filled in,
+    durations as `timedelta`); `table` is the table as written, which is what the collector is
+    built from. `options` are the platform-specific keys as written.
+    """
+
     name: str
     platform: str
     every_seconds: int = 15 * 60
     backfill_seconds: int = 7 * 24 * 3600
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    table: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,19 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     analysis: AnalysisConfig = AnalysisConfig()
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    http: dict[str, Any] = field(default_factory=dict)
+    import_mappings: dict[str, ColumnMapping] = field(default_factory=dict)
+
+    def http_policy(self) -> HttpPolicy:
+        """The shared HTTP policy with the `[http]` overrides applied."""
+        return HttpPolicy(**self.http)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"no source named {name!r} (configured: {known})")
 
     def defender(self, defender_id: str) -> Defender:
         for defender in self.defenders:
@@ -156,31 +179,69 @@ def _parse_defender(entry: Any, index: int, path: str) -> Defender:
     return Defender(id=defender_id, name=name, aliases=aliases, handles=handles)
 
 
+_COMMON_KEYS = {"name", "platform", "every", "backfill", "enabled"}
+
+
 def _parse_source(entry: Any, index: int, path: str) -> SourceConfig:
+    """Validate one `[[sources]]` table through its collector's declared settings.
+
+    The collector registry is the only list of platforms and keys, so a new collector needs
+    no change here; its `SettingsError` (which names the source and the key) becomes a
+    `ConfigError` that also names the file.
+    """
     where = f"{path}: [[sources]] #{index + 1}"
     _expect(entry, dict, where, "a table")
     name = entry.get("name")
     if not name:
         raise ConfigError(f"{where}: missing required key 'name'")
-    where = f"{path}: source '{name}'"
-    platform = entry.get("platform")
-    if not platform:
-        raise ConfigError(f"{where}: missing required key 'platform'")
-    if platform not in PLATFORM_SOURCE_KEYS:
-        raise ConfigError(
-            f"{where}: unknown platform {platform!r} "
-            f"(known: {', '.join(sorted(PLATFORM_SOURCE_KEYS))})"
-        )
-    _unknown(entry, COMMON_SOURCE_KEYS | PLATFORM_SOURCE_KEYS[platform], where)
-    options = {k: v for k, v in entry.items() if k not in COMMON_SOURCE_KEYS - {"base_url"}}
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: name: expected a string, got {type(name).__name__}")
+    try:
+        settings = validate_settings(collector_class(entry), entry)
+    except SettingsError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
     return SourceConfig(
-        name=_expect(name, str, f"{where}: name", "a string"),
-        platform=platform,
-        every_seconds=parse_duration(entry.get("every", "15m"), f"{where}: every"),
-        backfill_seconds=parse_duration(entry.get("backfill", "7d"), f"{where}: backfill"),
-        enabled=_expect(entry.get("enabled", True), bool, f"{where}: enabled", "true or false"),
-        options=options,
+        name=settings["name"],
+        platform=settings["platform"],
+        every_seconds=int(settings["every"].total_seconds()),
+        backfill_seconds=int(settings["backfill"].total_seconds()),
+        enabled=settings["enabled"],
+        options={k: v for k, v in entry.items() if k not in _COMMON_KEYS},
+        settings=settings,
+        table=dict(entry),
     )
+
+
+def _parse_http(table: Any, where: str) -> dict[str, Any]:
+    _expect(table, dict, where, "a table")
+    _unknown(table, set(HTTP_KEYS), where)
+    for key, value in table.items():
+        _expect(
+            value,
+            HTTP_KEYS[key],
+            f"{where}: {key}",
+            "a number" if key != "user_agent" else "a string",
+        )
+        if key != "user_agent" and value < 0:
+            raise ConfigError(f"{where}: {key} must not be negative")
+    if table.get("max_attempts", 1) < 1 or table.get("per_host_limit", 1) < 1:
+        raise ConfigError(f"{where}: max_attempts and per_host_limit must be at least 1")
+    return dict(table)
+
+
+def _parse_import(table: Any, where: str) -> dict[str, ColumnMapping]:
+    _expect(table, dict, where, "a table")
+    _unknown(table, {"mappings"}, where)
+    mappings_table = _expect(table.get("mappings", {}), dict, f"{where}.mappings", "a table")
+    mappings: dict[str, ColumnMapping] = {}
+    for name, mapping in mappings_table.items():
+        here = f"{where}.mappings.{name}"
+        _expect(mapping, dict, here, "a table")
+        try:
+            mappings[name] = ColumnMapping.from_table(name, mapping)
+        except ValueError as exc:
+            raise ConfigError(f"{here}: {exc}") from None
+    return mappings
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -199,7 +260,9 @@ def _resolve_sqlite_path(url: str, base: Path) -> str:
     )
 
 
-TOP_LEVEL_KEYS = {"database", "analysis", "defenders", "sources", "reports", "daemon", "alerts"}
+TOP_LEVEL_KEYS = {
+    "database", "analysis", "defenders", "sources", "reports", "daemon", "alerts", "http", "import",
+}  # fmt: skip
 
 
 def load_config(path: str | Path | None = None, *, database_url: str | None = None) -> Config:
@@ -287,6 +350,8 @@ def load_config(path: str | Path | None = None, *, database_url: str | None = No
         sources=sources,
         analysis=analysis,
         sections=sections,
+        http=_parse_http(data.get("http", {}), f"{where}: [http]"),
+        import_mappings=_parse_import(data.get("import", {}), f"{where}: [import]"),
     )
 
 
@@ -312,16 +377,19 @@ min_repetitions = 2      # distinct shared objects before two accounts are linke
 # handles = { bluesky = "ormanova.bsky.social", telegram = "ormanova_law" }
 
 # One table per source to collect from; 'every' is the interval, 'backfill' how far the first
-# run reaches back.
-# [[sources]]
-# name = "bluesky"
-# platform = "bluesky"
-# identifier = "research-account.bsky.social"   # password: SMEARWATCH_BLUESKY_APP_PASSWORD
-# every = "15m"
-# backfill = "7d"
-#
-# [[sources]]
-# name = "telegram"
-# platform = "telegram"
-# channels = ["example_channel"]
+# run reaches back. To use a block, remove the leading "# " from each of its lines; lines that
+# still start with "#" then are optional settings, shown with their defaults.
 """
+
+
+def _source_examples() -> str:
+    """Commented `[[sources]]` blocks written from each collector's declared settings, so the
+    template can never drift from what the config accepts."""
+    blocks = []
+    for cls in COLLECTORS.values():
+        lines = example_toml(cls).splitlines()
+        blocks.append("\n".join(f"# {line}" for line in lines))
+    return "\n#\n".join(blocks) + "\n"
+
+
+CONFIG_TEMPLATE += _source_examples()
