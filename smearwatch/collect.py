@@ -19,7 +19,7 @@ The guarantees, and how they are kept:
 Hooks let the caller decide what is kept and what is derived without this module knowing
 about defenders: `before_write(connection, posts)` returns the posts to store (the
 keep-only-relevant filter goes there) and `after_write(connection, writer, posts)` runs after
-they are written, before the commit (mention matching goes there; `writer.inserted_ids` holds
+they are written, before the commit (mention matching goes there; `writer.last_stored` holds
 the new rows' ids).
 """
 
@@ -298,7 +298,6 @@ def _store_page(
                 "status": page.status,
                 "fetched_at": page.fetched_at.astimezone(UTC).isoformat(),
             },
-            keep_inserted_ids=True,
         )
         counts = writer.write([_with_provenance(p) for p in posts])
         if after_write is not None:
