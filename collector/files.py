@@ -6,26 +6,45 @@ the line and the field, so the importer can refuse the whole file or set bad lin
 Problems with the file as a whole (empty, binary, not UTF-8, unknown layout) raise
 `ImportFormatError` with a message an analyst can act on.
 
-Formats register in `FORMATS`; `detect_format` asks each in order, so adding a tool's export
-format is one reader class and one entry.
+Formats register in `FORMATS`; `detect_format` asks each in order (the tools' formats before
+the generic smearwatch ones), so adding a tool's export format is one reader class (in
+`collector/formats/`) and one entry.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
-import hashlib
-import io
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 
 import orjson
 
-from collector.post import Post, RecordError, canonical_json, post_from_record
+from collector.formats.base import (
+    HEAD_BYTES,
+    MAX_RECORD_BYTES,
+    ExportFile,
+    ExportReader,
+    ImportFormatError,
+    LineError,
+    ParsedRecord,
+    _csv_list,
+    _csv_source,
+    _decode_error,
+    _decoded_lines,
+    _skip_rest_of_line,
+    open_export,
+)
+from collector.formats.fourcat import FourcatCsvReader, FourcatNdjsonReader
+from collector.formats.mapping import MappedCsvReader
+from collector.formats.meta import (
+    CrowdTangleFacebookReader,
+    CrowdTangleInstagramReader,
+    MetaContentLibraryReader,
+)
+from collector.formats.telegram_desktop import TelegramDesktopReader
+from collector.formats.twarc import TwarcCsvReader, TwarcJsonlReader
+from collector.post import RecordError, canonical_json, post_from_record
 
 __all__ = [
     "FORMATS",
@@ -35,13 +54,10 @@ __all__ = [
     "ParsedRecord",
     "detect_format",
     "open_export",
+    "reader_for",
 ]
 
 IMPORTER_VERSION = "files/1"
-MAX_RECORD_BYTES = 4 * 1024 * 1024
-HEAD_BYTES = 64 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
-
 CSV_LIST_FIELDS = ("links", "hashtags", "mentions")
 CSV_COLUMNS = (
     "platform", "post_id", "url", "created_at", "collected_at", "author_id", "author_handle",
@@ -49,165 +65,6 @@ CSV_COLUMNS = (
     "reply_to", "repost_of", "quote_of", "raw",
 )  # fmt: skip
 CSV_REQUIRED = ("platform", "post_id", "created_at", "author_id", "text")
-
-
-class ImportFormatError(Exception):
-    """The file as a whole cannot be read; `line` and `field` are set when they are known."""
-
-    def __init__(
-        self, path: str, message: str, *, line: int | None = None, field: str | None = None
-    ) -> None:
-        where = path if line is None else f"{path}, line {line}"
-        if field:
-            where += f", field '{field}'"
-        super().__init__(f"{where}: {message}")
-        self.path = path
-        self.line = line
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    line: int
-    field: str
-    message: str
-
-    def describe(self, path: str) -> str:
-        return f"{path}, line {self.line}, field '{self.field}': {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedRecord:
-    """One record of an export file: a post, or the reason it is not one, plus its source text."""
-
-    line: int
-    post: Post | None
-    error: LineError | None
-    source: bytes
-
-
-class _HashingReader(io.RawIOBase):
-    """Hashes every byte it hands on, so the file's SHA-256 comes from the same single pass."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha256.update(data)
-        self.bytes_read += n
-        return n
-
-    def finish(self) -> str:
-        while True:
-            data = self._raw.read(1 << 20)
-            if not data:
-                break
-            self.sha256.update(data)
-            self.bytes_read += len(data)
-        return self.sha256.hexdigest()
-
-
-@dataclass
-class ExportFile:
-    """An open export file: a decompressed byte stream plus what we learnt from its head."""
-
-    path: Path
-    size: int
-    compressed: bool
-    head: bytes
-    stream: IO[bytes]
-    _hasher: _HashingReader
-    _file: IO[bytes]
-
-    @property
-    def bytes_read(self) -> int:
-        return self._hasher.bytes_read
-
-    def finish_sha256(self) -> str:
-        """The SHA-256 of the file as it lies on disk (compressed bytes for a .gz)."""
-        return self._hasher.finish()
-
-    def close(self) -> None:
-        self.stream.close()
-        self._file.close()
-
-    def __enter__(self) -> ExportFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_export(path: str | Path) -> ExportFile:
-    """Open an export file for streaming, refusing empty and binary files up front.
-
-    Raises:
-        ImportFormatError: missing, unreadable, empty, binary or corrupt compressed file.
-    """
-    path = Path(path)
-    name = str(path)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ImportFormatError(name, "no such file") from None
-    except IsADirectoryError:
-        raise ImportFormatError(name, "is a folder, not a file") from None
-    except OSError as exc:
-        raise ImportFormatError(name, f"cannot be read: {exc.strerror}") from None
-    size = path.stat().st_size
-    hasher = _HashingReader(handle)
-    buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
-    magic = buffered.peek(2)[:2]
-    compressed = magic == GZIP_MAGIC
-    stream: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
-    try:
-        head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
-    except (OSError, EOFError, zlib.error) as exc:
-        handle.close()
-        raise ImportFormatError(
-            name, f"looks gzip-compressed but cannot be decompressed ({exc})"
-        ) from None
-    if not head.strip():
-        handle.close()
-        what = "is empty" if size == 0 else "contains no data (only white space)"
-        raise ImportFormatError(name, f"{what}: nothing to import")
-    if b"\x00" in head:
-        handle.close()
-        raise ImportFormatError(
-            name,
-            "is a binary file, not a text export (expected smearwatch JSONL, gzip-compressed "
-            "JSONL or CSV)",
-        )
-    return ExportFile(path, size, compressed, head, stream, hasher, handle)
-
-
-class ExportReader(Protocol):
-    """A format of export file. `sniff` sees the decoded head; `read` streams records."""
-
-    name: str
-    description: str
-
-    def sniff(self, head: str, filename: str) -> bool: ...
-
-    def read(self, export: ExportFile) -> Iterator[ParsedRecord]: ...
-
-
-def _decode_error(line_no: int, data: bytes, exc: UnicodeDecodeError) -> LineError:
-    return LineError(
-        line_no,
-        "(encoding)",
-        f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start}); smearwatch "
-        "reads UTF-8 only: convert the file first, e.g. iconv -f cp1251 -t utf-8",
-    )
 
 
 class JsonlReader:
@@ -278,30 +135,6 @@ class JsonlReader:
         except RecordError as exc:
             return ParsedRecord(line_no, None, LineError(line_no, exc.field, exc.message), source)
         return ParsedRecord(line_no, post, None, source)
-
-
-def _skip_rest_of_line(stream: IO[bytes]) -> int:
-    skipped = 0
-    while True:
-        chunk = stream.readline(1 << 20)
-        skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return skipped
-
-
-def _csv_list(value: str, column: str) -> list[str]:
-    value = value.strip()
-    if not value:
-        return []
-    if value.startswith("["):
-        try:
-            items = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError(column, f"not a valid JSON list: {exc}") from None
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise RecordError(column, "expected a JSON list of strings")
-        return items
-    return value.split()
 
 
 class CsvReader:
@@ -405,39 +238,32 @@ class CsvReader:
         return ParsedRecord(line_no, post, None, source)
 
 
-def _decoded_lines(stream: IO[bytes], path: str) -> Iterator[str]:
-    """Physical lines as text, so a decoding error can name its line (a CSV record may span
-    several). A file in another encoding cannot be resynchronised, so the error is fatal."""
-    line_no = 0
-    while True:
-        data = stream.readline(MAX_RECORD_BYTES + 1)
-        if not data:
-            return
-        line_no += 1
-        if line_no == 1 and data.startswith(codecs.BOM_UTF8):
-            data = data[len(codecs.BOM_UTF8) :]
-        if len(data) > MAX_RECORD_BYTES and not data.endswith(b"\n"):
-            raise ImportFormatError(
-                path, f"line is longer than {MAX_RECORD_BYTES:,} bytes", line=line_no
-            )
-        try:
-            yield data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ImportFormatError(
-                path, _decode_error(line_no, data, exc).message, line=line_no, field="(encoding)"
-            ) from None
-
-
-def _csv_source(row: list[str]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(row)
-    return out.getvalue().encode("utf-8")
-
-
 FORMATS: dict[str, ExportReader] = {
     "jsonl": JsonlReader(),
     "csv": CsvReader(),
+    "twarc2-jsonl": TwarcJsonlReader(),
+    "twarc2-csv": TwarcCsvReader(),
+    "4cat-csv": FourcatCsvReader(),
+    "4cat-ndjson": FourcatNdjsonReader(),
+    "telegram-desktop": TelegramDesktopReader(),
+    "meta-content-library": MetaContentLibraryReader(),
+    "crowdtangle-facebook": CrowdTangleFacebookReader(),
+    "crowdtangle-instagram": CrowdTangleInstagramReader(),
+    "custom": MappedCsvReader(),
 }
+
+# Detection asks the tools' formats first: the smearwatch readers accept any .jsonl/.csv name.
+_GENERIC = ("jsonl", "csv")
+
+
+def reader_for(fmt: str, **options: Any) -> ExportReader:
+    """The reader of a format, configured with options from the command line or the config
+    (`platform`, `timezone`, `channel`, `mapping`) where the format takes them."""
+    reader = FORMATS[fmt]
+    configure = getattr(reader, "configure", None)
+    if configure is not None and any(v is not None for v in options.values()):
+        return configure(**options)  # type: ignore[no-any-return]
+    return reader
 
 
 def detect_format(export: ExportFile) -> str:
@@ -447,8 +273,9 @@ def detect_format(export: ExportFile) -> str:
         ImportFormatError: no format recognises it; the message lists the known ones.
     """
     head = export.head.decode("utf-8", errors="replace")
-    for name, reader in FORMATS.items():
-        if reader.sniff(head, export.path.name):
+    ordered = [n for n in FORMATS if n not in _GENERIC] + list(_GENERIC)
+    for name in ordered:
+        if FORMATS[name].sniff(head, export.path.name):
             return name
     known = "; ".join(f"{n}: {r.description}" for n, r in FORMATS.items())
     raise ImportFormatError(

@@ -184,23 +184,71 @@ def _progress_callback(path: str) -> tuple[Callable[[int, int], None] | None, Ca
     help="Import the valid records and write invalid ones to FILE.rejects.jsonl beside the "
     "input (default: a file with any invalid record is not imported at all).",
 )
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Custom column mapping for any CSV (repeatable), e.g. --map post_id=id --map "
+    "text=body --map created_at=timestamp --map author_id=user; needs --platform.",
+)
+@click.option("--mapping", "mapping_name", metavar="NAME", help="Use [import.mappings.NAME].")
+@click.option("--platform", metavar="NAME", help="Platform of the posts, where the file lacks it.")
+@click.option(
+    "--timezone", metavar="ZONE", help="Zone of times written without one: UTC or e.g. +05:00."
+)
+@click.option(
+    "--channel",
+    metavar="USERNAME",
+    help="Telegram Desktop exports: the channel's public username, so ids match collected posts.",
+)
 @click.pass_obj
-def import_command(state: State, files: tuple[str, ...], fmt: str, skip_invalid: bool) -> None:
+def import_command(
+    state: State,
+    files: tuple[str, ...],
+    fmt: str,
+    skip_invalid: bool,
+    maps: tuple[str, ...],
+    mapping_name: str | None,
+    platform: str | None,
+    timezone: str | None,
+    channel: str | None,
+) -> None:
     """Load export files into the database; importing a file twice adds nothing.
 
-    Formats: smearwatch JSONL (also gzip-compressed) and CSV with the smearwatch columns.
+    Formats (recognised with --format auto): smearwatch JSONL (also gzip-compressed) and CSV;
+    twarc2 JSONL and CSV; 4CAT CSV and NDJSON; Telegram Desktop result.json; Meta Content
+    Library CSV; CrowdTangle Facebook and Instagram CSV; any other CSV with --map or --mapping.
 
-    Example: smearwatch import posts-2026-11.jsonl.gz archive.csv
+    Examples: smearwatch import posts-2026-11.jsonl.gz archive.csv;
+    smearwatch import result.json --channel pravda_kz_example;
+    smearwatch import sheet.csv --map post_id=id --map text=body --map created_at=date
+    --map author_id=user --platform telegram --timezone +05:00
     """
+    from smearwatch.import_options import resolve_reader
+
     failures = 0
     with user_errors():
         engine = state.engine()
+<<<<<<< HEAD
         step = state.mention_step(engine)
+=======
+        config = state.config if (mapping_name or maps) else None
+>>>>>>> collect2
     for path in files:
         callback, stop = _progress_callback(path)
         try:
+            with user_errors():
+                reader = resolve_reader(
+                    path, fmt, config, maps=maps, mapping_name=mapping_name,
+                    platform=platform, timezone=timezone, channel=channel,
+                )  # fmt: skip
             summary = import_file(
+<<<<<<< HEAD
                 engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback, mentions=step
+=======
+                engine, path, fmt=reader, skip_invalid=skip_invalid, progress=callback
+>>>>>>> collect2
             )
         except (ImportFormatError, ImportRejected) as exc:
             stop()

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, update
 from collector.files import (
     FORMATS,
     IMPORTER_VERSION,
+    ExportReader,
     ImportFormatError,
     detect_format,
     open_export,
@@ -112,7 +113,7 @@ def import_file(
     engine: Engine,
     path: str | Path,
     *,
-    fmt: str = "auto",
+    fmt: str | ExportReader = "auto",
     skip_invalid: bool = False,
     progress: ProgressCallback | None = None,
     mentions: MentionStep | None = None,
@@ -125,13 +126,17 @@ def import_file(
     """
     path = Path(path)
     with open_export(path) as export:
-        if fmt == "auto":
+        if not isinstance(fmt, str):  # a configured reader (custom mapping, --platform)
+            reader, fmt = fmt, fmt.name
+        elif fmt == "auto":
             fmt = detect_format(export)
+            reader = FORMATS[fmt]
         elif fmt not in FORMATS:
             raise ImportFormatError(
                 str(path), f"unknown format {fmt!r} (known: auto, {', '.join(FORMATS)})"
             )
-        reader = FORMATS[fmt]
+        else:
+            reader = FORMATS[fmt]
         summary = ImportSummary(path=str(path), format=fmt)
         now = datetime.now(UTC)
         rejects = _RejectsFile(path) if skip_invalid else None

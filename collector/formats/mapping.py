@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta, timezone
 from typing import Any
 
-__all__ = ["TARGET_FIELDS", "ColumnMapping", "parse_zone"]
+from collector.formats.base import CsvRows, ImportFormatError, RowReader
+from collector.formats.fields import cell, listed, make_post, time_of
+from collector.post import Post, RecordError
+
+__all__ = ["TARGET_FIELDS", "ColumnMapping", "MappedCsvReader", "parse_zone"]
 
 #: Fields a column can be mapped to (the smearwatch record, author fields flattened).
 TARGET_FIELDS = (
@@ -129,3 +133,84 @@ class ColumnMapping:
             timezone=parse_zone(zone) if zone else None,
             list_separator=separator or None,
         )
+
+
+class MappedCsvReader(RowReader):
+    """Any CSV, through a `ColumnMapping` (`--map FIELD=COLUMN`, `[import.mappings.NAME]`)."""
+
+    name = "custom"
+    description = "any CSV with a column mapping (--map FIELD=COLUMN ... or --mapping NAME)"
+
+    def __init__(self, mapping: ColumnMapping | None = None, **options: Any) -> None:
+        super().__init__(mapping=mapping, **options)
+        self.mapping = mapping
+
+    def configure(self, **options: Any) -> MappedCsvReader:
+        merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+        return MappedCsvReader(**merged)
+
+    def sniff(self, head: str, filename: str) -> bool:
+        return False  # never guessed: the analyst names the mapping
+
+    def check_header(self, rows: CsvRows) -> None:
+        if self.mapping is None:
+            raise ImportFormatError(
+                rows.path, "the custom format needs a mapping: --map FIELD=COLUMN or --mapping NAME"
+            )
+        rows.require(
+            tuple(dict.fromkeys(self.mapping.columns.values())),
+            f"the mapping {self.mapping.name!r}",
+        )
+
+    def posts(self, row: Any) -> list[Post]:
+        mapping = self.mapping
+        assert mapping is not None
+        columns = mapping.columns
+
+        def value(target: str) -> str | None:
+            column = columns.get(target)
+            return cell(row, column) if column else None
+
+        def required(target: str) -> str:
+            found = value(target)
+            if found is None:
+                raise RecordError(columns[target], f"required value ({target}) is missing")
+            return found
+
+        def when(target: str) -> str | None:
+            text = value(target)
+            if text is None:
+                return None
+            return time_of(text, columns[target], mapping.timezone).isoformat()
+
+        def items(target: str) -> list[str]:
+            column = columns.get(target)
+            if not column:
+                return []
+            return listed(cell(row, column), column, separator=mapping.list_separator)
+
+        platform = value("platform") or mapping.platform
+        if not platform:
+            raise RecordError(columns.get("platform", "platform"), "no platform")
+        text_column = columns.get("text")
+        record = {
+            "platform": platform.lower(),
+            "post_id": required("post_id"),
+            "url": value("url"),
+            "created_at": when("created_at") or required("created_at"),
+            "author": {
+                "id": required("author_id"),
+                "handle": value("author_handle"),
+                "display_name": value("author_display_name"),
+                "created_at": when("author_created_at"),
+            },
+            "text": (row.get(text_column) or "") if text_column else "",
+            "lang": value("lang"),
+            "links": items("links"),
+            "hashtags": items("hashtags"),
+            "mentions": items("mentions"),
+            "reply_to": value("reply_to"),
+            "repost_of": value("repost_of"),
+            "quote_of": value("quote_of"),
+        }
+        return [make_post(record, row, mapping=mapping.name)]

@@ -1,0 +1,304 @@
+"""A local server that plays Bluesky search and a Mastodon hashtag timeline with synthetic posts.
+
+Used by the collect benchmark and by the kill test: it serves as many posts as asked for, in
+pages, optionally slowly, optionally with new posts arriving while a collection runs (the case
+where cursors and high-water marks are easiest to get wrong). It records every post id it
+served, so a test can check that each one was stored exactly once.
+
+Only the behaviour the collectors rely on is played: app-password sessions, `searchPosts`
+newest first with an opaque cursor and `since`, and Mastodon's `min_id` paging (the statuses
+just above `min_id`, newest first, with a `Link` header). All content is fictional.
+"""
+
+from __future__ import annotations
+
+import bisect
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+
+__all__ = ["PASSWORD", "IDENTIFIER", "FakePlatforms", "TAG"]
+
+PASSWORD = "bench-app-password-0000"
+IDENTIFIER = "research-account.example"
+TAG = "грантоед"
+
+_TEXTS = (
+    "Бахыт Орманова снова получает гранты из-за рубежа? #грантоед",
+    "Орманова — иностранный агент, говорят источники https://example.kz/news/{n}",
+    "Bakhyt Ormanova's 'human rights' work is paid from abroad #грантоед",
+    "Ерлан Темирханов и Анна Кеслер опять выступают против суда",
+    "Орманова шетелдік агент пе? Сот шешімі күтілуде #грантоед",
+)
+
+
+def _time_key(value: datetime) -> str:
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the kill test does that on purpose) is not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakePlatforms:
+    """Synthetic posts numbered 0..total-1; post i was created at `start + i` seconds.
+
+    `visible` posts are listed at first; each request makes `arrive_per_request` more
+    visible, up to `total`, until `freeze()` is called.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        visible: int | None = None,
+        arrive_per_request: int = 0,
+        delay: float = 0.0,
+        start: datetime | None = None,
+        accounts: int = 200,
+    ) -> None:
+        self.total = total
+        self.visible = total if visible is None else visible
+        self.arrive_per_request = arrive_per_request
+        self.delay = delay
+        self.start = start or (datetime.now(UTC) - timedelta(seconds=total + 3600))
+        self.accounts = accounts
+        self.served_bluesky: set[int] = set()
+        self.served_mastodon: set[int] = set()
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._bsky = [self._bluesky_post(i) for i in range(total)]
+        self._masto = [self._mastodon_status(i) for i in range(total)]
+        self._ids = [self.status_id(i) for i in range(total)]
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakePlatforms:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def freeze(self) -> None:
+        """No more arrivals: from now on the listing is final."""
+        self.arrive_per_request = 0
+
+    def all_visible(self) -> None:
+        with self._lock:
+            self.visible = self.total
+
+    # -- the posts -----------------------------------------------------------------------
+    def created(self, i: int) -> datetime:
+        return self.start + timedelta(seconds=i)
+
+    def bluesky_uri(self, i: int) -> str:
+        return f"at://did:plc:benchaccount{i % self.accounts:06d}/app.bsky.feed.post/3bench{i:08d}"
+
+    def mastodon_uri(self, i: int) -> str:
+        return (
+            f"https://mastodon.example/users/bench{i % self.accounts}/statuses/{self.status_id(i)}"
+        )
+
+    def status_id(self, i: int) -> int:
+        return (int(self.created(i).timestamp() * 1000) << 16) + i
+
+    def _bluesky_post(self, i: int) -> bytes:
+        account = i % self.accounts
+        did = f"did:plc:benchaccount{account:06d}"
+        created = _time_key(self.created(i))
+        view = {
+            "uri": self.bluesky_uri(i),
+            "cid": f"bafyreibench{i:08d}",
+            "author": {
+                "did": did,
+                "handle": f"bench-{account}.bsky.social",
+                "displayName": f"Аккаунт {account}",
+                "createdAt": "2026-01-01T00:00:00.000Z",
+                "labels": [],
+            },
+            "record": {
+                "$type": "app.bsky.feed.post",
+                "createdAt": created,
+                "langs": ["ru"],
+                "text": _TEXTS[i % len(_TEXTS)].format(n=i % 97),
+            },
+            "replyCount": 0,
+            "repostCount": i % 7,
+            "likeCount": i % 13,
+            "quoteCount": 0,
+            "indexedAt": created,
+            "labels": [],
+        }
+        return orjson.dumps(view)
+
+    def _mastodon_status(self, i: int) -> bytes:
+        account = i % self.accounts
+        created = _time_key(self.created(i))
+        text = _TEXTS[i % len(_TEXTS)].format(n=i % 97)
+        status = {
+            "id": str(self.status_id(i)),
+            "created_at": created,
+            "in_reply_to_id": None,
+            "visibility": "public",
+            "language": "ru",
+            "uri": self.mastodon_uri(i),
+            "url": f"https://mastodon.example/@bench{account}/{self.status_id(i)}",
+            "content": f"<p>{text}</p>",
+            "reblog": None,
+            "account": {
+                "id": str(1000 + account),
+                "username": f"bench{account}",
+                "acct": f"bench{account}",
+                "display_name": f"Bench {account}",
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "uri": f"https://mastodon.example/users/bench{account}",
+                "url": f"https://mastodon.example/@bench{account}",
+            },
+            "mentions": [],
+            "tags": [{"name": TAG, "url": "https://mastodon.example/tags/x"}],
+            "card": None,
+        }
+        return orjson.dumps(status)
+
+    def served_uris(self) -> dict[str, set[str]]:
+        """Every post id served so far, per platform, as the collectors store them."""
+        with self._lock:
+            return {
+                "bluesky": {self.bluesky_uri(i) for i in self.served_bluesky},
+                "mastodon": {self.mastodon_uri(i) for i in self.served_mastodon},
+            }
+
+    # -- serving -------------------------------------------------------------------------
+    def _tick(self) -> int:
+        with self._lock:
+            self.requests += 1
+            if self.arrive_per_request:
+                self.visible = min(self.total, self.visible + self.arrive_per_request)
+            return self.visible
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        platforms = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle's algorithm and
+                # the client's delayed ACK add 40 ms to every response.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = orjson.loads(self.rfile.read(length) or b"{}")
+                if self.path != "/xrpc/com.atproto.server.createSession":
+                    self._send(404, b'{"error":"NotFound"}')
+                elif body != {"identifier": IDENTIFIER, "password": PASSWORD}:
+                    self._send(401, b'{"error":"AuthenticationRequired"}')
+                else:
+                    self._send(
+                        200,
+                        orjson.dumps(
+                            {
+                                "did": "did:plc:research0000000000000000",
+                                "handle": IDENTIFIER,
+                                "accessJwt": "bench-access",
+                                "refreshJwt": "bench-refresh",
+                                "active": True,
+                            }
+                        ),
+                    )
+
+            def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                args = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                if platforms.delay:
+                    time.sleep(platforms.delay)
+                visible = platforms._tick()
+                path = unquote(parts.path)
+                if path == "/xrpc/app.bsky.feed.searchPosts":
+                    self._search(args, visible)
+                elif path == f"/api/v1/timelines/tag/{TAG}":
+                    self._tag(args, visible, parts.path)
+                else:
+                    self._send(404, b'{"error":"NotFound"}')
+
+            def _search(self, args: dict[str, str], visible: int) -> None:
+                if self.headers.get("Authorization") != "Bearer bench-access":
+                    self._send(401, b'{"error":"AuthenticationRequired"}')
+                    return
+                limit = min(int(args.get("limit", 25)), 100)
+                below = int(args["cursor"]) if "cursor" in args else visible
+                since = args.get("since")
+                chosen = []
+                i = min(below, visible) - 1
+                while i >= 0 and len(chosen) < limit:
+                    if since is None or _time_key(platforms.created(i)) >= since:
+                        chosen.append(i)
+                    else:
+                        i = -1
+                        break
+                    i -= 1
+                with platforms._lock:
+                    platforms.served_bluesky.update(chosen)
+                body = b'{"posts":[' + b",".join(platforms._bsky[j] for j in chosen) + b"]"
+                if chosen and i >= 0:
+                    body += b',"cursor":"' + str(chosen[-1]).encode() + b'"'
+                self._send(200, body + b"}")
+
+            def _tag(self, args: dict[str, str], visible: int, raw_path: str) -> None:
+                limit = min(int(args.get("limit", 20)), 40)
+                min_id = int(args.get("min_id", 0))
+                # statuses with id > min_id, the oldest `limit` of them, sent newest first
+                first = min(bisect.bisect_right(platforms._ids, min_id), visible)
+                chosen = list(range(first, min(visible, first + limit)))[::-1]
+                with platforms._lock:
+                    platforms.served_mastodon.update(chosen)
+                headers = {}
+                if chosen:
+                    url = f"{platforms.url}{raw_path}"
+                    newest, oldest = platforms.status_id(chosen[0]), platforms.status_id(chosen[-1])
+                    headers["Link"] = (
+                        f'<{url}?max_id={oldest}>; rel="next", <{url}?min_id={newest}>; rel="prev"'
+                    )
+                body = b"[" + b",".join(platforms._masto[j] for j in chosen) + b"]"
+                self._send(200, body, headers)
+
+        return Handler
