@@ -230,11 +230,8 @@ def import_command(
     failures = 0
     with user_errors():
         engine = state.engine()
-<<<<<<< HEAD
         step = state.mention_step(engine)
-=======
         config = state.config if (mapping_name or maps) else None
->>>>>>> collect2
     for path in files:
         callback, stop = _progress_callback(path)
         try:
@@ -244,11 +241,12 @@ def import_command(
                     platform=platform, timezone=timezone, channel=channel,
                 )  # fmt: skip
             summary = import_file(
-<<<<<<< HEAD
-                engine, path, fmt=fmt, skip_invalid=skip_invalid, progress=callback, mentions=step
-=======
-                engine, path, fmt=reader, skip_invalid=skip_invalid, progress=callback
->>>>>>> collect2
+                engine,
+                path,
+                fmt=reader,
+                skip_invalid=skip_invalid,
+                progress=callback,
+                mentions=step,
             )
         except (ImportFormatError, ImportRejected) as exc:
             stop()
