@@ -374,3 +374,50 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(Text)
     reviewer: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class JobState(Base):
+    """One scheduled daemon job: its last result and next run, so both survive a restart.
+
+    `failures` counts consecutive failed runs (the back-off of a failing source grows with it);
+    `detail` keeps what a job needs to resume, e.g. the weekly slot the report last covered.
+    """
+
+    __tablename__ = "job_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_message: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_run_at: Mapped[datetime | None]
+    detail: Mapped[dict[str, Any] | None]
+
+
+class Alert(Base):
+    """A same-day alert, recorded once per event (`key`) and delivered once per channel.
+
+    `channels` are the channels configured when the alert was raised and `delivered` maps each
+    delivered channel to its time, so a failed delivery is retried and a done one never repeated.
+    """
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    defender_id: Mapped[str | None] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    channels: Mapped[list[Any] | None] = mapped_column(JSON)
+    delivered: Mapped[dict[str, Any] | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -620,17 +620,37 @@ def review(
 
 
 @cli.command()
+@click.option(
+    "--check",
+    is_flag=True,
+    help="For monitoring: exit 1 (one line per problem) when the daemon is not running or a "
+    "source has failed for longer than [daemon] failure_threshold; else exit 0.",
+)
 @click.pass_obj
-def status(state: State) -> None:
+def status(state: State, check: bool) -> None:
     """Show what the database holds: sources and their last runs, posts and accounts per
-    platform, mentions per defender, latest imports.
+    platform, mentions per defender, latest imports, and the daemon's jobs with their last
+    result and next run.
 
-    Example: smearwatch status
+    Examples: smearwatch status;  smearwatch status --check
     """
+    from smearwatch.clock import clock_from_env
+    from smearwatch.status_view import check_problems, print_daemon_status
+
     with user_errors():
         engine = state.engine()
         config = state.config
+        if check:
+            problems = check_problems(engine, config, clock_from_env().now())
+            engine.dispose()
+            for problem in problems:
+                stdout.print(f"PROBLEM: {problem}", highlight=False)
+            if problems:
+                raise SystemExit(1)
+            stdout.print("OK: daemon running, no source failing beyond the threshold")
+            return
         state.mention_step(engine)
+        print_daemon_status(stdout, engine, config, clock_from_env().now())
     with engine.connect() as connection:
         counts = status_counts(connection)
     stdout.print(f"Database: {engine.url.render_as_string(hide_password=True)}", highlight=False)
@@ -761,6 +781,31 @@ def print_analysis(summary: Any) -> None:
         stdout.print(f"\n[bold]{cluster.stable_id}[/]", highlight=False)
         for line in cluster.explanation:
             stdout.print(f"  - {_escape(line)}", highlight=False)
+
+
+@cli.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["plain", "json"]),
+    default=None,
+    help="Log lines as plain text or one JSON object each (default: [daemon] log_format).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_obj
+def daemon(state: State, log_format: str | None, verbose: bool) -> None:
+    """Run collection, analysis, the weekly report, alerts and housekeeping on schedule until
+    SIGTERM or SIGINT (then finish or roll back the work in progress and exit 0).
+
+    One daemon per database: a second one refuses to start. Logs go to stderr (the systemd
+    journal) or to [daemon] log_file. See docs/operations.md.
+
+    Example: smearwatch --config /etc/smearwatch/smearwatch.toml daemon --log-format json
+    """
+    from smearwatch.daemon import run_daemon
+
+    with user_errors():
+        code = run_daemon(state.config, log_format=log_format, verbose=verbose, fail=fail)
+    raise SystemExit(code)
 
 
 @cli.command()

@@ -343,7 +343,7 @@ def load_config(path: str | Path | None = None, *, database_url: str | None = No
         key: _expect(data.get(key, {}), dict, f"{where}: [{key}]", "a table")
         for key in ("reports", "daemon", "alerts")
     }
-    return Config(
+    config = Config(
         path=config_path,
         database_url=url,
         defenders=defenders,
@@ -353,6 +353,10 @@ def load_config(path: str | Path | None = None, *, database_url: str | None = No
         http=_parse_http(data.get("http", {}), f"{where}: [http]"),
         import_mappings=_parse_import(data.get("import", {}), f"{where}: [import]"),
     )
+    from smearwatch.settings import validate_sections  # here: settings imports this module
+
+    validate_sections(config)
+    return config
 
 
 CONFIG_TEMPLATE = """\

@@ -24,7 +24,7 @@ def test_opening_twice_is_a_no_op(db_url: str) -> None:
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
     engine.dispose()
-    assert heads == ("0001",)
+    assert heads == ("0002",)
 
 
 def test_database_from_a_newer_version_is_refused(db_url: str) -> None:
