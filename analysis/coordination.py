@@ -270,19 +270,13 @@ def layer_events(
             out["hashtags"] = layer
     if "pileon" in wanted and len(inp.mentions):
         m = inp.mentions[["post_pk", "defender_id"]].dropna().drop_duplicates()
-        m = m.join(by_pk, on="post_pk", how="inner").sort_values(["defender_id", "t_ms", "post_pk"])
-        gap = params.pileon_episode_gap_seconds * 1000
-        new_def = m["defender_id"].ne(m["defender_id"].shift())
-        new_ep = new_def | (m["t_ms"].diff().fillna(gap + 1) > gap)
-        episode = new_ep.cumsum()
-        start = m["t_ms"].groupby(episode).transform("min")
-        stamp = pd.to_datetime(start, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%MZ")
-        labels = (m["defender_id"].astype(str) + " @ " + stamp.astype(str)).to_numpy(dtype=object)
+        m = m.join(by_pk, on="post_pk", how="inner")
+        labels = m["defender_id"].astype(str).to_numpy(dtype=object)
         out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
     return {k: v for k, v in out.items() if len(v.frame)}
 
 
-_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b")
+_PAIR_COLUMNS = ("a", "b", "obj", "occasion", "dt_ms", "pk_a", "pk_b", "w")
 
 
 def co_action_pairs(
@@ -292,15 +286,19 @@ def co_action_pairs(
     fanout_cap: int,
     max_object_accounts: int,
     popular_object_accounts: int,
+    occasion_gap_ms: int | None = None,
+    local_only: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, dict[str, float]]:
     """All co-acting action pairs of one layer, one row per (account pair, object).
 
     ``events`` has post_pk, account, t_ms and the object ``key``.
 
     Returns ``(pair_objects, objects, actions, counts)``:
-    ``pair_objects``: a < b (account pks), obj (code into ``objects``), dt_ms (the pair's
-    closest co-action on that object), pk_a, pk_b (the two posts); sorted by
-    (a, b, obj);
+    ``pair_objects``: one row per *repetition*: a < b (account pks), obj (code into
+    ``objects``), occasion (0, 1, ... per pair and object: co-actions more than
+    ``occasion_gap_ms`` apart are separate occasions; ``None`` = one occasion per object),
+    dt_ms (the closest co-action of that occasion), pk_a, pk_b (its two posts), w (its
+    popularity weight); sorted by (a, b, obj, occasion);
     ``objects``: per object code its key, n_accounts, n_actions, weight;
     ``actions``: per account its number of actions in the layer;
     ``counts``: totals for the null model.
@@ -332,7 +330,9 @@ def co_action_pairs(
         "capped": 0,
         "skipped": int((n_acc > max_object_accounts).sum()),
     }
-    empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in _PAIR_COLUMNS})
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype="float32" if c == "w" else "int64") for c in _PAIR_COLUMNS}
+    )
     shared = (n_acc >= 2) & (n_acc <= max_object_accounts)
     keep = shared[obj_all]
     if not keep.any():
@@ -349,7 +349,11 @@ def co_action_pairs(
     end = np.searchsorted(key, key + window_ms, side="right")
     idx = np.arange(len(key))
     in_window = end - idx - 1
-    weights = objects["weight"].to_numpy()[obj]
+    # local popularity: actions on the object within +-window of this one (a burst of
+    # thousands sharing a trending link is crowded; a busy defender's steady mentions are not)
+    start = np.searchsorted(key, key - window_ms, side="left")
+    w_local = popularity_weight(end - start, popular_object_accounts)
+    weights = w_local if local_only else np.minimum(objects["weight"].to_numpy()[obj], w_local)
     counts["window_pairs"] = int(in_window.sum())
     counts["weighted_window_pairs"] = float((in_window * weights).sum())
     counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
@@ -382,23 +386,39 @@ def co_action_pairs(
         del swap, same
         a, b, o = acc[lo], acc[hi], obj[i]
         dt = t[j] - t[i]
-        srt = np.lexsort((dt, o, b, a))
-        a, b, o, dt, lo, hi = a[srt], b[srt], o[srt], dt[srt], lo[srt], hi[srt]
-        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        ti = t[i]
+        srt = np.lexsort((ti, o, b, a))
+        a, b, o, dt, ti, i, lo, hi = (x[srt] for x in (a, b, o, dt, ti, i, lo, hi))
+        new_obj = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        if occasion_gap_ms is None:
+            occ = np.zeros(len(a), dtype=np.int64)
+        else:
+            # a new occasion whenever the pair's co-actions on this object pause > the gap
+            brk = new_obj | np.r_[True, np.diff(ti) > occasion_gap_ms]
+            run = np.cumsum(brk)
+            occ = run - np.maximum.accumulate(np.where(new_obj, run, 0))
+        srt = np.lexsort((dt, occ, o, b, a))
+        a, b, o, occ, dt, i, lo, hi = (x[srt] for x in (a, b, o, occ, dt, i, lo, hi))
+        first = np.r_[
+            True,
+            (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1]) | (occ[1:] != occ[:-1]),
+        ]
         parts.append(
             (
                 a[first],
                 b[first],
                 o[first].astype(np.int32),
+                occ[first].astype(np.int32),
                 dt[first].astype(np.int32),
                 pk[lo[first]],
                 pk[hi[first]],
+                weights[i[first]].astype(np.float32),
             )
         )
     if not parts:
         return empty, objects, actions, counts
     cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
-    srt = np.lexsort((cols[2], cols[1], cols[0]))
+    srt = np.lexsort((cols[3], cols[2], cols[1], cols[0]))
     pair_objects = pd.DataFrame(
         {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
     )
@@ -457,6 +477,8 @@ def coordination_edges(
             fanout_cap=params.fanout_cap,
             max_object_accounts=params.max_object_accounts,
             popular_object_accounts=params.popular_object_accounts,
+            occasion_gap_ms=int(params.occasion_gap_seconds * 1000),
+            local_only=name == "pileon",
         )
         c = 2.0 * counts["window_pairs"] / denom
         nulls[name] = (
@@ -478,7 +500,7 @@ def coordination_edges(
         objects_by_layer[name] = objects
         if not len(po):
             continue
-        w = objects["weight"].to_numpy()[po["obj"].to_numpy()]
+        w = po["w"].to_numpy().astype(np.float64)
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         upper[name] = (
@@ -506,7 +528,7 @@ def coordination_edges(
         pair_objs[name] = po  # only rows that can become evidence are kept
         if not len(po):
             continue
-        w = objects_by_layer[name]["weight"].to_numpy()[po["obj"].to_numpy()]
+        w = po["w"].to_numpy().astype(np.float64)
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         dt = po["dt_ms"].to_numpy()
