@@ -6,34 +6,41 @@ Method (quoted by the report's methodology page)
 
    ========== ==========================================================================
    link       the normalised URL a post links to (tracking parameters removed)
-   repost     the post that is reposted or quoted
-   reply      the post that is replied to
+   repost     the post that is reposted or quoted (platform + post id)
+   reply      the post that is replied to (platform + post id)
    text       the exact normalised text (texts under ``min_text_tokens`` words ignored)
    near_text  the near-duplicate group of the text (MinHash-LSH, `analysis.text`)
    hashtags   the ordered sequence of a post's hashtags (two or more)
-   pileon     a defender mentioned, split into *episodes* wherever the defender's
-              mentions pause for longer than ``pileon_episode_gap_seconds``
+   pileon     a defender the post mentions (from the defender matcher)
    ========== ==========================================================================
 
 2. **Sliding windows.** Two actions on the same object co-act when ``|t1 - t2| <=
    window_seconds``. Pairs come from sorting each layer's actions by (object, time) and
    binary-searching the end of each action's window, so there are no fixed time bins (a pair
    straddling a bin boundary is not lost) and no comparison of actions on different objects.
-   Each action is paired with at most ``fanout_cap`` later actions on its object, and objects
-   acted on by more than ``max_object_accounts`` accounts are skipped: the cost is at most
-   ``fanout_cap`` pairs per action, linear in the number of posts, never quadratic in an
-   object's popularity. Both only touch objects that popularity weighting has already made
-   nearly worthless (below).
+   Each action is paired with at most ``fanout_cap`` later actions on its object (default
+   50), and objects acted on by more than ``max_object_accounts`` accounts are skipped: the
+   cost is at most ``fanout_cap`` pairs per action, linear in the number of posts, never
+   quadratic in an object's popularity. Both only touch objects that popularity weighting
+   has already made nearly worthless (below). Pairs are generated in slices of whole objects
+   (at most 500,000 candidate pairs at a time), so memory stays flat.
 
-3. **Repetition.** For each account pair and layer, ``n`` is the number of *distinct* objects
-   they co-acted on (one object counts once, however often they posted it), ``n_fast`` the
-   number of those with a co-action within the fast window (default ``window_seconds / 6``).
+3. **Repetition.** A pair's co-actions on one object form one *repetition* per occasion:
+   co-actions more than ``occasion_gap_seconds`` (30 min) apart are separate occasions. A
+   burst of copies counts once; the same text or the same defender pushed again the next day
+   counts again. For each account pair and layer ``n`` is the number of repetitions and
+   ``n_fast`` those whose closest co-action falls within the fast window (default
+   ``window_seconds / 6``).
 
 4. **Popularity weighting.** An object acted on by ``k`` accounts weighs
-   ``w = 1`` if ``k <= popular_object_accounts`` else ``1 / (1 + ln(k / popular_object_accounts))``;
-   an edge's weight ``s`` is the sum of its objects' weights. A trending link shared by
-   3,000 accounts counts 0.2: two accounts that both happened to share two trending links
-   within a minute reach 0.4, far below ``min_edge_weight``.
+   ``w(k) = 1`` if ``k <= popular_object_accounts`` (50) else
+   ``1 / (1 + ln(k / popular_object_accounts))``; a repetition weighs the smaller of ``w`` for
+   the object's accounts in the whole window and ``w`` for its actions within +-window of the
+   co-action (the local burst). Mentions of a defender are weighted by the local burst only:
+   a defender is named every day, a crowd naming them within a minute is the signal. An
+   edge's weight ``s`` is the sum of its repetitions' weights. A trending link shared by
+   3,000 accounts counts 0.2: two accounts that happened to share two trending links within
+   a minute reach 0.4, far below ``min_edge_weight`` (1.5).
 
 5. **Null model and excess over chance.** The expectation is what the pair would show if
    every action kept its object and its time but the posts were shuffled across accounts,
@@ -44,21 +51,23 @@ Method (quoted by the report's methodology page)
    popularity-weighted pairs. Hyperactive accounts (large ``d``) and layers full of bursts
    (large ``P``) thus expect more co-actions. Each edge keeps ``excess = s - E[s]``, the
    expected count ``lambda`` and a Poisson tail. Because trending objects make most of a
-   layer's co-acting pairs, the null is stratified: co-actions on *rare* objects (weight 1)
+   layer's co-acting pairs, the null is stratified: repetitions on *rare* objects (weight 1)
    are tested against the rare objects' expectation, those on popular objects against
    theirs, and all together against the total; ``p`` is the smallest of the three tails,
    Bonferroni-corrected (times 3). Two accounts meeting twice on links nobody else shares
-   are then surprising even in a week full of viral bursts. The null is
-   estimated from the same window, so it is only as good as the background it sees: a window
-   made only of one campaign's posts has no organic baseline to beat.
+   are then surprising even in a week full of viral bursts. The null is estimated from the
+   same window, so it is only as good as the background it sees: a window made only of one
+   campaign's posts has no organic baseline to beat.
 
 6. **Fusion and acceptance.** Layers are summed per pair (for exact and near-identical text,
    which see the same posts, only the larger of the two counts). A pair becomes a
-   coordination edge when ``n >= min_repetitions`` distinct objects, ``s >= min_edge_weight``
-   and ``p <= alpha``. Its graph weight is ``sum_layers layer_weight * max(excess_layer, 0)``.
-   It is *fast* when ``n_fast >= min_repetitions``.
+   coordination edge when ``n >= min_repetitions``, ``s >= min_edge_weight`` and
+   ``p <= alpha`` (1e-4). Its graph weight is
+   ``sum_layers layer_weight * max(s_layer - E[s_layer], 0)``. It is *fast* when
+   ``n_fast >= min_repetitions``. Only pairs whose summed counts could pass are widened into
+   the per-layer edge table (most pairs meet once).
 
-Every edge keeps, per object, the two posts (ids and times) whose co-action made it.
+Every edge keeps, per repetition, the two posts (ids and times) whose co-action made it.
 """
 
 from __future__ import annotations
