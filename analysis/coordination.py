@@ -352,6 +352,7 @@ def co_action_pairs(
     obj = obj_all[keep]
     order = np.lexsort((pk, acc, t, obj))
     t, acc, pk, obj = t[order], acc[order], pk[order], obj[order]
+    acc_stride = int(acc.max()) + 1
     t0 = int(t.min())
     span = int(t.max()) - t0 + window_ms + 1
     key = obj * span + (t - t0)
@@ -394,24 +395,24 @@ def co_action_pairs(
         hi = np.where(swap, i, j)
         del swap, same
         a, b, o = acc[lo], acc[hi], obj[i]
+        pair = a * acc_stride + b
         dt = t[j] - t[i]
         ti = t[i]
-        srt = np.lexsort((ti, o, b, a))
-        a, b, o, dt, ti, i, lo, hi = (x[srt] for x in (a, b, o, dt, ti, i, lo, hi))
-        new_obj = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        srt = np.lexsort((ti, o, pair))
+        pair, a, b, o, dt, ti, i, lo, hi = (x[srt] for x in (pair, a, b, o, dt, ti, i, lo, hi))
+        new_obj = np.r_[True, (pair[1:] != pair[:-1]) | (o[1:] != o[:-1])]
         if occasion_gap_ms is None:
-            occ = np.zeros(len(a), dtype=np.int64)
+            brk = new_obj
         else:
             # a new occasion whenever the pair's co-actions on this object pause > the gap
             brk = new_obj | np.r_[True, np.diff(ti) > occasion_gap_ms]
-            run = np.cumsum(brk)
-            occ = run - np.maximum.accumulate(np.where(new_obj, run, 0))
-        srt = np.lexsort((dt, occ, o, b, a))
-        a, b, o, occ, dt, i, lo, hi = (x[srt] for x in (a, b, o, occ, dt, i, lo, hi))
-        first = np.r_[
-            True,
-            (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1]) | (occ[1:] != occ[:-1]),
-        ]
+        run = np.cumsum(brk)
+        occ = run - np.maximum.accumulate(np.where(new_obj, run, 0))
+        # closest co-action per (pair, object, occasion): groups are contiguous, so one
+        # stable sort on (group, dt) packed into a single int64 key is enough
+        srt = np.argsort(run * (window_ms + 1) + dt, kind="stable")
+        a, b, o, occ, dt, i, lo, hi, run = (x[srt] for x in (a, b, o, occ, dt, i, lo, hi, run))
+        first = np.r_[True, run[1:] != run[:-1]]
         parts.append(
             (
                 a[first],
@@ -427,7 +428,7 @@ def co_action_pairs(
     if not parts:
         return empty, objects, actions, counts
     cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
-    srt = np.lexsort((cols[3], cols[2], cols[1], cols[0]))
+    srt = np.lexsort((cols[3], cols[2], cols[0] * acc_stride + cols[1]))
     pair_objects = pd.DataFrame(
         {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
     )
