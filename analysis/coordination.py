@@ -337,12 +337,14 @@ def co_action_pairs(
         "weighted_window_pairs": 0.0,
         "rare_window_pairs": 0,
         "capped": 0,
-        "skipped": int((n_acc > max_object_accounts).sum()),
+        "skipped": 0 if local_only else int((n_acc > max_object_accounts).sum()),
     }
     empty = pd.DataFrame(
         {c: pd.Series(dtype="float32" if c == "w" else "int64") for c in _PAIR_COLUMNS}
     )
-    shared = (n_acc >= 2) & (n_acc <= max_object_accounts)
+    # a defender (local_only) is a persistent object, not a trending one: never skipped; the
+    # local burst weight and the fan-out cap bound its cost
+    shared = (n_acc >= 2) & ((n_acc <= max_object_accounts) | local_only)
     keep = shared[obj_all]
     if not keep.any():
         return empty, objects, actions, counts

@@ -318,3 +318,14 @@ def test_repeated_pileon_on_a_busy_defender_is_found():
     got = [{names[m.account_pk].removeprefix("did:") for m in c.members} for c in res.clusters]
     assert got == [{f"troll{i}" for i in range(5)}]
     assert res.clusters[0].signals["layers"] == {"pileon": 10}
+
+
+def test_a_much_named_defender_is_never_skipped_as_trending():
+    rows = [(i, 3600 * i, "d") for i in range(1, 30)] + [(100, 50, "d"), (101, 60, "d")]
+    common = dict(
+        window_ms=60_000, fanout_cap=50, max_object_accounts=10, popular_object_accounts=50
+    )
+    skipped, *_ = co_action_pairs(events(rows), **common)
+    kept, *_ = co_action_pairs(events(rows), local_only=True, **common)
+    assert skipped.empty
+    assert set(map(tuple, kept[["a", "b"]].to_numpy().tolist())) == {(1, 100), (1, 101), (100, 101)}
