@@ -6,34 +6,41 @@ Method (quoted by the report's methodology page)
 
    ========== ==========================================================================
    link       the normalised URL a post links to (tracking parameters removed)
-   repost     the post that is reposted or quoted
-   reply      the post that is replied to
+   repost     the post that is reposted or quoted (platform + post id)
+   reply      the post that is replied to (platform + post id)
    text       the exact normalised text (texts under ``min_text_tokens`` words ignored)
    near_text  the near-duplicate group of the text (MinHash-LSH, `analysis.text`)
    hashtags   the ordered sequence of a post's hashtags (two or more)
-   pileon     a defender mentioned, split into *episodes* wherever the defender's
-              mentions pause for longer than ``pileon_episode_gap_seconds``
+   pileon     a defender the post mentions (from the defender matcher)
    ========== ==========================================================================
 
 2. **Sliding windows.** Two actions on the same object co-act when ``|t1 - t2| <=
    window_seconds``. Pairs come from sorting each layer's actions by (object, time) and
    binary-searching the end of each action's window, so there are no fixed time bins (a pair
    straddling a bin boundary is not lost) and no comparison of actions on different objects.
-   Each action is paired with at most ``fanout_cap`` later actions on its object, and objects
-   acted on by more than ``max_object_accounts`` accounts are skipped: the cost is at most
-   ``fanout_cap`` pairs per action, linear in the number of posts, never quadratic in an
-   object's popularity. Both only touch objects that popularity weighting has already made
-   nearly worthless (below).
+   Each action is paired with at most ``fanout_cap`` later actions on its object (default
+   50), and objects acted on by more than ``max_object_accounts`` accounts are skipped: the
+   cost is at most ``fanout_cap`` pairs per action, linear in the number of posts, never
+   quadratic in an object's popularity. Both only touch objects that popularity weighting
+   has already made nearly worthless (below). Pairs are generated in slices of whole objects
+   (at most 500,000 candidate pairs at a time), so memory stays flat.
 
-3. **Repetition.** For each account pair and layer, ``n`` is the number of *distinct* objects
-   they co-acted on (one object counts once, however often they posted it), ``n_fast`` the
-   number of those with a co-action within the fast window (default ``window_seconds / 6``).
+3. **Repetition.** A pair's co-actions on one object form one *repetition* per occasion:
+   co-actions more than ``occasion_gap_seconds`` (30 min) apart are separate occasions. A
+   burst of copies counts once; the same text or the same defender pushed again the next day
+   counts again. For each account pair and layer ``n`` is the number of repetitions and
+   ``n_fast`` those whose closest co-action falls within the fast window (default
+   ``window_seconds / 6``).
 
 4. **Popularity weighting.** An object acted on by ``k`` accounts weighs
-   ``w = 1`` if ``k <= popular_object_accounts`` else ``1 / (1 + ln(k / popular_object_accounts))``;
-   an edge's weight ``s`` is the sum of its objects' weights. A trending link shared by
-   3,000 accounts counts 0.2: two accounts that both happened to share two trending links
-   within a minute reach 0.4, far below ``min_edge_weight``.
+   ``w(k) = 1`` if ``k <= popular_object_accounts`` (50) else
+   ``1 / (1 + ln(k / popular_object_accounts))``; a repetition weighs the smaller of ``w`` for
+   the object's accounts in the whole window and ``w`` for its actions within +-window of the
+   co-action (the local burst). Mentions of a defender are weighted by the local burst only:
+   a defender is named every day, a crowd naming them within a minute is the signal. An
+   edge's weight ``s`` is the sum of its repetitions' weights. A trending link shared by
+   3,000 accounts counts 0.2: two accounts that happened to share two trending links within
+   a minute reach 0.4, far below ``min_edge_weight`` (1.5).
 
 5. **Null model and excess over chance.** The expectation is what the pair would show if
    every action kept its object and its time but the posts were shuffled across accounts,
@@ -44,21 +51,23 @@ Method (quoted by the report's methodology page)
    popularity-weighted pairs. Hyperactive accounts (large ``d``) and layers full of bursts
    (large ``P``) thus expect more co-actions. Each edge keeps ``excess = s - E[s]``, the
    expected count ``lambda`` and a Poisson tail. Because trending objects make most of a
-   layer's co-acting pairs, the null is stratified: co-actions on *rare* objects (weight 1)
+   layer's co-acting pairs, the null is stratified: repetitions on *rare* objects (weight 1)
    are tested against the rare objects' expectation, those on popular objects against
    theirs, and all together against the total; ``p`` is the smallest of the three tails,
    Bonferroni-corrected (times 3). Two accounts meeting twice on links nobody else shares
-   are then surprising even in a week full of viral bursts. The null is
-   estimated from the same window, so it is only as good as the background it sees: a window
-   made only of one campaign's posts has no organic baseline to beat.
+   are then surprising even in a week full of viral bursts. The null is estimated from the
+   same window, so it is only as good as the background it sees: a window made only of one
+   campaign's posts has no organic baseline to beat.
 
 6. **Fusion and acceptance.** Layers are summed per pair (for exact and near-identical text,
    which see the same posts, only the larger of the two counts). A pair becomes a
-   coordination edge when ``n >= min_repetitions`` distinct objects, ``s >= min_edge_weight``
-   and ``p <= alpha``. Its graph weight is ``sum_layers layer_weight * max(excess_layer, 0)``.
-   It is *fast* when ``n_fast >= min_repetitions``.
+   coordination edge when ``n >= min_repetitions``, ``s >= min_edge_weight`` and
+   ``p <= alpha`` (1e-4). Its graph weight is
+   ``sum_layers layer_weight * max(s_layer - E[s_layer], 0)``. It is *fast* when
+   ``n_fast >= min_repetitions``. Only pairs whose summed counts could pass are widened into
+   the per-layer edge table (most pairs meet once).
 
-Every edge keeps, per object, the two posts (ids and times) whose co-action made it.
+Every edge keeps, per repetition, the two posts (ids and times) whose co-action made it.
 """
 
 from __future__ import annotations
@@ -270,19 +279,13 @@ def layer_events(
             out["hashtags"] = layer
     if "pileon" in wanted and len(inp.mentions):
         m = inp.mentions[["post_pk", "defender_id"]].dropna().drop_duplicates()
-        m = m.join(by_pk, on="post_pk", how="inner").sort_values(["defender_id", "t_ms", "post_pk"])
-        gap = params.pileon_episode_gap_seconds * 1000
-        new_def = m["defender_id"].ne(m["defender_id"].shift())
-        new_ep = new_def | (m["t_ms"].diff().fillna(gap + 1) > gap)
-        episode = new_ep.cumsum()
-        start = m["t_ms"].groupby(episode).transform("min")
-        stamp = pd.to_datetime(start, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%MZ")
-        labels = (m["defender_id"].astype(str) + " @ " + stamp.astype(str)).to_numpy(dtype=object)
+        m = m.join(by_pk, on="post_pk", how="inner")
+        labels = m["defender_id"].astype(str).to_numpy(dtype=object)
         out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
     return {k: v for k, v in out.items() if len(v.frame)}
 
 
-_PAIR_COLUMNS = ("a", "b", "obj", "dt_ms", "pk_a", "pk_b")
+_PAIR_COLUMNS = ("a", "b", "obj", "occasion", "dt_ms", "pk_a", "pk_b", "w")
 
 
 def co_action_pairs(
@@ -292,15 +295,19 @@ def co_action_pairs(
     fanout_cap: int,
     max_object_accounts: int,
     popular_object_accounts: int,
+    occasion_gap_ms: int | None = None,
+    local_only: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, dict[str, float]]:
     """All co-acting action pairs of one layer, one row per (account pair, object).
 
     ``events`` has post_pk, account, t_ms and the object ``key``.
 
     Returns ``(pair_objects, objects, actions, counts)``:
-    ``pair_objects``: a < b (account pks), obj (code into ``objects``), dt_ms (the pair's
-    closest co-action on that object), pk_a, pk_b (the two posts); sorted by
-    (a, b, obj);
+    ``pair_objects``: one row per *repetition*: a < b (account pks), obj (code into
+    ``objects``), occasion (0, 1, ... per pair and object: co-actions more than
+    ``occasion_gap_ms`` apart are separate occasions; ``None`` = one occasion per object),
+    dt_ms (the closest co-action of that occasion), pk_a, pk_b (its two posts), w (its
+    popularity weight); sorted by (a, b, obj, occasion);
     ``objects``: per object code its key, n_accounts, n_actions, weight;
     ``actions``: per account its number of actions in the layer;
     ``counts``: totals for the null model.
@@ -330,10 +337,14 @@ def co_action_pairs(
         "weighted_window_pairs": 0.0,
         "rare_window_pairs": 0,
         "capped": 0,
-        "skipped": int((n_acc > max_object_accounts).sum()),
+        "skipped": 0 if local_only else int((n_acc > max_object_accounts).sum()),
     }
-    empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in _PAIR_COLUMNS})
-    shared = (n_acc >= 2) & (n_acc <= max_object_accounts)
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype="float32" if c == "w" else "int64") for c in _PAIR_COLUMNS}
+    )
+    # a defender (local_only) is a persistent object, not a trending one: never skipped; the
+    # local burst weight and the fan-out cap bound its cost
+    shared = (n_acc >= 2) & ((n_acc <= max_object_accounts) | local_only)
     keep = shared[obj_all]
     if not keep.any():
         return empty, objects, actions, counts
@@ -343,13 +354,18 @@ def co_action_pairs(
     obj = obj_all[keep]
     order = np.lexsort((pk, acc, t, obj))
     t, acc, pk, obj = t[order], acc[order], pk[order], obj[order]
+    acc_stride = int(acc.max()) + 1
     t0 = int(t.min())
     span = int(t.max()) - t0 + window_ms + 1
     key = obj * span + (t - t0)
     end = np.searchsorted(key, key + window_ms, side="right")
     idx = np.arange(len(key))
     in_window = end - idx - 1
-    weights = objects["weight"].to_numpy()[obj]
+    # local popularity: actions on the object within +-window of this one (a burst of
+    # thousands sharing a trending link is crowded; a busy defender's steady mentions are not)
+    start = np.searchsorted(key, key - window_ms, side="left")
+    w_local = popularity_weight(end - start, popular_object_accounts)
+    weights = w_local if local_only else np.minimum(objects["weight"].to_numpy()[obj], w_local)
     counts["window_pairs"] = int(in_window.sum())
     counts["weighted_window_pairs"] = float((in_window * weights).sum())
     counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
@@ -381,24 +397,40 @@ def co_action_pairs(
         hi = np.where(swap, i, j)
         del swap, same
         a, b, o = acc[lo], acc[hi], obj[i]
+        pair = a * acc_stride + b
         dt = t[j] - t[i]
-        srt = np.lexsort((dt, o, b, a))
-        a, b, o, dt, lo, hi = a[srt], b[srt], o[srt], dt[srt], lo[srt], hi[srt]
-        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (o[1:] != o[:-1])]
+        ti = t[i]
+        srt = np.lexsort((ti, o, pair))
+        pair, a, b, o, dt, ti, i, lo, hi = (x[srt] for x in (pair, a, b, o, dt, ti, i, lo, hi))
+        new_obj = np.r_[True, (pair[1:] != pair[:-1]) | (o[1:] != o[:-1])]
+        if occasion_gap_ms is None:
+            brk = new_obj
+        else:
+            # a new occasion whenever the pair's co-actions on this object pause > the gap
+            brk = new_obj | np.r_[True, np.diff(ti) > occasion_gap_ms]
+        run = np.cumsum(brk)
+        occ = run - np.maximum.accumulate(np.where(new_obj, run, 0))
+        # closest co-action per (pair, object, occasion): groups are contiguous, so one
+        # stable sort on (group, dt) packed into a single int64 key is enough
+        srt = np.argsort(run * (window_ms + 1) + dt, kind="stable")
+        a, b, o, occ, dt, i, lo, hi, run = (x[srt] for x in (a, b, o, occ, dt, i, lo, hi, run))
+        first = np.r_[True, run[1:] != run[:-1]]
         parts.append(
             (
                 a[first],
                 b[first],
                 o[first].astype(np.int32),
+                occ[first].astype(np.int32),
                 dt[first].astype(np.int32),
                 pk[lo[first]],
                 pk[hi[first]],
+                weights[i[first]].astype(np.float32),
             )
         )
     if not parts:
         return empty, objects, actions, counts
     cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
-    srt = np.lexsort((cols[2], cols[1], cols[0]))
+    srt = np.lexsort((cols[3], cols[2], cols[0] * acc_stride + cols[1]))
     pair_objects = pd.DataFrame(
         {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
     )
@@ -457,6 +489,8 @@ def coordination_edges(
             fanout_cap=params.fanout_cap,
             max_object_accounts=params.max_object_accounts,
             popular_object_accounts=params.popular_object_accounts,
+            occasion_gap_ms=int(params.occasion_gap_seconds * 1000),
+            local_only=name == "pileon",
         )
         c = 2.0 * counts["window_pairs"] / denom
         nulls[name] = (
@@ -478,7 +512,7 @@ def coordination_edges(
         objects_by_layer[name] = objects
         if not len(po):
             continue
-        w = objects["weight"].to_numpy()[po["obj"].to_numpy()]
+        w = po["w"].to_numpy().astype(np.float64)
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         upper[name] = (
@@ -506,7 +540,7 @@ def coordination_edges(
         pair_objs[name] = po  # only rows that can become evidence are kept
         if not len(po):
             continue
-        w = objects_by_layer[name]["weight"].to_numpy()[po["obj"].to_numpy()]
+        w = po["w"].to_numpy().astype(np.float64)
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
         dt = po["dt_ms"].to_numpy()

@@ -255,6 +255,11 @@ def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> l
     return out
 
 
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def _share(mask: pd.Series) -> float:
     return float(mask.mean()) if len(mask) else 0.0
 
@@ -309,7 +314,7 @@ def _build_cluster(
                     post_id=r.post_id,
                     account_pk=int(r.account),
                     handle=r.handle,
-                    created_at=pd.Timestamp(r.created_at),
+                    created_at=_utc(r.created_at),
                     delta_s=(int(r.t_ms) - t_first) / 1000.0,
                 )
                 for r in grp.itertuples(index=False)
@@ -405,7 +410,7 @@ def _build_cluster(
             cats = [c for c in cat_cols if gcls[c].any()]
             narratives.append(
                 Narrative(
-                    key=f"N-{np.uint64(np.int64(key)):016X}"[:14],
+                    key=f"N-{int(key) & 0xFFFFFFFFFFFFFFFF:016X}"[:14],
                     representative_text=str(rep),
                     posts=len(grp),
                     accounts=int(grp["account_pk"].nunique()),

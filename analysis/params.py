@@ -32,13 +32,15 @@ class AnalysisParams:
     window_seconds: int = 60
     """Two actions on the same object co-act when |t1 - t2| <= window_seconds (sliding)."""
     min_repetitions: int = 2
-    """Distinct shared objects (summed over layers) before two accounts are linked."""
+    """Repetitions (distinct objects, or one object on separate occasions; summed over
+    layers) before two accounts are linked."""
     fast_window_seconds: int | None = None
     """The "fast" sub-network window; default window_seconds / 6 (10 s for 60 s)."""
     layers: tuple[str, ...] = LAYERS
     layer_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LAYER_WEIGHTS))
     popular_object_accounts: int = 50
-    """Objects shared by more accounts than this are down-weighted, w = 1 / (1 + ln(n / this))."""
+    """Objects acted on by more accounts than this (in the window, or within +-window of the
+    action) are down-weighted, w = 1 / (1 + ln(n / this))."""
     max_object_accounts: int = 5000
     """Objects shared by more accounts are skipped entirely (a trending link says nothing)."""
     fanout_cap: int = 50
@@ -51,8 +53,9 @@ class AnalysisParams:
     near_text_threshold: float = 0.6
     minhash_perm: int = 64
     minhash_bands: int = 16
-    pileon_episode_gap_seconds: int = 1800
-    """Mentions of one defender separated by more than this start a new pile-on episode."""
+    occasion_gap_seconds: int = 1800
+    """A pair's co-actions on one object more than this apart are separate occasions (the
+    same text pushed again the next day is a second repetition; a burst of copies is one)."""
     min_cluster_size: int = 3
     min_member_links: int = 2
     """Each member must be linked to this many other members (k-core); chains fall apart."""

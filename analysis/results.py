@@ -193,6 +193,58 @@ class AnalysisResult:
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
 
+    def member_rows(self) -> list[dict[str, Any]]:
+        """One row per cluster member: the columns of ``smearwatch export clusters``."""
+        rows = []
+        for c in self.clusters:
+            for m in c.members:
+                flags = [k for k, v in m.signals.items() if v is True]
+                rows.append(
+                    {
+                        "cluster_id": c.stable_id,
+                        "platform": m.platform,
+                        "account_id": m.author_id,
+                        "handle": m.handle,
+                        "score": c.score,
+                        "confidence": c.confidence,
+                        "stance": c.stance,
+                        "signals": ";".join(sorted(c.signals["layers"]) + flags),
+                    }
+                )
+        return rows
+
+    def graph(self) -> Any:
+        """The coordination network as a networkx graph with scalar attributes only, ready
+        for ``nx.write_gexf`` / ``nx.write_graphml`` (Gephi)."""
+        import networkx as nx
+
+        g = nx.Graph()
+        member = {m.account_pk: (c, m) for c in self.clusters for m in c.members}
+        nodes = sorted({e.a for e in self.edges} | {e.b for e in self.edges} | set(member))
+        for pk in nodes:
+            c, m = member.get(pk, (None, None))
+            g.add_node(
+                int(pk),
+                cluster=c.stable_id if c else "",
+                handle=(m.handle or "") if m else "",
+                platform=m.platform if m else "",
+                score=c.score if c else 0,
+                stance=c.stance if c else "",
+            )
+        for e in self.edges:
+            attrs = {
+                "weight": float(e.weight),
+                "n": int(e.n),
+                "excess": float(e.excess),
+                "expected": float(e.expected),
+                "p_value": float(e.p_value),
+                "fast": bool(e.fast),
+                "min_dt_s": float(e.min_dt_s),
+            }
+            attrs.update({f"n_{k}": int(v) for k, v in e.layers.items()})
+            g.add_edge(int(e.a), int(e.b), **attrs)
+        return g
+
 
 @dataclass(frozen=True)
 class PreviousCluster:

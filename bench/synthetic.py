@@ -332,6 +332,7 @@ def generate(
         f_txt = [" ".join(vocab[rng.integers(0, len(vocab), size=9)]) for _ in range(len(f_acc))]
         b.bulk(f_acc, f_t, f_txt)
         occasions = int(rng.integers(3, 9))
+        signature = " ".join(vocab[rng.integers(0, len(vocab), size=3)])
         for occ in range(occasions):
             t0 = rng.uniform(0, span - 3600)
             part = members[rng.random(size) < 0.8]
@@ -343,7 +344,8 @@ def generate(
                 vp = b.bulk(part, t0 + delay, [f"{ru} " + str(rng.choice(_EMOJI))] * len(part))
                 b.links.extend((int(p), url) for p in vp)
             elif kind_g == "copypasta":
-                base = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru)
+                # each operation words its texts its own way
+                base = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru) + " " + signature
                 texts = [_edit(rng, base, handles_pool) for _ in part]
                 vp = b.bulk(part, t0 + delay, texts)
                 b.mentions.extend((int(p), did) for p in vp)

@@ -245,3 +245,87 @@ def test_pair_count_is_bounded_by_the_fanout_cap(rows, cap):
     assert len(po) <= cap * len(rows)
     assert (po["a"] < po["b"]).all()
     assert (po["dt_ms"] <= 60_000).all()
+
+
+def test_same_object_on_separate_occasions_repeats_but_a_burst_counts_once():
+    rows = [(1, 0, "t"), (2, 5, "t"), (1, 9, "t"), (2, 12, "t")]  # one burst of copies
+    rows += [(1, 86_400, "t"), (2, 86_410, "t")]  # pushed again the next day
+    po, *_ = co_action_pairs(
+        events(rows),
+        window_ms=60_000,
+        fanout_cap=50,
+        max_object_accounts=5000,
+        popular_object_accounts=50,
+        occasion_gap_ms=1_800_000,
+    )
+    assert po["occasion"].tolist() == [0, 1]
+    assert po["dt_ms"].tolist() == [3000, 10_000]
+    once, *_ = co_action_pairs(
+        events(rows),
+        window_ms=60_000,
+        fanout_cap=50,
+        max_object_accounts=5000,
+        popular_object_accounts=50,
+        occasion_gap_ms=None,
+    )
+    assert len(once) == 1
+
+
+def test_local_burst_weight_spares_a_steady_object_but_not_a_crowd():
+    steady = [(i, 600 * i, "d") for i in range(1, 200)]  # a defender named every 10 minutes
+    steady += [(1000, 100_000, "d"), (1001, 100_010, "d")]
+    crowd = [(i, 99_990 + (i - 2000) * 0.05, "d") for i in range(2000, 2400)]  # 400 in 20 s
+
+    def weights(rows, local_only):
+        po, *_ = co_action_pairs(
+            events(rows),
+            window_ms=60_000,
+            fanout_cap=1000,
+            max_object_accounts=5000,
+            popular_object_accounts=50,
+            local_only=local_only,
+        )
+        return po
+
+    po = weights(steady, True)
+    pair = po[(po["a"] == 1000) & (po["b"] == 1001)]
+    assert float(pair["w"].iloc[0]) == 1.0
+    po = weights(steady + crowd, True)
+    pair = po[(po["a"] == 1000) & (po["b"] == 1001)]
+    assert float(pair["w"].iloc[0]) < 0.5
+
+
+def test_repeated_pileon_on_a_busy_defender_is_found():
+    posts = organic_background()
+    mentions = {}
+    for k in range(200):  # the defender is named by ordinary people every few minutes
+        p = post(f"fan{k % 50}", -20_000 + 300 * k, f"news about her today {k}", pid=f"n{k}")
+        posts.append(p)
+        mentions[("bluesky", p.post_id)] = ["ormanova"]
+    for occasion in range(3):  # five accounts pile on within a minute, three times
+        for i in range(5):
+            p = post(
+                f"troll{i}",
+                5000 * occasion + 9 * i,
+                f"позор {i} {occasion}",
+                pid=f"t{i}-{occasion}",
+            )
+            posts.append(p)
+            mentions[("bluesky", p.post_id)] = ["ormanova"]
+    inp = build(posts, mentions)
+    res = analyze(inp, AnalysisParams(min_repetitions=3))
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    got = [{names[m.account_pk].removeprefix("did:") for m in c.members} for c in res.clusters]
+    assert got == [{f"troll{i}" for i in range(5)}]
+    assert res.clusters[0].signals["layers"] == {"pileon": 10}
+
+
+def test_a_much_named_defender_is_never_skipped_as_trending():
+    rows = [(i, 3600 * i, "d") for i in range(1, 30)] + [(100, 50, "d"), (101, 60, "d")]
+    common = dict(
+        window_ms=60_000, fanout_cap=50, max_object_accounts=10, popular_object_accounts=50
+    )
+    skipped, *_ = co_action_pairs(events(rows), **common)
+    kept, *_ = co_action_pairs(events(rows), local_only=True, **common)
+    assert skipped.empty
+    assert set(map(tuple, kept[["a", "b"]].to_numpy().tolist())) == {(100, 101)}

@@ -166,3 +166,25 @@ def test_repeated_viral_bursts_among_unrelated_accounts_make_no_cluster():
         posts.append(post(name, rng.uniform(-9000, 40000), f"{name} says hi to all", pid=name))
     res = analyze(build(posts))
     assert res.clusters == []
+
+
+def test_export_rows_and_gephi_graph(world, tmp_path):
+    import networkx as nx
+
+    _, res = world
+    rows = res.member_rows()
+    assert {
+        "cluster_id",
+        "platform",
+        "account_id",
+        "handle",
+        "score",
+        "confidence",
+        "signals",
+    } <= set(rows[0])
+    assert len(rows) == sum(len(c.members) for c in res.clusters)
+    g = res.graph()
+    nx.write_gexf(g, tmp_path / "net.gexf")
+    nx.write_graphml(g, tmp_path / "net.graphml")
+    back = nx.read_graphml(tmp_path / "net.graphml")
+    assert back.number_of_edges() == len(res.edges)
