@@ -370,7 +370,7 @@ url = "sqlite:///smearwatch.db"
 
 [analysis]
 window_seconds = 60      # two accounts co-act when they share an object within this window
-min_repetitions = 2      # distinct shared objects before two accounts are linked
+min_repetitions = 2      # shared objects (or repeat occasions) before two accounts are linked
 
 # One table per defender you protect. Aliases are the names posts may use, in Latin and
 # Cyrillic; declensions, Kazakh suffixes and transliterations are derived from them.
