@@ -412,3 +412,13 @@ def test_settings_validation_and_example(base: str, bsky_context: CollectorConte
     text = example_toml(BlueskyCollector)
     assert 'platform = "bluesky"' in text and PASSWORD_ENV in text
     assert '# every = "15m"' in text and '# backfill = "7d"' in text
+
+
+def test_changed_response_shape_is_reported_as_such(
+    base: str, fake: FakeBluesky, bsky_context: CollectorContext
+) -> None:
+    """The API renames its result list: a clear error naming what was expected, not a crash
+    deep inside the mapping, and the source's other streams still run."""
+    fake.search_pages = {None: "searchPosts_changed_shape.json"}
+    with pytest.raises(PartialFailure, match="expected a JSON object with a 'posts' list"):
+        list(make(base, bsky_context).fetch(None, since=SINCE))

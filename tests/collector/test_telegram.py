@@ -189,3 +189,23 @@ def test_parse_page_more_link() -> None:
     page = parse_channel_page(fixture_text("telegram", "channel_page1.html"))
     assert page.before == 101 and page.title == "Правда KZ"
     assert [m.message_id for m in page.messages] == [101, 102, 103]
+
+
+def test_changed_page_layout_is_reported_as_such(
+    server: HTTPServer, base: str, fake: FakeTelegram, context: CollectorContext
+) -> None:
+    """Telegram redesigns its preview: a clear "not a channel preview page" for that channel,
+    and the healthy channel is still collected."""
+    redesigned = (
+        "<html><body><div class='tg-feed-v2'><article data-id='7'>Бахыт Орманова</article>"
+        "</div></body></html>"
+    )
+    server.expect_request("/s/redesigned_example").respond_with_response(
+        Response(redesigned, status=200, content_type="text/html; charset=utf-8")
+    )
+    collector = make(base, context, channels=["redesigned_example", CH])
+    pages = []
+    with pytest.raises(PartialFailure, match="redesigned_example.*not a channel preview page"):
+        for page in collector.fetch(None, since=SINCE):
+            pages.append(page)
+    assert pages and all(p.posts[0].post_id.startswith(CH) for p in pages if p.posts)
