@@ -497,14 +497,14 @@ class MentionMatcher:
         cues = _lookalikes()
         lookalikes = cues.tails
         n = len(folded)
-        tagged = "#" in cased
+        tagged = "#" in cased  # only a hashtag glues words together
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
             if (
                 start
                 and folded[start - 1].isalpha()
-                and not _glued_left(cased, folded, start, ends)
+                and not (tagged and _glued_left(cased, folded, start, ends))
             ):
                 continue
             tail, tail_end = "", end
@@ -532,7 +532,9 @@ class MentionMatcher:
                     ):
                         continue
                     span_end = tail_end
-                elif "" in tails and (tail[:1] in "'-" or _glued_right(cased, folded, end, tail)):
+                elif "" in tails and (
+                    tail[:1] in "'-" or (tagged and _glued_right(cased, folded, end, tail))
+                ):
                     span_end = end
                 else:
                     # a suffix, then the next word of a hashtag (#ОрманованыҚорғайық)
