@@ -412,8 +412,11 @@ def _place_words() -> tuple[frozenset[str], frozenset[str]]:
 @lru_cache(maxsize=65536)
 def is_place_word(token: str, *, after: bool = False) -> bool:
     """Does `token` (next to a surname) make it the name of a street or a village?"""
-    words = _place_words()[1 if after else 0]
     f = fold(token).rstrip(".")
+    if after:
+        # Kazakh place words take suffixes themselves (көшесінде, ауылынан)
+        return any(f.startswith(w) for w in _place_words()[1])
+    words = _place_words()[0]
     return f in words or lemma(f) in words
 
 

@@ -239,6 +239,11 @@ def _classify(words: Sequence[str]) -> list[str]:
         return [_FIRST if first[0] and shapes[0] is None else _SURNAME]
     roles = [_PATRONYMIC if s == _PATRONYMIC else None for s in shapes]
     open_ = [i for i, r in enumerate(roles) if r is None]
+    if open_ and all(first[i] for i in open_) and len(open_) < len(words):
+        # "Айым Серікқызы", "Ерлан Бекұлы": a Kazakh patronymic is the surname when the
+        # rest is first names; it is a patronymic only next to another surname.
+        roles[max(i for i, r in enumerate(roles) if r == _PATRONYMIC)] = _SURNAME
+        return [r or _FIRST for r in roles]
     # A known first name is never the surname while another word could be: Марина ends like
     # Рябинина, but in "Марина Вебер" it is Вебер that is the surname.
     surname = (
@@ -1104,12 +1109,12 @@ def _latin_declined(
     nominative: str, forms: tuple[str, ...], gender: str
 ) -> tuple[tuple[str, frozenset[str]], ...]:
     """(Cyrillic stem, folded Latin endings) of the Russian case forms of a surname: Орманова
-    -> ("орманов", {"oy", "oi", "u", ...}). Not a man's genitive that spells his female
-    relative's name (Sharipova): in Latin script that is almost always the woman, and English
-    has no cue to tell them apart."""
+    -> ("орманов", {"oy", "oi", "u", ...}). Not a man's genitive in -a, which spells his
+    female relative's name (Sharipova): in Latin script that is almost always the woman, and
+    English has no cue to tell them apart."""
     by_stem: dict[str, set[str]] = defaultdict(set)
     for form in forms:
-        if gender != "f" and form.endswith(_FEMININE_LOOKING):
+        if gender != "f" and form.endswith(("а", "ая")):
             continue
         k = 0
         while k < min(len(nominative), len(form)) and nominative[k] == form[k]:
@@ -1123,7 +1128,6 @@ def _latin_declined(
 
 
 _DECLINED_ENDINGS = 6
-_FEMININE_LOOKING = ("ова", "ева", "ёва", "ина", "ына", "ая")
 
 
 @cache
