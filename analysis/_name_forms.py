@@ -544,7 +544,9 @@ def kazakh_tails(word: str, cases_only: bool = False) -> frozenset[str]:
 
 
 @cache
-def _kazakh_tails(last: str, harmonies: tuple[int, ...], cases_only: bool = False) -> frozenset[str]:
+def _kazakh_tails(
+    last: str, harmonies: tuple[int, ...], cases_only: bool = False
+) -> frozenset[str]:
     marks = rules().kazakh.get("separators", {}).get("marks", [])
     out = {fold(c) for c in _kazakh_chains(last, harmonies, cases_only)}
     out |= {m + c for m in marks for c in list(out)}
