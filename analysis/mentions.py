@@ -503,6 +503,7 @@ class MentionMatcher:
         lookalikes = cues.tails
         n = len(folded)
         tagged = "#" in cased  # only a hashtag glues words together
+        weak_hits: set[tuple[int, int, int]] = set()
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
@@ -524,13 +525,13 @@ class MentionMatcher:
             for word_id, tails in payload:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
-                if (
+                # мороз, жолдас in lower case are the ordinary words: only next to the
+                # defender's first name ("игорь мороз") do they name the defender
+                weak = (
                     words[word_id].common
                     and not cased[start].isupper()
                     and not (tagged and _in_hashtag(cased, start))
-                ):
-                    # мороз, жолдас in lower case are the ordinary words
-                    continue
+                )
                 if tail in tails:
                     if tail in lookalikes and not _kazakh_context(
                         cased, folded, end, tail_end, cues
@@ -556,6 +557,8 @@ class MentionMatcher:
                     break
                 hits.append((start, span_end, word_id))
                 ends[span_end].append((start, word_id))
+                if weak:
+                    weak_hits.add((start, span_end, word_id))
         if not hits:
             return []
         starts: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -571,6 +574,8 @@ class MentionMatcher:
                 if span:
                     whole.add(alias.defender)
                     found.append(self._mention(alias, text, index, *span, field_name))
+            if weak_hits and (start, end, word_id) in weak_hits:
+                continue
             for alias_id in word.single_aliases:
                 alias = self._aliases[alias_id]
                 # Inside a full name of the same defender, the surname alone adds nothing.

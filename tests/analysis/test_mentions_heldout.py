@@ -295,3 +295,13 @@ def test_generated_forms_of_the_new_rules() -> None:
     assert "ым" not in nf.kazakh_tails("жолдас", cases_only=True)
     assert nf.fold("тың") in nf.kazakh_tails("жолдас", cases_only=True)
     assert "g'a" in nf.latin_tails("өмірзақова")
+
+
+def test_common_word_surname_in_lower_case_next_to_the_first_name(
+    heldout: MentionMatcher,
+) -> None:
+    # a post written all in lower case still names the defender with the first name
+    assert ids(heldout, "игорь мороз опять врёт") == {"moroz"}
+    assert ids(heldout, "людмила гросс опять врёт") == {"gross"}
+    assert ids(heldout, "ночью мороз, а игорь дома") == set()
+    assert ids(heldout, "that is gross") == set()
