@@ -76,6 +76,9 @@ class Rules:
     first_names: Mapping[str, str]
     diminutives: Mapping[str, tuple[str, ...]]
     hashtag_words: frozenset[str]
+    kazakh_2017: Mapping[str, str]
+    russified: Mapping[str, tuple[str, ...]]
+    russified_drop: frozenset[str]
     digest: str
 
     @property
@@ -137,6 +140,13 @@ def rules() -> Rules:
         first_names=first_names,
         diminutives=diminutives,
         hashtag_words=frozenset(w.translate(fold_table) for w in words),
+        kazakh_2017=dict(translit.get("kazakh_latin_2017", {})),
+        russified={
+            k: tuple(v)
+            for k, v in translit.get("russified", {}).items()
+            if k != "drop_between_consonants"
+        },
+        russified_drop=frozenset(translit.get("russified", {}).get("drop_between_consonants", ())),
         digest=digest.hexdigest(),
     )
 
@@ -212,7 +222,53 @@ def latin_variants(
         return None
 
     spellings = _spell(cyrillic, r.cyr2lat, cap, option_at)
+    if r.kazakh_2017:
+        spellings.append(kazakh_2017_spelling(cyrillic))
     return list(dict.fromkeys(fold(s) for s in spellings))
+
+
+def kazakh_2017_spelling(cyrillic: str) -> str:
+    """The spelling of a lower-case Cyrillic word in the 2017 Kazakh Latin alphabet."""
+    table = rules().kazakh_2017
+    return "".join(table.get(c, c) for c in cyrillic)
+
+
+def russified_variants(word: str, cap: int = 8) -> list[str]:
+    """Other spellings of a lower-case Kazakh Cyrillic word in Russian-language posts, beyond
+    what folding does (Әбдіқадыров -> абдыкадыров, Тілеуберді -> тлеуберды), without `word`."""
+    r = rules()
+    if not any(c in r.russified or c in r.russified_drop for c in word):
+        return []
+    consonants = set("бвгғджзйклмнпрстфхһцчшщқң")
+    options: list[tuple[str, ...]] = []
+    for i, c in enumerate(word):
+        opts = (c, *r.russified.get(c, ()))
+        if (
+            c in r.russified_drop
+            and 0 < i < len(word) - 1
+            and word[i - 1] in consonants
+            and word[i + 1] in consonants
+        ):
+            opts = (*opts, "")
+        options.append(opts)
+    out: dict[str, None] = {}
+
+    def walk(i: int, acc: str) -> None:
+        if len(out) >= cap + 1:
+            return
+        if i == len(options):
+            out.setdefault(acc, None)
+            return
+        for o in options[i]:
+            walk(i + 1, acc + o)
+
+    # Vary one letter class at a time first (the usual habits), then everything together.
+    for c, alts in r.russified.items():
+        for alt in alts:
+            out.setdefault(word.replace(c, alt), None)
+    walk(0, "")
+    base = fold(word)
+    return [v for v in out if fold(v) != base and len(v) >= 4][:cap]
 
 
 @lru_cache(maxsize=4096)
@@ -296,6 +352,74 @@ def is_common_word(word: str) -> bool:
     return not grammemes & {"Name", "Surn", "Patr", "Geox", "Orgn"}
 
 
+@cache
+def _common_word_rules() -> tuple[frozenset[str], dict[str, set[str]], dict[str, set[str]]]:
+    """The extra common words, and the set phrases as {word: words before} / {word: after}."""
+    section = rules().russian.get("common_words", {})
+    words = frozenset(fold(w) for w in section.get("words", ()))
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    for phrase in section.get("set_phrases", ()):
+        a, b = (fold(w) for w in phrase.split())
+        before.setdefault(b, set()).add(a)
+        after.setdefault(a, set()).add(b)
+    return words, before, after
+
+
+def is_common_surname(word: str) -> bool:
+    """Is a lower-case Cyrillic surname also an ordinary word (мороз, черноморский, жолдас)?
+    Listed in russian_names.toml [common_words], or known to the Russian dictionary as a noun
+    or adjective that is not a name with some weight."""
+    if fold(word) in _common_word_rules()[0]:
+        return True
+    morph = _morph()
+    if not is_cyrillic(word) or not morph.word_is_known(word):
+        return False
+    return any(
+        p.normal_form == word
+        and p.score >= 0.05
+        and p.tag.POS in ("NOUN", "ADJF")
+        and not set(p.tag.grammemes) & {"Name", "Surn", "Patr", "Geox", "Orgn"}
+        for p in morph.parse(word)
+    )
+
+
+@lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """The dictionary form of a lower-case word (folded); the word itself when unknown."""
+    if not is_cyrillic(word):
+        return word
+    return fold(_morph().parse(word)[0].normal_form)
+
+
+def in_set_phrase(nominative: str, before: str | None, after: str | None) -> bool:
+    """Is the common-word surname `nominative` (folded) part of a set phrase (Дед Мороз)?"""
+    _, phrase_before, phrase_after = _common_word_rules()
+    if before and lemma(fold(before)) in phrase_before.get(nominative, ()):
+        return True
+    return bool(after and lemma(fold(after)) in phrase_after.get(nominative, ()))
+
+
+@cache
+def _place_words() -> tuple[frozenset[str], frozenset[str]]:
+    section = rules().russian.get("places", {})
+    return (
+        frozenset(fold(w) for w in section.get("before", ())),
+        frozenset(fold(w) for w in section.get("after", ())),
+    )
+
+
+@lru_cache(maxsize=65536)
+def is_place_word(token: str, *, after: bool = False) -> bool:
+    """Does `token` (next to a surname) make it the name of a street or a village?"""
+    f = fold(token).rstrip(".")
+    if after:
+        # Kazakh place words take suffixes themselves (көшесінде, ауылынан)
+        return any(f.startswith(w) for w in _place_words()[1])
+    words = _place_words()[0]
+    return f in words or lemma(f) in words
+
+
 @lru_cache(maxsize=65536)
 def is_feminine_predicate(word: str) -> bool:
     """A past-tense verb or short adjective in the feminine (заявила, виновна)."""
@@ -374,7 +498,9 @@ def _suffix(table: Mapping[str, Sequence[str]], letter: str, harmony: int) -> li
 
 
 @cache
-def _kazakh_chains(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
+def _kazakh_chains(
+    last: str, harmonies: tuple[int, ...], cases_only: bool = False
+) -> frozenset[str]:
     kz = rules().kazakh
     cases: Mapping[str, Mapping[str, Sequence[str]]] = kz["cases"]
     after: Mapping[str, Mapping[str, Sequence[str]]] = kz.get("after_possessive", {})
@@ -398,6 +524,8 @@ def _kazakh_chains(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
                     add_cases(base + s, name)
 
         add_cases("", None)
+        if cases_only:
+            continue
         add_possessives("")
         for plural in _suffix(kz["plural"], last, h):
             out.add(plural)
@@ -406,18 +534,21 @@ def _kazakh_chains(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
     return frozenset(out)
 
 
-def kazakh_tails(word: str) -> frozenset[str]:
-    """Folded Cyrillic suffix chains (with the optional separators) that may follow `word`."""
+def kazakh_tails(word: str, cases_only: bool = False) -> frozenset[str]:
+    """Folded Cyrillic suffix chains (with the optional separators) that may follow `word`;
+    with `cases_only`, only the case suffixes (no plural or possessive)."""
     word = word.lower()
     if not word:
         return frozenset()
-    return _kazakh_tails(word[-1], _harmonies(word))
+    return _kazakh_tails(word[-1], _harmonies(word), cases_only)
 
 
 @cache
-def _kazakh_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
+def _kazakh_tails(
+    last: str, harmonies: tuple[int, ...], cases_only: bool = False
+) -> frozenset[str]:
     marks = rules().kazakh.get("separators", {}).get("marks", [])
-    out = {fold(c) for c in _kazakh_chains(last, harmonies)}
+    out = {fold(c) for c in _kazakh_chains(last, harmonies, cases_only)}
     out |= {m + c for m in marks for c in list(out)}
     out.add("")
     return frozenset(out)
@@ -436,29 +567,34 @@ def voiced_stem(word: str) -> tuple[str, frozenset[str]] | None:
 
 
 @cache
-def _latin_chain_spellings(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
+def _latin_chain_spellings(
+    last: str, harmonies: tuple[int, ...], cases_only: bool = False
+) -> frozenset[str]:
     out: set[str] = set()
-    for chain in _kazakh_chains(last, harmonies):
-        out.update(latin_variants(chain, word_initial=False, cap=MAX_SUFFIX_SPELLINGS))
+    for chain in _kazakh_chains(last, harmonies, cases_only):
+        spellings = latin_variants(chain, word_initial=False, cap=MAX_SUFFIX_SPELLINGS)
+        out.update(spellings)
+        # 2017 alphabet: a final apostrophe (nyn') is often left out or eaten by punctuation
+        out.update(s.rstrip("'") for s in spellings if s.endswith("'"))
     return frozenset(out)
 
 
-def latin_tails(word: str) -> frozenset[str]:
+def latin_tails(word: str, cases_only: bool = False) -> frozenset[str]:
     """Folded Latin suffixes after a Latin spelling of the Cyrillic `word`: Kazakh chains in
-    the 2021 alphabet and common transliterations, and the English possessive."""
+    the 2021, 2017 and common transliterations, and the English possessive."""
     word = word.lower()
-    return _latin_tails(word[-1] if word else "", _harmonies(word))
+    return _latin_tails(word[-1] if word else "", _harmonies(word), cases_only)
 
 
 @cache
-def _latin_tails(last: str, harmonies: tuple[int, ...]) -> frozenset[str]:
+def _latin_tails(last: str, harmonies: tuple[int, ...], cases_only: bool = False) -> frozenset[str]:
     kz = rules().kazakh
-    out = set(_latin_chain_spellings(last, harmonies)) if last else set()
+    out = set(_latin_chain_spellings(last, harmonies, cases_only)) if last else set()
     marks = kz.get("separators", {}).get("marks", [])
     out |= {m + c for m in marks for c in list(out)}
     # A Latin name with a Cyrillic suffix, set off by a hyphen or apostrophe (Kesler-ге).
     if last:
-        out |= {t for t in _kazakh_tails(last, harmonies) if t[:1] in marks}
+        out |= {t for t in _kazakh_tails(last, harmonies, cases_only) if t[:1] in marks}
     out.update(fold(p) for p in kz.get("english", {}).get("possessive", []))
     out.add("")
     return frozenset(out)

@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 # Bump when the matching code changes what it finds; the data files are hashed separately.
-RULES_VERSION = "mentions-1"
+RULES_VERSION = "mentions-2"
 
 
 class Defender(Protocol):
@@ -152,6 +152,8 @@ class _Word:
     single_aliases: list[int] = field(default_factory=list)
     anchor_aliases: list[int] = field(default_factory=list)
     kazakh_letters: bool = False
+    # a surname that is also an ordinary word (Мороз): its folded nominative, else ""
+    common: str = ""
 
 
 @dataclass
@@ -237,10 +239,17 @@ def _classify(words: Sequence[str]) -> list[str]:
         return [_FIRST if first[0] and shapes[0] is None else _SURNAME]
     roles = [_PATRONYMIC if s == _PATRONYMIC else None for s in shapes]
     open_ = [i for i, r in enumerate(roles) if r is None]
+    if open_ and all(first[i] for i in open_) and len(open_) < len(words):
+        # "Айым Серікқызы", "Ерлан Бекұлы": a Kazakh patronymic is the surname when the
+        # rest is first names; it is a patronymic only next to another surname.
+        roles[max(i for i, r in enumerate(roles) if r == _PATRONYMIC)] = _SURNAME
+        return [r or _FIRST for r in roles]
+    # A known first name is never the surname while another word could be: Марина ends like
+    # Рябинина, but in "Марина Вебер" it is Вебер that is the surname.
     surname = (
         [i for i in open_ if shapes[i] == _SURNAME and not first[i]]
-        or [i for i in open_ if shapes[i] == _SURNAME]
         or [i for i in open_ if not first[i]]
+        or [i for i in open_ if shapes[i] == _SURNAME]
         or open_
         or [len(words) - 1]
     )[-1]
@@ -341,6 +350,10 @@ class MentionMatcher:
                 if role == _FIRST:
                     info.first_keys |= word.keys
                     info.first_initials |= word.initials
+                    if "-" in word.text:
+                        # Анна-Мария is also written "Anna Maria": neither part is then
+                        # somebody else's first name next to the surname.
+                        info.first_keys |= _first_name_part_keys(word.text)
                 elif role == _SURNAME:
                     info.surname_keys |= word.keys
         for platform, handles in dict(d.handles).items():
@@ -394,23 +407,38 @@ class MentionMatcher:
         else:
             cyrillic = [c for c in cyrillic if nf.fold(c) not in word.keys]
         word.kazakh_letters |= _KAZAKH_LETTERS.search(text) is not None
+        if role == _SURNAME and not word.common:
+            word.common = next((nf.fold(c) for c in cyrillic if nf.is_common_surname(c)), "")
+        # A surname that is also an ordinary word takes only the case suffixes: with a
+        # possessive or plural (жолдасым, жолдастары) it is the ordinary word.
+        cases_only = bool(word.common)
         if not nf.is_cyrillic(low):
             # The configured Latin spelling itself, whatever the Cyrillic guesses below.
-            add(low, nf.latin_tails(cyrillic[0] if cyrillic else key[0]))
+            add(low, nf.latin_tails(cyrillic[0] if cyrillic else key[0], cases_only))
         if role == _FIRST:
             diminutives = nf.rules().diminutives
             cyrillic = cyrillic + [d for c in cyrillic for d in diminutives.get(nf.fold(c), ())]
+        if word.kazakh_letters or any(_KAZAKH_LETTERS.search(c) for c in cyrillic):
+            # Kazakh letters written the Russian way (Әбдіқадыров = Абдыкадыров)
+            cyrillic = cyrillic + [v for c in cyrillic for v in nf.russified_variants(c)]
         for cyr in cyrillic:
             forms = nf.russian_forms(cyr, role, gender)
-            add(cyr, nf.kazakh_tails(cyr))
+            add(cyr, nf.kazakh_tails(cyr, cases_only))
             voiced = nf.voiced_stem(cyr)
             if voiced and voiced[1]:
                 add(voiced[0], voiced[1] - _BARE)
             for form in forms[1:]:
                 add(form, _BARE)
-            latin_tails = nf.latin_tails(cyr)
+            latin_tails = nf.latin_tails(cyr, cases_only)
             for spelling in nf.latin_variants(cyr):
                 add(spelling, latin_tails)
+            if role == _SURNAME:
+                # Russian case forms written in Latin letters (Ormanovoy, Zavadskuyu): the
+                # spellings of the stem they share with the nominative, with the Latin
+                # spellings of their endings as the tails.
+                for stem, endings in _latin_declined(cyr, tuple(forms[1:]), gender):
+                    for spelling in nf.latin_variants(stem):
+                        add(spelling, endings)
         for k in word.keys:
             word.initials.add(k[0])
             if len(k) > 1 and k[:2] in ("zh", "kh", "sh", "ch", "ts", "ye", "yu", "ya", "ju", "ja"):
@@ -474,43 +502,63 @@ class MentionMatcher:
         cues = _lookalikes()
         lookalikes = cues.tails
         n = len(folded)
+        tagged = "#" in cased  # only a hashtag glues words together
+        weak_hits: set[tuple[int, int, int]] = set()
         for last, (size, payload) in self._automaton.iter(folded):
             start = last - size + 1
             end = last + 1
             if (
                 start
                 and folded[start - 1].isalpha()
-                and not _glued_left(cased, folded, start, ends)
+                and not (tagged and _glued_left(cased, folded, start, ends))
             ):
                 continue
             tail, tail_end = "", end
             if end < n:
                 after = folded[end]
                 if after.isalpha():
-                    tail_end = _LETTERS.match(folded, end).end()
+                    tail_end = _TAIL.match(folded, end).end()
                     tail = folded[end:tail_end]
                 elif after in "'-" and end + 1 < n and folded[end + 1].isalpha():
-                    tail_end = _LETTERS.match(folded, end + 1).end()
+                    tail_end = _TAIL.match(folded, end + 1).end()
                     tail = folded[end:tail_end]
             for word_id, tails in payload:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
+                # мороз, жолдас in lower case are the ordinary words: only next to the
+                # defender's first name ("игорь мороз") do they name the defender
+                weak = (
+                    words[word_id].common
+                    and not cased[start].isupper()
+                    and not (tagged and _in_hashtag(cased, start))
+                )
                 if tail in tails:
                     if tail in lookalikes and not _kazakh_context(
                         cased, folded, end, tail_end, cues
                     ):
                         continue
                     span_end = tail_end
-                elif "" in tails and (tail[:1] in "'-" or _glued_right(cased, folded, end, tail)):
+                elif "" in tails and (
+                    tail[:1] in "'-" or (tagged and _glued_right(cased, folded, end, tail))
+                ):
                     span_end = end
                 else:
-                    continue
+                    # a suffix, then the next word of a hashtag (#ОрманованыҚорғайық)
+                    k = _tag_suffix(cased, folded, end, tail, tails) if tagged else 0
+                    if not k or (
+                        tail[:k] in lookalikes
+                        and not _kazakh_context(cased, folded, end, end + k, cues)
+                    ):
+                        continue
+                    span_end = end + k
                 if blocked is None:
                     blocked = _non_prose_spans(cased)
                 if blocked and any(s < span_end and start < e for s, e in blocked):
                     break
                 hits.append((start, span_end, word_id))
                 ends[span_end].append((start, word_id))
+                if weak:
+                    weak_hits.add((start, span_end, word_id))
         if not hits:
             return []
         starts: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -526,6 +574,8 @@ class MentionMatcher:
                 if span:
                     whole.add(alias.defender)
                     found.append(self._mention(alias, text, index, *span, field_name))
+            if weak_hits and (start, end, word_id) in weak_hits:
+                continue
             for alias_id in word.single_aliases:
                 alias = self._aliases[alias_id]
                 # Inside a full name of the same defender, the surname alone adds nothing.
@@ -697,6 +747,13 @@ class MentionMatcher:
             for token in (before, after):
                 if token and token[0].isupper() and self._other_person(alias.defender, token):
                     return False
+            if before and nf.is_place_word(before):
+                return False  # улица Щербакова
+            if after and nf.is_place_word(after, after=True):
+                return False  # Төлеубай ауылы
+            common = self._words[alias.words[0]].common
+            if common and nf.in_set_phrase(common, before, after):
+                return False  # Дед Мороз, Черноморский флот
             if (
                 info.gender == "m"
                 and (before or after)
@@ -806,6 +863,8 @@ _BARE = frozenset({""})
 # --- per-post helpers --------------------------------------------------------------------
 
 _LETTERS = re.compile(r"[^\W\d_]*")
+# The rest of a word after a name: letters, with apostrophes inside (2017 Kazakh Latin: g'a).
+_TAIL = re.compile(r"[^\W\d_]*(?:'[^\W\d_]+)*")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060\ufeff]")
 _INITIALS_BEFORE = re.compile(r"(?<![^\W\d_])([^\W\d_]{1,2})\.(?:\s?[^\W\d_]{1,2}\.)?$")
 _INITIAL_BEFORE = re.compile(r"(?<![^\W\d_])([^\W\d_]{1,2})\.$")
@@ -951,6 +1010,25 @@ def _glued_right(cased: str, folded: str, end: int, tail: str) -> bool:
     return tail in nf.rules().hashtag_words or nf.is_dictionary_word(tail)
 
 
+def _tag_suffix(cased: str, folded: str, end: int, tail: str, tails: frozenset[str]) -> int:
+    """Inside a hashtag, the length of a suffix from `tails` that starts `tail` and is followed
+    by the next word of the compound: a capital (#ОрманованыҚорғайық) or, in a lower-case tag,
+    a known word (#жұмабековтыңөтірігі). 0 when there is none."""
+    if not _in_hashtag(cased, end):
+        return 0
+    words = nf.rules().hashtag_words
+    for k in range(len(tail) - 1, 0, -1):
+        if tail[:k] not in tails:
+            continue
+        nxt = end + k
+        if cased[nxt].isupper() and cased[nxt - 1].islower():
+            return k
+        rest = tail[k:]
+        if rest in words or nf.is_dictionary_word(rest):
+            return k
+    return 0
+
+
 def _skip_gap_back(cased: str, pos: int, in_tag: bool) -> int | None:
     """Where the previous word of a name ends: only spaces between (or a hashtag join, or an
     initial glued to the surname: "Н.Жумабеков")."""
@@ -1029,6 +1107,44 @@ def _url_regex() -> re.Pattern[str]:
         r"[^\s<>\"«»]*",
         re.IGNORECASE,
     )
+
+
+@cache
+def _latin_declined(
+    nominative: str, forms: tuple[str, ...], gender: str
+) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(Cyrillic stem, folded Latin endings) of the Russian case forms of a surname: Орманова
+    -> ("орманов", {"oy", "oi", "u", ...}). Not a man's genitive in -a, which spells his
+    female relative's name (Sharipova): in Latin script that is almost always the woman, and
+    English has no cue to tell them apart."""
+    by_stem: dict[str, set[str]] = defaultdict(set)
+    for form in forms:
+        if gender != "f" and form.endswith(("а", "ая")):
+            continue
+        k = 0
+        while k < min(len(nominative), len(form)) and nominative[k] == form[k]:
+            k += 1
+        if k < len(form) and k >= 2:
+            ending = form[k:]
+            by_stem[form[:k]].update(
+                nf.latin_variants(ending, word_initial=False, cap=_DECLINED_ENDINGS)
+            )
+    return tuple((stem, frozenset(endings)) for stem, endings in by_stem.items())
+
+
+_DECLINED_ENDINGS = 6
+
+
+@cache
+def _first_name_part_keys(name: str) -> frozenset[str]:
+    """Folded spellings of the parts of a hyphenated first name (Анна-Мария: Анна, Мария)."""
+    keys: set[str] = set()
+    for part in name.lower().split("-"):
+        for cyr in _cyrillic_of(part) if part else ():
+            keys.update(nf.fold(f) for f in nf.russian_forms(cyr, _FIRST, "u"))
+            keys.update(nf.latin_variants(cyr, cap=32))
+        keys.add(nf.fold(part))
+    return frozenset(keys)
 
 
 def _first_name_keys() -> frozenset[str]:
