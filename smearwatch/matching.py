@@ -35,8 +35,16 @@ class MentionStep:
 
     def __init__(self, defenders: Sequence[Defender]) -> None:
         self.defenders = tuple(defenders)
-        self.matcher = MentionMatcher(self.defenders) if self.defenders else None
         self.fingerprint = matcher_fingerprint(self.defenders)
+        self._matcher: MentionMatcher | None = None
+
+    @property
+    def matcher(self) -> MentionMatcher | None:
+        """Built on first use: compiling every alias form takes a second or two, and commands
+        that only check whether stored mentions are current never need it."""
+        if self._matcher is None and self.defenders:
+            self._matcher = MentionMatcher(self.defenders)
+        return self._matcher
 
     def find(
         self,
