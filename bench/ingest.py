@@ -74,8 +74,12 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
             handle.write(orjson.dumps(record) + b"\n")
 
 
-def run_import(database_url: str, path: Path) -> tuple[float, int, str]:
-    """Seconds, peak RSS in kB, and the summary line of one `smearwatch import` process."""
+def run_import(database_url: str, path: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, peak RSS in kB and the summary line of one import process.
+
+    CPU time (user + system of the import process; a PostgreSQL server's own work is not in
+    it) makes figures taken on a busy machine comparable with those of an idle one.
+    """
     command = [
         sys.executable,
         "-m",
@@ -93,13 +97,15 @@ def run_import(database_url: str, path: Path) -> tuple[float, int, str]:
     err = process.stderr.read().decode() if process.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"import failed: {err}")
-    return elapsed, usage.ru_maxrss, out.strip().splitlines()[-1] if out.strip() else ""
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, usage.ru_maxrss, out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def report(backend: str, what: str, n: int, seconds: float, peak_kb: int) -> None:
+def report(backend: str, what: str, n: int, seconds: float, cpu: float, peak_kb: int) -> None:
     print(
         f"{backend:<11} {what:<14} {n:>10,} posts {seconds:7.1f} s "
-        f"{n / seconds:>9,.0f} posts/s  peak {peak_kb / 1024:,.0f} MB",
+        f"{n / seconds:>9,.0f} posts/s  (cpu {cpu:6.1f} s, {n / cpu:>7,.0f} posts/cpu-s)  "
+        f"peak {peak_kb / 1024:,.0f} MB  load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
@@ -128,8 +134,8 @@ def main() -> None:
         if args.backend in ("sqlite", "both"):
             url = f"sqlite:///{tmp / 'bench.db'}"
             for what in ("first import", "re-import"):
-                seconds, peak, _ = run_import(url, data)
-                report("sqlite", what, args.n, seconds, peak)
+                seconds, cpu, peak, _ = run_import(url, data)
+                report("sqlite", what, args.n, seconds, cpu, peak)
         if args.backend in ("postgresql", "both"):
             schema = "sw_bench_" + uuid.uuid4().hex[:8]
             admin = create_engine(args.pg_url)
@@ -138,8 +144,10 @@ def main() -> None:
             url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
             try:
                 for what in ("first import", "re-import"):
-                    seconds, peak, _ = run_import(url.render_as_string(hide_password=False), data)
-                    report("postgresql", what, args.n, seconds, peak)
+                    seconds, cpu, peak, _ = run_import(
+                        url.render_as_string(hide_password=False), data
+                    )
+                    report("postgresql", what, args.n, seconds, cpu, peak)
             finally:
                 with admin.begin() as connection:
                     connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
