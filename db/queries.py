@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, select
 
 from collector.post import format_time, raw_as_value, sha256_text
 from db import models
@@ -61,6 +61,23 @@ def post_children(connection: Connection, post_ids: list[int]) -> dict[str, dict
     return found
 
 
+def _pages(
+    connection: Connection, query: Select[Any], key: ColumnElement[int], attribute: str = "id"
+) -> Iterator[list[Row[Any]]]:
+    """The query's rows in `key` order, PAGE at a time: constant memory on any table size.
+
+    Keyset pagination (WHERE key > last) rather than OFFSET, so each page is an index range
+    scan and the last page costs what the first did.
+    """
+    last = 0
+    while True:
+        rows = connection.execute(query.where(key > last).order_by(key).limit(PAGE)).all()
+        if not rows:
+            return
+        yield rows
+        last = getattr(rows[-1], attribute)
+
+
 def iter_post_records(
     connection: Connection,
     *,
@@ -69,28 +86,18 @@ def iter_post_records(
     platform: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Posts in the smearwatch JSONL shape, plus their evidence fields, in storage order."""
-    last_id = 0
-    while True:
-        query = (
-            select(
-                _POST,
-                _ACCOUNT.c.platform_id.label("author_id"),
-                _ACCOUNT.c.created_at.label("author_created_at"),
-            )
-            .join(_ACCOUNT, _ACCOUNT.c.id == _POST.c.account_id)
-            .where(_POST.c.id > last_id)
-            .order_by(_POST.c.id)
-            .limit(PAGE)
-        )
-        if since is not None:
-            query = query.where(_POST.c.created_at >= since)
-        if until is not None:
-            query = query.where(_POST.c.created_at < until)
-        if platform is not None:
-            query = query.where(_POST.c.platform == platform)
-        rows = connection.execute(query).all()
-        if not rows:
-            return
+    query = select(
+        _POST,
+        _ACCOUNT.c.platform_id.label("author_id"),
+        _ACCOUNT.c.created_at.label("author_created_at"),
+    ).join(_ACCOUNT, _ACCOUNT.c.id == _POST.c.account_id)
+    if since is not None:
+        query = query.where(_POST.c.created_at >= since)
+    if until is not None:
+        query = query.where(_POST.c.created_at < until)
+    if platform is not None:
+        query = query.where(_POST.c.platform == platform)
+    for rows in _pages(connection, query, _POST.c.id):
         children = post_children(connection, [r.id for r in rows])
         for row in rows:
             yield {
@@ -119,7 +126,6 @@ def iter_post_records(
                 "collector": row.collector,
                 "raw": raw_as_value(row.raw),
             }
-        last_id = rows[-1].id
 
 
 def iter_accounts(
@@ -130,20 +136,12 @@ def iter_accounts(
         .group_by(_POST.c.account_id)
         .subquery()
     )
-    last_id = 0
-    while True:
-        query = (
-            select(_ACCOUNT, func.coalesce(counts.c.posts, 0).label("posts"))
-            .outerjoin(counts, counts.c.account_id == _ACCOUNT.c.id)
-            .where(_ACCOUNT.c.id > last_id)
-            .order_by(_ACCOUNT.c.id)
-            .limit(PAGE)
-        )
-        if platform is not None:
-            query = query.where(_ACCOUNT.c.platform == platform)
-        rows = connection.execute(query).all()
-        if not rows:
-            return
+    query = select(_ACCOUNT, func.coalesce(counts.c.posts, 0).label("posts")).outerjoin(
+        counts, counts.c.account_id == _ACCOUNT.c.id
+    )
+    if platform is not None:
+        query = query.where(_ACCOUNT.c.platform == platform)
+    for rows in _pages(connection, query, _ACCOUNT.c.id):
         for row in rows:
             yield {
                 "platform": row.platform,
@@ -155,7 +153,6 @@ def iter_accounts(
                 "last_seen": _time(row.last_seen),
                 "posts": row.posts,
             }
-        last_id = rows[-1].id
 
 
 @dataclass(frozen=True)
@@ -202,11 +199,7 @@ def iter_payload_mismatches(
         if evidence_ids:
             query = query.where(_POST.c.evidence_id.in_(evidence_ids))
         count = 0
-        last_id = 0
-        while True:
-            rows = connection.execute(query.where(key > last_id).order_by(key).limit(PAGE)).all()
-            if not rows:
-                break
+        for rows in _pages(connection, query, key, "key"):
             for row in rows:
                 count += 1
                 actual = sha256_text(row.raw)
@@ -219,7 +212,6 @@ def iter_payload_mismatches(
                         row.raw_sha256,
                         actual,
                     )
-            last_id = rows[-1].key
         counts.append(count)
     if checked is not None:
         checked.extend(counts)
@@ -298,34 +290,24 @@ def iter_mentions(
 ) -> Iterator[dict[str, Any]]:
     """Every stored defender mention with the post it is in, for `export mentions`."""
     mention = models.Mention.__table__
-    last_id = 0
-    while True:
-        query = (
-            select(
-                mention.c.id,
-                _POST.c.platform,
-                _POST.c.platform_id,
-                _POST.c.evidence_id,
-                _POST.c.created_at,
-                _POST.c.author_handle,
-                _POST.c.url,
-                mention.c.defender_id,
-                mention.c.alias,
-                mention.c.matched_text,
-                mention.c.field,
-                mention.c.start,
-                mention.c.end,
-            )
-            .join(_POST, _POST.c.id == mention.c.post_id)
-            .where(mention.c.id > last_id)
-            .order_by(mention.c.id)
-            .limit(PAGE)
-        )
-        if defender_id is not None:
-            query = query.where(mention.c.defender_id == defender_id)
-        rows = connection.execute(query).all()
-        if not rows:
-            return
+    query = select(
+        mention.c.id,
+        _POST.c.platform,
+        _POST.c.platform_id,
+        _POST.c.evidence_id,
+        _POST.c.created_at,
+        _POST.c.author_handle,
+        _POST.c.url,
+        mention.c.defender_id,
+        mention.c.alias,
+        mention.c.matched_text,
+        mention.c.field,
+        mention.c.start,
+        mention.c.end,
+    ).join(_POST, _POST.c.id == mention.c.post_id)
+    if defender_id is not None:
+        query = query.where(mention.c.defender_id == defender_id)
+    for rows in _pages(connection, query, mention.c.id):
         for row in rows:
             yield {
                 "platform": row.platform,
@@ -341,7 +323,6 @@ def iter_mentions(
                 "author_handle": row.author_handle,
                 "url": row.url,
             }
-        last_id = rows[-1].id
 
 
 def latest_analysis_run(connection: Connection) -> Any:
