@@ -161,8 +161,9 @@ def _layer(post_pk, account, t_ms, keys: np.ndarray, labels) -> LayerEvents:
             "key": keys,
         }
     )
-    lab = pd.Series(np.asarray(labels, dtype=object), index=keys)
-    lab = lab[~lab.index.duplicated()].sort_index()
+    # the label of each key's first action, sorted by key
+    uniq, first = np.unique(keys, return_index=True)
+    lab = pd.Series(np.asarray(labels, dtype=object)[first], index=uniq)
     return LayerEvents(frame, lab)
 
 
@@ -196,7 +197,9 @@ def layer_events(
         if not parts:
             return None
         masks = [m for m, _ in parts]
-        targets = np.concatenate([v for _, v in parts]).astype(str).astype(object)
+        targets = np.concatenate([v for _, v in parts])
+        if pd.api.types.infer_dtype(targets, skipna=False) != "string":
+            targets = targets.astype(str).astype(object)
         plats = np.concatenate([platform[m] for m in masks])
         if multi_platform:
             targets = plats + ":" + targets
