@@ -197,37 +197,24 @@ def _edit(rng: np.random.Generator, text: str, handles: list[str]) -> str:
     return " ".join(w for w in words if w)
 
 
-def generate(
-    n_posts: int = 100_000,
+def _organic(
+    b: _Builder,
+    rng: np.random.Generator,
+    n_org: int,
     *,
-    seed: int = 1,
-    n_groups: int | None = None,
-    days: int = 7,
-    viral_events: int | None = None,
-) -> Synthetic:
-    """A window of about ``n_posts`` posts with planted groups; deterministic for a seed."""
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2026-11-16T00:00:00Z")
-    span = days * 86_400.0
-    b = _Builder(rng, start)
-    n_accounts = max(200, n_posts // 15)
-    vocab = _words(rng, 30_000)
-    if n_groups is None:
-        n_groups = max(5, min(40, n_posts // 5_000))
-    if viral_events is None:
-        viral_events = max(3, min(60, n_posts // 20_000))
-
-    # --- organic accounts: heavy-tailed activity, daily rhythm (UTC+5)
-    activity = rng.pareto(1.3, size=n_accounts) + 1.0
-    activity = activity / activity.sum()
-    n_org = int(n_posts * 0.80)
+    n_accounts: int,
+    activity: np.ndarray,
+    vocab: np.ndarray,
+    days: int,
+    n_urls: int,
+    n_targets: int,
+) -> None:
+    """Ordinary posts: own texts, links, reposts, replies, hashtags, a few mentions."""
     acc = rng.choice(n_accounts, size=n_org, p=activity) + 1
     day = rng.integers(0, days, size=n_org)
     hour_local = rng.normal(15, 4, size=n_org) % 24
     t = day * 86_400.0 + ((hour_local - 5) % 24) * 3600.0 + rng.uniform(0, 3600, size=n_org)
     kind = rng.choice(5, size=n_org, p=[0.40, 0.22, 0.18, 0.12, 0.08])
-    n_urls = max(1000, n_posts // 3)
-    n_targets = max(1000, n_posts // 3)
     lens = rng.integers(6, 20, size=n_org)
     word_idx = rng.integers(0, len(vocab), size=(n_org, 20), dtype=np.int32)
     has_text = kind != 2  # plain reposts have no text
@@ -266,6 +253,42 @@ def generate(
     ment = np.flatnonzero((kind == 0) & (rng.random(n_org) < 0.02))
     who = np.array([d[0] for d in DEFENDERS], dtype=object)
     b.add_mentions(pks[ment], who[rng.integers(0, 3, size=len(ment))])
+
+
+def generate(
+    n_posts: int = 100_000,
+    *,
+    seed: int = 1,
+    n_groups: int | None = None,
+    days: int = 7,
+    viral_events: int | None = None,
+) -> Synthetic:
+    """A window of about ``n_posts`` posts with planted groups; deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-11-16T00:00:00Z")
+    span = days * 86_400.0
+    b = _Builder(rng, start)
+    n_accounts = max(200, n_posts // 15)
+    vocab = _words(rng, 30_000)
+    if n_groups is None:
+        n_groups = max(5, min(40, n_posts // 5_000))
+    if viral_events is None:
+        viral_events = max(3, min(60, n_posts // 20_000))
+
+    # --- organic accounts: heavy-tailed activity, daily rhythm (UTC+5)
+    activity = rng.pareto(1.3, size=n_accounts) + 1.0
+    activity = activity / activity.sum()
+    n_urls = max(1000, n_posts // 3)
+    n_targets = max(1000, n_posts // 3)
+    organic = {
+        "n_accounts": n_accounts,
+        "activity": activity,
+        "vocab": vocab,
+        "days": days,
+        "n_urls": n_urls,
+        "n_targets": n_targets,
+    }
+    _organic(b, rng, int(n_posts * 0.80), **organic)
 
     # --- viral bursts: many unrelated accounts within minutes
     viral_objects = []
@@ -386,6 +409,10 @@ def generate(
                 vp = b.bulk(part, t0 + delay, texts)
                 b.add_tags(vp, ("freeormanova", "біргеміз"))
                 b.add_mentions(vp, "ormanova")
+
+    # --- more organic traffic up to the requested size
+    if b.next_pk - 1 < n_posts:
+        _organic(b, rng, n_posts - (b.next_pk - 1), **organic)
 
     # --- frames
     def cat(parts, dtype=None) -> np.ndarray:
