@@ -161,8 +161,9 @@ def _layer(post_pk, account, t_ms, keys: np.ndarray, labels) -> LayerEvents:
             "key": keys,
         }
     )
-    lab = pd.Series(np.asarray(labels, dtype=object), index=keys)
-    lab = lab[~lab.index.duplicated()].sort_index()
+    # the label of each key's first action, sorted by key
+    uniq, first = np.unique(keys, return_index=True)
+    lab = pd.Series(np.asarray(labels, dtype=object)[first], index=uniq)
     return LayerEvents(frame, lab)
 
 
@@ -196,7 +197,9 @@ def layer_events(
         if not parts:
             return None
         masks = [m for m, _ in parts]
-        targets = np.concatenate([v for _, v in parts]).astype(str).astype(object)
+        targets = np.concatenate([v for _, v in parts])
+        if pd.api.types.infer_dtype(targets, skipna=False) != "string":
+            targets = targets.astype(str).astype(object)
         plats = np.concatenate([platform[m] for m in masks])
         if multi_platform:
             targets = plats + ":" + targets
@@ -312,15 +315,29 @@ def co_action_pairs(
     ``actions``: per account its number of actions in the layer;
     ``counts``: totals for the null model.
     """
-    ev = events.drop_duplicates(["post_pk", "key"])
-    codes, uniques = pd.factorize(ev["key"], sort=True)
-    obj_all = codes.astype(np.int64)
-    acc_all = ev["account"].to_numpy()
+    key_all = events["key"].to_numpy().astype(np.int64, copy=False)
+    uniques, codes = np.unique(key_all, return_inverse=True)
+    obj_all = codes.astype(np.int64, copy=False).reshape(-1)
+    t_all = events["t_ms"].to_numpy().astype(np.int64, copy=False)
+    acc_all = events["account"].to_numpy().astype(np.int64, copy=False)
+    pk_all = events["post_pk"].to_numpy().astype(np.int64, copy=False)
+    # one sort by (object, time, account, post) serves everything below; a post's repeated
+    # action on one object (same post and key, hence same account and time) is adjacent
+    order = np.lexsort((pk_all, acc_all, t_all, obj_all))
+    obj_all, t_all, acc_all, pk_all = (x[order] for x in (obj_all, t_all, acc_all, pk_all))
+    del order, codes, key_all
+    if len(obj_all) > 1:
+        dup = np.r_[False, (pk_all[1:] == pk_all[:-1]) & (obj_all[1:] == obj_all[:-1])]
+        if dup.any():
+            obj_all, t_all, acc_all, pk_all = (x[~dup] for x in (obj_all, t_all, acc_all, pk_all))
+        del dup
     n_obj = len(uniques)
     # distinct accounts per object, without a Python-level groupby
-    acc_codes, acc_uniques = pd.factorize(acc_all)
-    obj_acc = np.unique(obj_all * max(len(acc_uniques), 1) + acc_codes)
-    n_acc = np.bincount(obj_acc // max(len(acc_uniques), 1), minlength=n_obj)
+    acc_stride_all = int(acc_all.max()) + 1 if len(acc_all) else 1
+    obj_acc = np.sort(obj_all * acc_stride_all + acc_all)
+    first_pair = np.r_[True, obj_acc[1:] != obj_acc[:-1]] if len(obj_acc) else obj_acc > 0
+    n_acc = np.bincount(obj_acc[first_pair] // acc_stride_all, minlength=n_obj)
+    del obj_acc, first_pair
     objects = pd.DataFrame(
         {
             "key": np.asarray(uniques, dtype=np.int64),
@@ -330,9 +347,10 @@ def co_action_pairs(
         index=pd.RangeIndex(n_obj, name="obj"),
     )
     objects["weight"] = popularity_weight(objects["n_accounts"], popular_object_accounts)
-    actions = ev.groupby("account", sort=True).size().rename("d")
+    acc_keys, acc_n = np.unique(acc_all, return_counts=True)
+    actions = pd.Series(acc_n, index=pd.Index(acc_keys, name="account"), name="d")
     counts: dict[str, float] = {
-        "actions": len(ev),
+        "actions": len(obj_all),
         "window_pairs": 0,
         "weighted_window_pairs": 0.0,
         "rare_window_pairs": 0,
@@ -348,12 +366,9 @@ def co_action_pairs(
     keep = shared[obj_all]
     if not keep.any():
         return empty, objects, actions, counts
-    t = ev["t_ms"].to_numpy()[keep]
-    acc = acc_all[keep]
-    pk = ev["post_pk"].to_numpy()[keep]
-    obj = obj_all[keep]
-    order = np.lexsort((pk, acc, t, obj))
-    t, acc, pk, obj = t[order], acc[order], pk[order], obj[order]
+    # the rows stay sorted by (object, time, account, post)
+    t, acc, pk, obj = t_all[keep], acc_all[keep], pk_all[keep], obj_all[keep]
+    del t_all, acc_all, pk_all, obj_all, keep
     acc_stride = int(acc.max()) + 1
     t0 = int(t.min())
     span = int(t.max()) - t0 + window_ms + 1
@@ -430,9 +445,12 @@ def co_action_pairs(
     if not parts:
         return empty, objects, actions, counts
     cols = [np.concatenate([p[k] for p in parts]) for k in range(len(_PAIR_COLUMNS))]
-    srt = np.lexsort((cols[3], cols[2], cols[0] * acc_stride + cols[1]))
+    del parts
+    # each slice is sorted by (pair, obj, occasion) and the slices hold increasing object
+    # codes, so a stable sort on the pair alone completes the (pair, obj, occasion) order
+    srt = np.argsort(cols[0] * acc_stride + cols[1], kind="stable")
     pair_objects = pd.DataFrame(
-        {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}
+        {name: col[srt] for name, col in zip(_PAIR_COLUMNS, cols, strict=True)}, copy=False
     )
     return pair_objects, objects, actions, counts
 

@@ -51,18 +51,33 @@ def normalize_text(text: str) -> str:
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
+_NFKC = unicodedata.normalize
+
+
 def _normalize_one(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    text = _NFKC("NFKC", text).lower().replace("ё", "е")
+    # already words separated by single spaces (str.isalnum is exactly the regex's [^\W_]):
+    # nothing to strip, no regex needed
+    if (
+        text.replace(" ", "").isalnum()
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        return text
     if "@" in text or "http" in text or "www." in text:
         return " ".join(_STRIP_RE.sub(" ", text).split())
     # nothing to strip but punctuation: collecting the words is 2-3x faster than substituting
     return " ".join(_WORD_RE.findall(text))
 
 
+def _normalize_list(values: list) -> list[str]:
+    return [_normalize_one(t) if isinstance(t, str) and t else "" for t in values]
+
+
 def normalize_texts(texts: pd.Series) -> pd.Series:
     """Vectorised `normalize_text` over a Series; keeps the index."""
-    values = texts.to_numpy(dtype=object)
-    out = [_normalize_one(t) if isinstance(t, str) else "" for t in values]
+    out = _normalize_list(texts.to_numpy(dtype=object).tolist())
     return pd.Series(out, index=texts.index, dtype=object)
 
 
@@ -155,21 +170,27 @@ def near_duplicate_groups(
         ``norm`` (normalised text), ``exact_key`` (stable hash of the normalised text) and
         ``group_key`` (stable id of the near-duplicate group: the smallest exact key in it).
     """
-    norm = normalize_texts(texts)
-    ntok = np.fromiter(
-        (t.count(" ") + 1 if t else 0 for t in norm.tolist()), dtype=np.int64, count=len(norm)
-    )
-    norm = norm[ntok >= max(min_tokens, 1)]
-    out = pd.DataFrame({"norm": norm})
-    out["exact_key"] = text_hashes(norm.to_numpy()).astype(np.int64)
+    norm_list = _normalize_list(texts.to_numpy(dtype=object).tolist())
+    ntok = np.fromiter(map(str.count, norm_list, itertools.repeat(" ")), np.int64, len(norm_list))
+    ntok += np.fromiter(map(bool, norm_list), np.int64, len(norm_list))
+    keep = ntok >= max(min_tokens, 1)
+    values = np.empty(len(norm_list), dtype=object)
+    values[:] = norm_list
+    del norm_list
+    values = values[keep]
+    out = pd.DataFrame({"norm": values}, index=texts.index[keep])
+    out["exact_key"] = text_hashes(values).astype(np.int64)
     if not len(out):
         out["group_key"] = pd.Series(dtype="int64")
+        return out
+    if exact_only:
+        out["group_key"] = out["exact_key"]
         return out
     # Work on distinct texts only: identical copies are trivially one group.
     uniq = out.drop_duplicates("exact_key").sort_values("exact_key")
     n = len(uniq)
     keys = uniq["exact_key"].to_numpy()
-    if n == 1 or exact_only:
+    if n == 1:
         out["group_key"] = out["exact_key"]
         return out
     sig = _signatures(uniq["norm"], num_perm, seed, chunk)

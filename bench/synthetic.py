@@ -92,25 +92,26 @@ class Synthetic:
 
 
 class _Builder:
+    """Collects posts in numpy chunks (no Python object per post except its text)."""
+
     def __init__(self, rng: np.random.Generator, start: pd.Timestamp):
         self.rng = rng
         self.start = start
-        self.posts: dict[str, list] = {
-            k: []
-            for k in (
-                "post_pk",
-                "account_pk",
-                "t",
-                "text",
-                "reply_to",
-                "repost_of",
-                "quote_of",
-            )
-        }
-        self.links: list[tuple[int, str]] = []
-        self.tags: list[tuple[int, str, int]] = []
-        self.mentions: list[tuple[int, str]] = []
+        self.chunks: list[dict[str, np.ndarray]] = []
+        self.links: list[tuple[np.ndarray, np.ndarray]] = []
+        self.tags: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.mentions: list[tuple[np.ndarray, np.ndarray]] = []
         self.next_pk = 1
+
+    @staticmethod
+    def _obj(values, n: int) -> np.ndarray:
+        if values is None:
+            return np.full(n, None, dtype=object)
+        if isinstance(values, str):
+            return np.full(n, values, dtype=object)
+        out = np.empty(n, dtype=object)
+        out[:] = values
+        return out
 
     def add(
         self,
@@ -118,50 +119,54 @@ class _Builder:
         t: float,
         text: str = "",
         *,
-        links: tuple[str, ...] = (),
-        tags: tuple[str, ...] = (),
         mentions: tuple[str, ...] = (),
-        reply_to: str | None = None,
-        repost_of: str | None = None,
     ) -> int:
-        pk = self.next_pk
-        self.next_pk += 1
-        p = self.posts
-        p["post_pk"].append(pk)
-        p["account_pk"].append(account)
-        p["t"].append(t)
-        p["text"].append(text)
-        p["reply_to"].append(reply_to)
-        p["repost_of"].append(repost_of)
-        p["quote_of"].append(None)
-        for u in links:
-            self.links.append((pk, u))
-        for i, tag in enumerate(tags):
-            self.tags.append((pk, tag, i))
+        pks = self.bulk(np.array([account]), np.array([t]), [text])
         for d in mentions:
-            self.mentions.append((pk, d))
-        return pk
+            self.add_mentions(pks, d)
+        return int(pks[0])
 
-    def bulk(
-        self,
-        accounts: np.ndarray,
-        times: np.ndarray,
-        texts: list[str],
-        reply_to: list | None = None,
-        repost_of: list | None = None,
-    ) -> np.ndarray:
+    def bulk(self, accounts, times, texts, reply_to=None, repost_of=None) -> np.ndarray:
         n = len(accounts)
-        pks = np.arange(self.next_pk, self.next_pk + n)
+        pks = np.arange(self.next_pk, self.next_pk + n, dtype=np.int64)
         self.next_pk += n
-        p = self.posts
-        p["post_pk"].extend(pks.tolist())
-        p["account_pk"].extend(accounts.tolist())
-        p["t"].extend(times.tolist())
-        p["text"].extend(texts)
-        p["reply_to"].extend(reply_to if reply_to is not None else [None] * n)
-        p["repost_of"].extend(repost_of if repost_of is not None else [None] * n)
-        p["quote_of"].extend([None] * n)
+        self.chunks.append(
+            {
+                "post_pk": pks,
+                "account_pk": np.asarray(accounts, dtype=np.int64),
+                "t": np.asarray(times, dtype=np.float64),
+                "text": self._obj(texts, n),
+                "reply_to": self._obj(reply_to, n),
+                "repost_of": self._obj(repost_of, n),
+            }
+        )
         return pks
+
+    def add_links(self, pks: np.ndarray, urls) -> None:
+        self.links.append((np.asarray(pks, dtype=np.int64), self._obj(urls, len(pks))))
+
+    def add_tags(self, pks: np.ndarray, tags: tuple[str, ...]) -> None:
+        pks = np.asarray(pks, dtype=np.int64)
+        for pos, tag in enumerate(tags):
+            self.tags.append((pks, self._obj(tag, len(pks)), np.full(len(pks), pos)))
+
+    def add_mentions(self, pks: np.ndarray, defender) -> None:
+        self.mentions.append((np.asarray(pks, dtype=np.int64), self._obj(defender, len(pks))))
+
+
+def _join_texts(vocab: np.ndarray, idx: np.ndarray, lens: np.ndarray) -> list[str]:
+    """One text per row: the first ``lens[i]`` words of ``vocab[idx[i]]``, space-separated.
+
+    Built as one string per block of rows and split, not one join per row."""
+    sp = np.array([w + " " for w in vocab], dtype=object)
+    nl = np.array([w + "\n" for w in vocab], dtype=object)
+    out: list[str] = []
+    col = np.arange(idx.shape[1])
+    for lo in range(0, len(idx), 200_000):
+        ix, ln = idx[lo : lo + 200_000], lens[lo : lo + 200_000, None]
+        tok = np.where(col < ln - 1, sp[ix], np.where(col == ln - 1, nl[ix], ""))
+        out.extend("".join(tok.ravel().tolist()).split("\n")[:-1])
+    return out
 
 
 def _words(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -192,6 +197,64 @@ def _edit(rng: np.random.Generator, text: str, handles: list[str]) -> str:
     return " ".join(w for w in words if w)
 
 
+def _organic(
+    b: _Builder,
+    rng: np.random.Generator,
+    n_org: int,
+    *,
+    n_accounts: int,
+    activity: np.ndarray,
+    vocab: np.ndarray,
+    days: int,
+    n_urls: int,
+    n_targets: int,
+) -> None:
+    """Ordinary posts: own texts, links, reposts, replies, hashtags, a few mentions."""
+    acc = rng.choice(n_accounts, size=n_org, p=activity) + 1
+    day = rng.integers(0, days, size=n_org)
+    hour_local = rng.normal(15, 4, size=n_org) % 24
+    t = day * 86_400.0 + ((hour_local - 5) % 24) * 3600.0 + rng.uniform(0, 3600, size=n_org)
+    kind = rng.choice(5, size=n_org, p=[0.40, 0.22, 0.18, 0.12, 0.08])
+    lens = rng.integers(6, 20, size=n_org)
+    word_idx = rng.integers(0, len(vocab), size=(n_org, 20), dtype=np.int32)
+    has_text = kind != 2  # plain reposts have no text
+    texts = np.full(n_org, "", dtype=object)
+    texts[has_text] = _join_texts(vocab, word_idx[has_text], lens[has_text])
+    del word_idx
+    url_pick = (rng.zipf(1.6, size=n_org) - 1) % n_urls
+    target_pick = (rng.zipf(1.6, size=n_org) - 1) % n_targets
+    # one string object per distinct target, shared by the posts that point to it
+    is_target = (kind == 2) | (kind == 3)
+    used, inv = np.unique(target_pick[is_target], return_inverse=True)
+    names = np.array([f"org-{x}" for x in used.tolist()], dtype=object)
+    target = np.full(n_org, None, dtype=object)
+    target[is_target] = names[inv]
+    reply_to = np.where(kind == 3, target, None)
+    repost_of = np.where(kind == 2, target, None)
+    del target
+    pks = b.bulk(acc, t, texts, reply_to, repost_of)
+    del texts, reply_to, repost_of
+    link_rows = np.flatnonzero(kind == 1)
+    used, inv = np.unique(url_pick[link_rows], return_inverse=True)
+    urls = np.array([f"https://site{u % 500}.example/a/{u}" for u in used.tolist()], dtype=object)
+    b.add_links(pks[link_rows], urls[inv])
+    tag_posts = np.flatnonzero(rng.random(n_org) < 0.25)
+    tag_pick = (rng.zipf(1.5, size=(len(tag_posts), 3)) - 1) % 3000
+    n_tags = rng.integers(1, 4, size=len(tag_posts))
+    # the first n_tags picks of each post, repeated tags dropped, positions renumbered
+    valid = np.arange(3)[None, :] < n_tags[:, None]
+    valid[:, 1] &= tag_pick[:, 1] != tag_pick[:, 0]
+    valid[:, 2] &= (tag_pick[:, 2] != tag_pick[:, 0]) & (tag_pick[:, 2] != tag_pick[:, 1])
+    pos = np.cumsum(valid, axis=1) - 1
+    tag_names = np.array([f"tag{i}" for i in range(3000)], dtype=object)
+    rows, cols = np.nonzero(valid)
+    b.tags.append((pks[tag_posts[rows]], tag_names[tag_pick[rows, cols]], pos[rows, cols]))
+    # organic mentions of defenders
+    ment = np.flatnonzero((kind == 0) & (rng.random(n_org) < 0.02))
+    who = np.array([d[0] for d in DEFENDERS], dtype=object)
+    b.add_mentions(pks[ment], who[rng.integers(0, 3, size=len(ment))])
+
+
 def generate(
     n_posts: int = 100_000,
     *,
@@ -215,45 +278,17 @@ def generate(
     # --- organic accounts: heavy-tailed activity, daily rhythm (UTC+5)
     activity = rng.pareto(1.3, size=n_accounts) + 1.0
     activity = activity / activity.sum()
-    n_org = int(n_posts * 0.80)
-    acc = rng.choice(n_accounts, size=n_org, p=activity) + 1
-    day = rng.integers(0, days, size=n_org)
-    hour_local = rng.normal(15, 4, size=n_org) % 24
-    t = day * 86_400.0 + ((hour_local - 5) % 24) * 3600.0 + rng.uniform(0, 3600, size=n_org)
-    kind = rng.choice(5, size=n_org, p=[0.40, 0.22, 0.18, 0.12, 0.08])
     n_urls = max(1000, n_posts // 3)
     n_targets = max(1000, n_posts // 3)
-    texts = [""] * n_org
-    lens = rng.integers(6, 20, size=n_org)
-    word_idx = rng.integers(0, len(vocab), size=(n_org, 20))
-    for i in range(n_org):
-        if kind[i] != 2:  # plain reposts have no text
-            texts[i] = " ".join(vocab[word_idx[i, : lens[i]]])
-    url_pick = (rng.zipf(1.6, size=n_org) - 1) % n_urls
-    target_pick = (rng.zipf(1.6, size=n_org) - 1) % n_targets
-    reply_to = [None] * n_org
-    repost_of = [None] * n_org
-    for i in np.flatnonzero(kind == 2):
-        repost_of[i] = f"org-{target_pick[i]}"
-    for i in np.flatnonzero(kind == 3):
-        reply_to[i] = f"org-{target_pick[i]}"
-    pks = b.bulk(acc, t, texts, reply_to, repost_of)
-    for i in np.flatnonzero(kind == 1):
-        b.links.append((int(pks[i]), f"https://site{url_pick[i] % 500}.example/a/{url_pick[i]}"))
-    tag_posts = np.flatnonzero(rng.random(n_org) < 0.25)
-    tag_pick = (rng.zipf(1.5, size=(len(tag_posts), 3)) - 1) % 3000
-    n_tags = rng.integers(1, 4, size=len(tag_posts))
-    for row, i in enumerate(tag_posts):
-        seen = []
-        for k in range(n_tags[row]):
-            tag = f"tag{tag_pick[row, k]}"
-            if tag not in seen:
-                seen.append(tag)
-        for pos, tag in enumerate(seen):
-            b.tags.append((int(pks[i]), tag, pos))
-    # organic mentions of defenders
-    for i in np.flatnonzero((kind == 0) & (rng.random(n_org) < 0.02)):
-        b.mentions.append((int(pks[i]), DEFENDERS[int(rng.integers(0, 3))][0]))
+    organic = {
+        "n_accounts": n_accounts,
+        "activity": activity,
+        "vocab": vocab,
+        "days": days,
+        "n_urls": n_urls,
+        "n_targets": n_targets,
+    }
+    _organic(b, rng, int(n_posts * 0.80), **organic)
 
     # --- viral bursts: many unrelated accounts within minutes
     viral_objects = []
@@ -266,18 +301,18 @@ def generate(
         if what == 0:
             url = f"https://viral{v}.example/story"
             viral_objects.append(url)
-            vp = b.bulk(who, when, [f"смотрите {url}"] * size)
-            b.links.extend((int(p), url) for p in vp)
+            vp = b.bulk(who, when, f"смотрите {url}")
+            b.add_links(vp, url)
         elif what == 1:
             target = f"viral-post-{v}"
             viral_objects.append(target)
-            b.bulk(who, when, [""] * size, repost_of=[target] * size)
+            b.bulk(who, when, "", repost_of=target)
         else:
             tags = (f"trend{v}", "kazakhstan")
             viral_objects.append(" ".join(tags))
             texts = [" ".join(vocab[rng.integers(0, len(vocab), size=8)]) for _ in range(size)]
             vp = b.bulk(who, when, texts)
-            b.tags.extend((int(p), tag, pos) for p in vp for pos, tag in enumerate(tags))
+            b.add_tags(vp, tags)
 
     # --- news bursts: organic outrage or sympathy in own words
     for e in range(max(2, viral_events // 2)):
@@ -290,7 +325,7 @@ def generate(
             f"{ru} " + " ".join(vocab[rng.integers(0, len(vocab), size=10)]) for _ in range(size)
         ]
         vp = b.bulk(who, when, texts)
-        b.mentions.extend((int(p), did) for p in vp)
+        b.add_mentions(vp, did)
 
     # --- organic solidarity day: support hashtag over a whole day, own words
     size = min(n_accounts // 3, 800)
@@ -301,8 +336,8 @@ def generate(
         for _ in range(size)
     ]
     vp = b.bulk(who, when, texts)
-    b.tags.extend((int(p), "freeormanova", 0) for p in vp)
-    b.mentions.extend((int(p), "ormanova") for p in vp)
+    b.add_tags(vp, ("freeormanova",))
+    b.add_mentions(vp, "ormanova")
 
     # --- planted groups
     planted: list[Planted] = []
@@ -341,14 +376,14 @@ def generate(
             delay = rng.uniform(0, 45, size=len(part))
             if kind_g == "colink":
                 url = f"https://campaign{g}.example/{occ}"
-                vp = b.bulk(part, t0 + delay, [f"{ru} " + str(rng.choice(_EMOJI))] * len(part))
-                b.links.extend((int(p), url) for p in vp)
+                vp = b.bulk(part, t0 + delay, f"{ru} " + str(rng.choice(_EMOJI)))
+                b.add_links(vp, url)
             elif kind_g == "copypasta":
                 # each operation words its texts its own way
                 base = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru) + " " + signature
                 texts = [_edit(rng, base, handles_pool) for _ in part]
                 vp = b.bulk(part, t0 + delay, texts)
-                b.mentions.extend((int(p), did) for p in vp)
+                b.add_mentions(vp, did)
             elif kind_g == "corepost":
                 seed_text = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru)
                 seed_pk = b.add(int(members[0]), t0 - 5, seed_text, mentions=(did,))
@@ -367,32 +402,55 @@ def generate(
                     texts,
                     reply_to=[target] * len(part),
                 )
-                b.mentions.extend((int(p), did) for p in vp)
+                b.add_mentions(vp, did)
             else:  # support
                 text = _SUPPORT.format(name="Бахыт Орманова")
                 texts = [text + " " + str(rng.choice(_EMOJI)) for _ in part]
                 vp = b.bulk(part, t0 + delay, texts)
-                b.tags.extend(
-                    (int(p), tag, pos)
-                    for p in vp
-                    for pos, tag in enumerate(("freeormanova", "біргеміз"))
-                )
-                b.mentions.extend((int(p), "ormanova") for p in vp)
+                b.add_tags(vp, ("freeormanova", "біргеміз"))
+                b.add_mentions(vp, "ormanova")
+
+    # --- more organic traffic up to the requested size
+    if b.next_pk - 1 < n_posts:
+        _organic(b, rng, n_posts - (b.next_pk - 1), **organic)
 
     # --- frames
-    p = b.posts
-    posts = pd.DataFrame(p)
-    posts["created_at"] = start + pd.to_timedelta(posts.pop("t"), unit="s")
-    posts["platform"] = "synthetic"
-    posts["post_id"] = np.char.add("p", posts["post_pk"].to_numpy().astype(str)).astype(object)
-    # corepost seeds: their id is what the reposts point to
-    seed_mask = posts["text"].ne("") & posts["repost_of"].isna()
-    seeds = set(
-        int(x[5:]) for x in posts["repost_of"].dropna().unique() if str(x).startswith("seed-")
+    def cat(parts, dtype=None) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    def obj(values: np.ndarray) -> pd.Series:
+        # plain object columns, as the storage layer sends them (no string-dtype copy)
+        return pd.Series(values, dtype=object, copy=False)
+
+    chunks, b.chunks = b.chunks, []
+    cols = {k: cat([c[k] for c in chunks]) for k in chunks[0]}
+    del chunks
+    pk = cols["post_pk"]
+    posts = pd.DataFrame(
+        {
+            "post_pk": pk,
+            "account_pk": cols.pop("account_pk"),
+            "text": obj(cols.pop("text")),
+            "reply_to": obj(cols.pop("reply_to")),
+            "repost_of": obj(cols["repost_of"]),
+            "quote_of": obj(np.full(len(pk), None, dtype=object)),
+            "created_at": start + pd.to_timedelta(cols.pop("t"), unit="s"),
+            "platform": obj(np.full(len(pk), "synthetic", dtype=object)),
+        }
     )
-    is_seed = posts["post_pk"].isin(seeds) & seed_mask
-    posts.loc[is_seed, "post_id"] = "seed-" + posts.loc[is_seed, "post_pk"].astype(str)
-    posts["evidence_id"] = "E-" + posts["post_pk"].astype(str)
+    # corepost seeds: their id is what the reposts point to
+    targets = pd.unique(cols.pop("repost_of")[posts["repost_of"].notna().to_numpy()])
+    seeds = {int(x[5:]) for x in targets if str(x).startswith("seed-")}
+    post_id = np.array([f"p{x}" for x in pk.tolist()], dtype=object)
+    is_seed = np.flatnonzero(
+        np.isin(pk, np.fromiter(seeds, np.int64, len(seeds)))
+        & posts["text"].ne("").to_numpy()
+        & posts["repost_of"].isna().to_numpy()
+    )
+    post_id[is_seed] = [f"seed-{x}" for x in pk[is_seed].tolist()]
+    posts["post_id"] = obj(post_id)
+    posts["evidence_id"] = obj(np.array([f"E-{x}" for x in pk.tolist()], dtype=object))
+    del post_id
     total_accounts = next_account - 1
     acc_pk = np.arange(1, total_accounts + 1)
     created = start - pd.to_timedelta(rng.uniform(60, 3000, size=total_accounts), unit="D")
@@ -415,7 +473,7 @@ def generate(
         {
             "account_pk": acc_pk,
             "platform": "synthetic",
-            "author_id": np.char.add("a", acc_pk.astype(str)).astype(object),
+            "author_id": np.array([f"a{x}" for x in acc_pk.tolist()], dtype=object),
             "handle": handles,
             "display_name": None,
             "created_at": created,
@@ -423,12 +481,34 @@ def generate(
             "last_seen": start + pd.Timedelta(days=days),
         }
     )
-    posts = posts.merge(accounts[["account_pk", "author_id", "handle"]], on="account_pk")
-    links = pd.DataFrame(b.links, columns=["post_pk", "url"])
-    links["normalized_url"] = links["url"]
-    links["domain"] = links["url"].str.extract(r"https?://([^/]+)/", expand=False)
-    hashtags = pd.DataFrame(b.tags, columns=["post_pk", "tag", "position"])
-    mentions = pd.DataFrame(b.mentions, columns=["post_pk", "defender_id"]).drop_duplicates()
+    a_idx = posts["account_pk"].to_numpy() - 1
+    posts["author_id"] = obj(accounts["author_id"].to_numpy(dtype=object)[a_idx])
+    posts["handle"] = obj(handles[a_idx])
+    del a_idx
+    urls = cat([u for _, u in b.links], object)
+    url_codes, url_uniques = pd.factorize(urls)
+    domains = pd.Series(url_uniques, dtype=object).str.extract(r"https?://([^/]+)/", expand=False)
+    links = pd.DataFrame(
+        {
+            "post_pk": cat([p for p, _ in b.links], np.int64),
+            "url": obj(urls),
+            "normalized_url": obj(urls),
+            "domain": obj(domains.to_numpy(dtype=object)[url_codes]),
+        }
+    )
+    hashtags = pd.DataFrame(
+        {
+            "post_pk": cat([p for p, _, _ in b.tags], np.int64),
+            "tag": obj(cat([t for _, t, _ in b.tags], object)),
+            "position": cat([q for _, _, q in b.tags], np.int64),
+        }
+    )
+    mentions = pd.DataFrame(
+        {
+            "post_pk": cat([p for p, _ in b.mentions], np.int64),
+            "defender_id": obj(cat([d for _, d in b.mentions], object)),
+        }
+    ).drop_duplicates()
     defenders = pd.DataFrame(
         [{"defender_id": d, "name": f"{ru} / {en}", "handles": ""} for d, ru, en in DEFENDERS]
     )
