@@ -213,7 +213,8 @@ every = "1s"
         for r in query(db_url, "SELECT started_at FROM collection_run ORDER BY id")
     ]
     gaps = [(b - a).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
-    assert gaps and max(gaps) >= 1.9
+    # (measured between collection runs, whose start a loaded machine delays by a few 100 ms)
+    assert gaps and max(gaps) >= 1.5
 
 
 # -- in-process: scheduling rules with a fake clock -------------------------------------------
