@@ -57,7 +57,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class FakePlatforms:
-    """Synthetic posts numbered 0..total-1; post i was created at `start + i / rate` seconds.
+    """Synthetic posts numbered 0..total-1; post i was created at `start + i / rate` seconds
+    (or at `created_at(i)`, which must not decrease with i), with a text of a few kinds (or
+    `text(i)` where that is not None: planted posts).
 
     `visible` posts are listed at first; each request makes `arrive_per_request` more
     visible, up to `total`, until `freeze()` is called.
@@ -79,12 +81,16 @@ class FakePlatforms:
         accounts: int = 200,
         rate: float = 1.0,
         clock: Callable[[], datetime] | None = None,
+        created_at: Callable[[int], datetime] | None = None,
+        text: Callable[[int], str | None] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
         self.total = total
         self.rate = rate
         self.clock = clock
+        self._created_at = created_at
+        self._text = text
         if visible is None:
             visible = 0 if clock is not None else total
         self.visible = visible
@@ -132,7 +138,13 @@ class FakePlatforms:
 
     # -- the posts -----------------------------------------------------------------------
     def created(self, i: int) -> datetime:
+        if self._created_at is not None:
+            return self._created_at(i)
         return self.start + timedelta(seconds=i / self.rate)
+
+    def text(self, i: int) -> str:
+        planted = self._text(i) if self._text is not None else None
+        return planted if planted is not None else _TEXTS[i % len(_TEXTS)].format(n=i % 97)
 
     def bluesky_json(self, i: int) -> bytes:
         return self._bsky[i] if self._bsky is not None else self._bluesky_post(i)
@@ -175,7 +187,7 @@ class FakePlatforms:
                 "$type": "app.bsky.feed.post",
                 "createdAt": created,
                 "langs": ["ru"],
-                "text": _TEXTS[i % len(_TEXTS)].format(n=i % 97),
+                "text": self.text(i),
             },
             "replyCount": 0,
             "repostCount": i % 7,
@@ -189,7 +201,7 @@ class FakePlatforms:
     def _mastodon_status(self, i: int) -> bytes:
         account = i % self.accounts
         created = _time_key(self.created(i))
-        text = _TEXTS[i % len(_TEXTS)].format(n=i % 97)
+        text = self.text(i)
         status = {
             "id": str(self.status_id(i)),
             "created_at": created,
