@@ -198,6 +198,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a script that tells a story
     samples: list[Sample] = []
     stop_seconds = None
     code = None
+    max_lag = 0
     engine = create_engine(database)
     # Half the posts on each platform: both servers together produce `rate` posts/s.
     half = {"rate": args.rate / 2, "start": start, "clock": clock.now}
@@ -246,6 +247,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a script that tells a story
             f"{'stored':>9} {'lag':>7}"
         )
         try:
+            # Sampling starts once the daemon is up (its first job has reported).
+            up_by = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < up_by:
+                if '"job":' in log_path.read_text(encoding="utf-8"):
+                    break
+                time.sleep(0.1)
             t0 = time.monotonic()
             next_sample = t0
             end = start + timedelta(seconds=simulated)
@@ -262,6 +269,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a script that tells a story
                     sim = (clock.now() - start).total_seconds()
                     sample = Sample(now - t0, sim, rss, fds, threads, stored, due)
                     samples.append(sample)
+                    max_lag = max(max_lag, due - stored)
                     print(
                         f"{sample.wall:7.0f} {sim / 60:7.1f} {rss / 1024:8.1f} {fds:4d} "
                         f"{threads:4d} {stored:9,d} {max(0, due - stored):7,d}",
@@ -337,6 +345,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - a script that tells a story
     else:
         print("FAILED: too few samples")
         ok = False
+    print(
+        f"largest backlog: {max_lag:,} posts ({max_lag / args.rate:.0f} simulated seconds "
+        "behind the arrivals), caught up after the arrivals stopped"
+        if samples and samples[-1].stored >= total
+        else f"largest backlog: {max_lag:,} posts; NOT caught up"
+    )
     # -- exactly once ------------------------------------------------------------------------
     with engine.connect() as connection:
         for platform, served in served_uris.items():
