@@ -13,10 +13,12 @@ just above `min_id`, newest first, with a `Link` header). All content is fiction
 from __future__ import annotations
 
 import bisect
+import math
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,10 +57,17 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class FakePlatforms:
-    """Synthetic posts numbered 0..total-1; post i was created at `start + i` seconds.
+    """Synthetic posts numbered 0..total-1; post i was created at `start + i / rate` seconds
+    (or at `created_at(i)`, which must not decrease with i), with a text of a few kinds (or
+    `text(i)` where that is not None: planted posts).
 
     `visible` posts are listed at first; each request makes `arrive_per_request` more
     visible, up to `total`, until `freeze()` is called.
+
+    With a `clock` (a callable returning an aware datetime, e.g. the daemon's fake clock) the
+    posts arrive in time instead: a post is listed once the clock has passed its creation
+    time. The posts are then built when served rather than up front, so an hour at 100 posts/s
+    (the soak benchmark) costs no memory in the server.
     """
 
     def __init__(
@@ -70,20 +79,37 @@ class FakePlatforms:
         delay: float = 0.0,
         start: datetime | None = None,
         accounts: int = 200,
+        rate: float = 1.0,
+        clock: Callable[[], datetime] | None = None,
+        created_at: Callable[[int], datetime] | None = None,
+        text: Callable[[int], str | None] | None = None,
     ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
         self.total = total
-        self.visible = total if visible is None else visible
+        self.rate = rate
+        self.clock = clock
+        self._created_at = created_at
+        self._text = text
+        if visible is None:
+            visible = 0 if clock is not None else total
+        self.visible = visible
         self.arrive_per_request = arrive_per_request
         self.delay = delay
-        self.start = start or (datetime.now(UTC) - timedelta(seconds=total + 3600))
+        self.start = start or (datetime.now(UTC) - timedelta(seconds=total / rate + 3600))
         self.accounts = accounts
         self.served_bluesky: set[int] = set()
         self.served_mastodon: set[int] = set()
         self.requests = 0
         self._lock = threading.Lock()
-        self._bsky = [self._bluesky_post(i) for i in range(total)]
-        self._masto = [self._mastodon_status(i) for i in range(total)]
-        self._ids = [self.status_id(i) for i in range(total)]
+        # Built up front when the posts are all known now; built on demand for a clock.
+        self._bsky: list[bytes] | None = None
+        self._masto: list[bytes] | None = None
+        self._ids: Any = range(total)
+        if clock is None:
+            self._bsky = [self._bluesky_post(i) for i in range(total)]
+            self._masto = [self._mastodon_status(i) for i in range(total)]
+            self._ids = [self.status_id(i) for i in range(total)]
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -112,7 +138,25 @@ class FakePlatforms:
 
     # -- the posts -----------------------------------------------------------------------
     def created(self, i: int) -> datetime:
-        return self.start + timedelta(seconds=i)
+        if self._created_at is not None:
+            return self._created_at(i)
+        return self.start + timedelta(seconds=i / self.rate)
+
+    def text(self, i: int) -> str:
+        planted = self._text(i) if self._text is not None else None
+        return planted if planted is not None else _TEXTS[i % len(_TEXTS)].format(n=i % 97)
+
+    def bluesky_json(self, i: int) -> bytes:
+        return self._bsky[i] if self._bsky is not None else self._bluesky_post(i)
+
+    def mastodon_json(self, i: int) -> bytes:
+        return self._masto[i] if self._masto is not None else self._mastodon_status(i)
+
+    def first_above(self, status_id: int) -> int:
+        """The index of the first status whose id is greater than `status_id`."""
+        if self.clock is None:
+            return bisect.bisect_right(self._ids, status_id)
+        return bisect.bisect_right(self._ids, status_id, key=self.status_id)
 
     def bluesky_uri(self, i: int) -> str:
         return f"at://did:plc:benchaccount{i % self.accounts:06d}/app.bsky.feed.post/3bench{i:08d}"
@@ -143,7 +187,7 @@ class FakePlatforms:
                 "$type": "app.bsky.feed.post",
                 "createdAt": created,
                 "langs": ["ru"],
-                "text": _TEXTS[i % len(_TEXTS)].format(n=i % 97),
+                "text": self.text(i),
             },
             "replyCount": 0,
             "repostCount": i % 7,
@@ -157,7 +201,7 @@ class FakePlatforms:
     def _mastodon_status(self, i: int) -> bytes:
         account = i % self.accounts
         created = _time_key(self.created(i))
-        text = _TEXTS[i % len(_TEXTS)].format(n=i % 97)
+        text = self.text(i)
         status = {
             "id": str(self.status_id(i)),
             "created_at": created,
@@ -192,9 +236,23 @@ class FakePlatforms:
             }
 
     # -- serving -------------------------------------------------------------------------
+    def due(self) -> int:
+        """With a clock: how many posts have been created by now (capped by `total`)."""
+        assert self.clock is not None
+        elapsed = (self.clock() - self.start).total_seconds()
+        if elapsed < 0:
+            return 0
+        return min(self.total, math.floor(elapsed * self.rate) + 1)
+
+    def served_count(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self.served_bluesky), len(self.served_mastodon)
+
     def _tick(self) -> int:
         with self._lock:
             self.requests += 1
+            if self.clock is not None:
+                self.visible = max(self.visible, self.due())
             if self.arrive_per_request:
                 self.visible = min(self.total, self.visible + self.arrive_per_request)
             return self.visible
@@ -278,7 +336,7 @@ class FakePlatforms:
                     i -= 1
                 with platforms._lock:
                     platforms.served_bluesky.update(chosen)
-                body = b'{"posts":[' + b",".join(platforms._bsky[j] for j in chosen) + b"]"
+                body = b'{"posts":[' + b",".join(platforms.bluesky_json(j) for j in chosen) + b"]"
                 if chosen and i >= 0:
                     body += b',"cursor":"' + str(chosen[-1]).encode() + b'"'
                 self._send(200, body + b"}")
@@ -287,7 +345,7 @@ class FakePlatforms:
                 limit = min(int(args.get("limit", 20)), 40)
                 min_id = int(args.get("min_id", 0))
                 # statuses with id > min_id, the oldest `limit` of them, sent newest first
-                first = min(bisect.bisect_right(platforms._ids, min_id), visible)
+                first = min(platforms.first_above(min_id), visible)
                 chosen = list(range(first, min(visible, first + limit)))[::-1]
                 with platforms._lock:
                     platforms.served_mastodon.update(chosen)
@@ -298,7 +356,7 @@ class FakePlatforms:
                     headers["Link"] = (
                         f'<{url}?max_id={oldest}>; rel="next", <{url}?min_id={newest}>; rel="prev"'
                     )
-                body = b"[" + b",".join(platforms._masto[j] for j in chosen) + b"]"
+                body = b"[" + b",".join(platforms.mastodon_json(j) for j in chosen) + b"]"
                 self._send(200, body, headers)
 
         return Handler

@@ -56,7 +56,12 @@ def daemon_status(engine: Engine, settings: DaemonSettings, now: datetime) -> Da
     locked = is_locked(engine)
     stale_after = timedelta(seconds=3 * settings.heartbeat + 10)
     if beat is None:
-        return DaemonStatus(False, "daemon has never run on this database", None)
+        return DaemonStatus(
+            False,
+            "daemon not running: it has never run on this database "
+            "(start it with 'smearwatch daemon' or the systemd unit)",
+            None,
+        )
     where = f"pid {beat['pid']} on {beat['host']}"
     if beat.get("stopped"):
         return DaemonStatus(False, f"daemon stopped {_ago(now, beat['at'])} ({where})", beat)
@@ -116,6 +121,8 @@ def print_daemon_status(console: Console, engine: Engine, config: Config, now: d
                 (record.last_message or "")[:120],
             )
         console.print(table)
+    else:
+        console.print("Daemon jobs: none recorded yet (they appear once the daemon has started)")
     failing = [h for h in health.values() if h.failing_since is not None]
     for h in failing:
         console.print(
