@@ -52,9 +52,16 @@ class Vocabulary:
             if stems
         }
         object.__setattr__(self, "_patterns", patterns)
+        # one pass that finds whether any term occurs: most posts have none, and then the
+        # per-term patterns need not run at all
+        combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
+        object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
 
     def matches(self, text: str) -> list[str]:
         patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]
+        screen: re.Pattern[str] | None = self._any  # type: ignore[attr-defined]
+        if screen is None or not screen.search(text):
+            return []
         return [term for term, pattern in patterns.items() if pattern.search(text)]
 
     def count(self, texts: Iterable[str]) -> tuple[Counter[str], int]:
