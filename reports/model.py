@@ -425,7 +425,8 @@ def _smear_counts(
         if post_id != current:
             current, seen = post_id, set()
             found = vocabulary.matches(text or "")
-            terms.update(found)
+            if found:
+                terms.update(found)
         if found and defender_id not in seen:
             per_defender[defender_id] += 1
         seen.add(defender_id)

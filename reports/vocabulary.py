@@ -61,22 +61,21 @@ class Vocabulary:
         combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
         stems = [s for stems in self.terms.values() for s in stems]
         object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
-        object.__setattr__(self, "_lowered", _lowered_screen(stems, combined))
+        object.__setattr__(self, "_lowered", _lowered_screen(stems, patterns))
 
     def matches(self, text: str) -> list[str]:
         patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]
         screen: re.Pattern[str] | None = self._any  # type: ignore[attr-defined]
-        lowered = self._lowered  # type: ignore[attr-defined]
+        lowered: _Lowered | None = self._lowered  # type: ignore[attr-defined]
         if screen is None:
             return []
-        if lowered is not None and lowered[0].search(text) is None:
+        if lowered is not None and lowered.odd.search(text) is None:
             low = text.lower()
-            if lowered[1].search(low) is None:
-                if lowered[2].search(low) is None:
+            if lowered.odd_lowered.search(low) is None:
+                if lowered.any.search(low) is None:
                     return []
-            elif not screen.search(text):
-                return []
-        elif not screen.search(text):
+                return [term for term, pattern in lowered.terms.items() if pattern.search(low)]
+        if not screen.search(text):
             return []
         return [term for term, pattern in patterns.items() if pattern.search(text)]
 
@@ -119,20 +118,29 @@ def _case_tables() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]] | None:
     return pattern, extra
 
 
+@dataclass(frozen=True)
+class _Lowered:
+    odd: re.Pattern[str]  # characters where IGNORECASE and str.lower() disagree
+    odd_lowered: re.Pattern[str]  # `re`'s extra equivalents of the stems' letters
+    any: re.Pattern[str]  # every term, case-sensitive, for lowered text
+    terms: dict[str, re.Pattern[str]]  # each term, case-sensitive, for lowered text
+
+
 def _lowered_screen(
-    stems: Iterable[str], combined: str
-) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None:
-    """(odd characters, lowered odd characters, lowercase pattern), or None if unsafe.
+    stems: Iterable[str], patterns: Mapping[str, re.Pattern[str]]
+) -> _Lowered | None:
+    """Case-sensitive patterns for lowered text, or None where that could differ.
 
     `re` with IGNORECASE matches a text character c against a lowercase pattern character x
     when the simple lowercase of c is x or one of `re`'s extra equivalents of x. If c is not
     odd, its simple lowercase is `c.lower()`; if moreover `c.lower()` is no extra equivalent
-    of any pattern character, the match is exactly `c.lower() == x`. So for a text with
-    neither kind of character, `pattern.search(text.lower())` (case-sensitive, fast) finds a
-    match exactly when the IGNORECASE pattern finds one in the text.
+    of any pattern letter, the match is exactly `c.lower() == x`, and lowering changes no
+    character's length or word-character class. So for a text with neither kind of
+    character, a lowercase pattern finds a match in `text.lower()` exactly when the
+    IGNORECASE pattern finds one in the text.
     """
     tables = _case_tables()
-    if tables is None or not combined:
+    if tables is None or not patterns:
         return None
     odd, extra = tables
     letters = set("".join(stems))
@@ -142,8 +150,10 @@ def _lowered_screen(
     if equivalents & letters:
         return None  # two equivalent letters in the stems themselves: keep it simple
     # NUL is never a pattern letter's equivalent: it keeps the class valid when there are none
-    lowered_odd = re.compile("[\\x00" + "".join(re.escape(c) for c in sorted(equivalents)) + "]")
-    return odd, lowered_odd, re.compile(combined)
+    odd_lowered = re.compile("[\\x00" + "".join(re.escape(c) for c in sorted(equivalents)) + "]")
+    terms = {term: re.compile(p.pattern) for term, p in patterns.items()}
+    combined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns.values()))
+    return _Lowered(odd, odd_lowered, combined, terms)
 
 
 def _strings(value: Any) -> list[str]:
