@@ -633,6 +633,7 @@ def main() -> None:
                 {
                     **result,
                     "cpu": usage.ru_utime + usage.ru_stime,
+                    "involuntary_switches": usage.ru_nivcsw,
                     "maxrss_kb": usage.ru_maxrss,
                 }
             ),
@@ -720,6 +721,7 @@ def measure(
     for variants in ("internal,shareable", "internal"):
         out = tmp / ("reports-" + variants.replace(",", "-"))
         extra = ["--profile", profile] if profile and "," in variants else []
+        load = os.getloadavg()[0]
         result, wall, cpu, rss = run_child(
             ["--render", str(config_path), str(out), "--variants", variants, *extra]
         )
@@ -730,7 +732,8 @@ def measure(
         print(
             f"{backend} N={n:,} write_report({variants}): {result['seconds']:.1f} s in "
             f"write_report, {wall:.1f} s wall for the process, {cpu:.1f} s CPU, "
-            f"peak RSS {rss / 1024:,.0f} MB; {pdfs}",
+            f"peak RSS {rss / 1024:,.0f} MB; {pdfs}; load average before "
+            f"{load:.1f}, {result['involuntary_switches']:,} involuntary context switches",
             flush=True,
         )
 

@@ -391,12 +391,16 @@ def _first_mentions(
     connection: Connection, start: datetime, end: datetime, defender: str | None
 ) -> list[tuple[int, datetime, datetime | None]]:
     """(account pk, its first mention post in [start, end), account created_at) per author."""
-    first = func.min(_POST.c.created_at).label("first")
-    rows = connection.execute(
-        select(_POST.c.account_id, first, _ACCOUNT.c.created_at)
-        .join(_ACCOUNT, _ACCOUNT.c.id == _POST.c.account_id)
+    firsts = (
+        select(_POST.c.account_id, func.min(_POST.c.created_at).label("first"))
         .where(_POST.c.created_at >= start, _POST.c.created_at < end, _mentioned(defender))
-        .group_by(_POST.c.account_id, _ACCOUNT.c.created_at)
+        .group_by(_POST.c.account_id)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(firsts.c.account_id, firsts.c.first, _ACCOUNT.c.created_at).join(
+            _ACCOUNT, _ACCOUNT.c.id == firsts.c.account_id
+        )
     ).all()
     return [(a, _parse_time(t) or start, c) for a, t, c in rows]
 
