@@ -722,6 +722,7 @@ def measure(
         out = tmp / ("reports-" + variants.replace(",", "-"))
         extra = ["--profile", profile] if profile and "," in variants else []
         load = os.getloadavg()[0]
+        label = f"{backend} N={n:,}" if backend else "reused database"
         result, wall, cpu, rss = run_child(
             ["--render", str(config_path), str(out), "--variants", variants, *extra]
         )
@@ -730,7 +731,7 @@ def measure(
             for o in result["outputs"]
         )
         print(
-            f"{backend} N={n:,} write_report({variants}): {result['seconds']:.1f} s in "
+            f"{label} write_report({variants}): {result['seconds']:.1f} s in "
             f"write_report, {wall:.1f} s wall for the process, {cpu:.1f} s CPU, "
             f"peak RSS {rss / 1024:,.0f} MB; {pdfs}; load average before "
             f"{load:.1f}, {result['involuntary_switches']:,} involuntary context switches",
