@@ -13,8 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import matplotlib
+import numpy as np
+from PIL import Image as PILImage
 
 matplotlib.use("Agg")
 
@@ -53,10 +56,18 @@ def deterministic() -> Iterator[None]:
 
 
 def png(figure: Figure) -> bytes:
-    """The figure as PNG bytes without metadata that changes between runs."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    """The figure as an opaque RGB PNG without metadata that changes between runs.
+
+    No alpha channel (the figure is opaque anyway): the PDF then needs no soft mask per image.
+    The PNG is only a carrier into the PDF, which decodes and recompresses it, so it is written
+    with fast compression.
+    """
+    figure.set_dpi(DPI)
+    figure.canvas.draw()
+    pixels = PILImage.fromarray(np.asarray(figure.canvas.buffer_rgba())).convert("RGB")
     plt.close(figure)
+    buffer = io.BytesIO()
+    pixels.save(buffer, format="png", compress_level=1)
     return buffer.getvalue()
 
 
@@ -123,7 +134,17 @@ def daily_mentions_chart(
 def hourly_chart(
     hourly: Sequence[tuple[datetime, int]], start: datetime, *, width_in: float = 6.6
 ) -> bytes:
-    """Posts per hour by the cluster's accounts over the week."""
+    """Posts per hour by the cluster's accounts over the week.
+
+    Cached: the internal and shareable variants show the same timeline.
+    """
+    return _hourly_chart(tuple(hourly), start, width_in)
+
+
+@lru_cache(maxsize=64)
+def _hourly_chart(
+    hourly: tuple[tuple[datetime, int], ...], start: datetime, width_in: float
+) -> bytes:
     hours = [start + timedelta(hours=h) for h in range(7 * 24)]
     lookup = dict(hourly)
     values = [lookup.get(h, 0) for h in hours]

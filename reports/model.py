@@ -50,6 +50,7 @@ SUCCESS = {"ok", "success", "succeeded", "completed", "complete", "done", "finis
 YOUNG_DAYS = 30
 BASELINE_WEEKS = 4
 CHUNK = 900  # bound parameters per IN (...) list: well below every backend's limit
+STREAM = 5000  # rows per fetch when a query is streamed
 
 _POST = models.Post.__table__
 _ACCOUNT = models.Account.__table__
@@ -342,29 +343,98 @@ def _report_time(week: Week) -> datetime:
     return week.end
 
 
-def _mention_rows(
-    connection: Connection, start: datetime, end: datetime, defender: str | None
-) -> list[tuple[int, datetime, str, int, str, datetime | None]]:
-    """(post pk, created_at, platform, account pk, defender id, account created_at), unique."""
-    query = (
-        select(
-            _POST.c.id,
-            _POST.c.created_at,
-            _POST.c.platform,
-            _POST.c.account_id,
-            _MENTION.c.defender_id,
-            _ACCOUNT.c.created_at,
-        )
-        .select_from(_MENTION.join(_POST, _POST.c.id == _MENTION.c.post_id))
-        .join(_ACCOUNT, _ACCOUNT.c.id == _POST.c.account_id)
-        .where(_POST.c.created_at >= start, _POST.c.created_at < end)
-        .distinct()
-    )
+def utc_day(connection: Connection, column: Any) -> Any:
+    """SQL for the UTC calendar day of a `UTCDateTime` column, as text 'YYYY-MM-DD'.
+
+    Lets the database group posts by day instead of shipping every post to Python. SQLite
+    stores naive UTC as 'YYYY-MM-DD HH:MM:SS...'; PostgreSQL converts from timestamptz.
+    """
+    if connection.dialect.name == "sqlite":
+        return func.substr(column, 1, 10)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+
+
+def _mentioned(defender: str | None, post_id: Any = None) -> Any:
+    """EXISTS a stored mention (of `defender`, if given) in the post `post_id`."""
+    query = select(_MENTION.c.id).where(_MENTION.c.post_id == (_POST.c.id if post_id is None
+                                                              else post_id))  # fmt: skip
     if defender is not None:
         query = query.where(_MENTION.c.defender_id == defender)
-    rows = [tuple(r) for r in connection.execute(query)]
-    rows.sort(key=lambda r: (r[1], r[0], r[4]))
-    return rows  # type: ignore[return-value]
+    return query.exists()
+
+
+def _mention_join(defender: str | None) -> Any:
+    condition = _MENTION.c.post_id == _POST.c.id
+    if defender is not None:
+        condition = condition & (_MENTION.c.defender_id == defender)
+    return _POST.join(_MENTION, condition)
+
+
+def _daily_mentions(
+    connection: Connection, start: datetime, end: datetime, defender: str | None
+) -> list[tuple[date, str, str, int]]:
+    """(UTC day, defender, platform, posts) for posts in [start, end) with a stored mention.
+
+    Counted once per post and defender, whatever the number of aliases that matched.
+    """
+    day = utc_day(connection, _POST.c.created_at).label("day")
+    rows = connection.execute(
+        select(day, _MENTION.c.defender_id, _POST.c.platform, func.count(func.distinct(_POST.c.id)))
+        .select_from(_mention_join(defender))
+        .where(_POST.c.created_at >= start, _POST.c.created_at < end)
+        .group_by(day, _MENTION.c.defender_id, _POST.c.platform)
+    ).all()
+    return sorted((date.fromisoformat(str(d)), who, platform, n) for d, who, platform, n in rows)
+
+
+def _first_mentions(
+    connection: Connection, start: datetime, end: datetime, defender: str | None
+) -> list[tuple[int, datetime, datetime | None]]:
+    """(account pk, its first mention post in [start, end), account created_at) per author."""
+    firsts = (
+        select(_POST.c.account_id, func.min(_POST.c.created_at).label("first"))
+        .where(_POST.c.created_at >= start, _POST.c.created_at < end, _mentioned(defender))
+        .group_by(_POST.c.account_id)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(firsts.c.account_id, firsts.c.first, _ACCOUNT.c.created_at).join(
+            _ACCOUNT, _ACCOUNT.c.id == firsts.c.account_id
+        )
+    ).all()
+    return [(a, _parse_time(t) or start, c) for a, t, c in rows]
+
+
+def _smear_counts(
+    connection: Connection,
+    start: datetime,
+    end: datetime,
+    defender: str | None,
+    vocabulary: Vocabulary,
+) -> tuple[Counter[str], Counter[str]]:
+    """Posts per smear term, and per defender the posts with any term; streamed, not loaded."""
+    terms: Counter[str] = Counter()
+    per_defender: Counter[str] = Counter()
+    query = (
+        select(_POST.c.id, _POST.c.text, _MENTION.c.defender_id)
+        .select_from(_mention_join(defender))
+        .where(_POST.c.created_at >= start, _POST.c.created_at < end)
+        .order_by(_POST.c.created_at, _POST.c.id)
+        .execution_options(yield_per=STREAM)
+    )
+    current: int | None = None
+    found: list[str] = []
+    seen: set[str] = set()
+    for post_id, text, defender_id in connection.execute(query):
+        if post_id != current:
+            current, seen = post_id, set()
+            found = vocabulary.matches(text or "")
+            if found:
+                terms.update(found)
+        if found and defender_id not in seen:
+            per_defender[defender_id] += 1
+        seen.add(defender_id)
+    return terms, per_defender
 
 
 def _covered_weeks(connection: Connection, weeks: list[Week]) -> list[Week]:
@@ -381,18 +451,28 @@ def _covered_weeks(connection: Connection, weeks: list[Week]) -> list[Week]:
 
 
 def _top_children(
-    connection: Connection, table: Any, column: str, post_ids: list[int], limit: int
+    connection: Connection,
+    table: Any,
+    column: str,
+    start: datetime,
+    end: datetime,
+    defender: str | None,
+    limit: int,
 ) -> list[tuple[str, int]]:
-    counts: Counter[str] = Counter()
-    for chunk in _chunks(post_ids):
-        rows = connection.execute(
-            select(table.c[column], func.count(func.distinct(table.c.post_id)))
-            .where(table.c.post_id.in_(chunk), table.c[column].is_not(None))
-            .group_by(table.c[column])
+    """The most frequent values (posts per value) among posts in [start, end) with a mention."""
+    value = table.c[column]
+    rows = connection.execute(
+        select(value, func.count(func.distinct(table.c.post_id)))
+        .join(_POST, _POST.c.id == table.c.post_id)
+        .where(
+            _POST.c.created_at >= start,
+            _POST.c.created_at < end,
+            value.is_not(None),
+            _mentioned(defender),
         )
-        for value, count in rows:
-            counts[value] += count
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        .group_by(value)
+    ).all()
+    return sorted(((v, n) for v, n in rows), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
 def _source_health(
@@ -865,7 +945,7 @@ def _watch_rows(
     this_week: Counter[str],
     prev_week: Counter[str],
     baseline: dict[str, float | None],
-    accounts: dict[str, set[int]],
+    accounts: dict[str, int],
     smear: dict[str, int],
     clusters: list[ClusterSection],
 ) -> list[WatchRow]:
@@ -902,7 +982,7 @@ def _watch_rows(
                 mentions=mentions,
                 mentions_prev=prev_week[defender_id],
                 baseline_week=base_week,
-                unique_accounts=len(accounts.get(defender_id, set())),
+                unique_accounts=accounts.get(defender_id, 0),
                 smear_share=share,
                 open_clusters=[c.stable_id for c in open_clusters],
                 light=light,
@@ -1055,20 +1135,23 @@ def build_week_report(
         config.defender(defender)
     baseline_start = week.shifted(-BASELINE_WEEKS).start
     with engine.connect() as connection:
-        rows = _mention_rows(connection, baseline_start, week.end, defender)
-        in_week = [r for r in rows if r[1] >= week.start]
-        prev_start = week.shifted(-1).start
-        prev_week = Counter(r[4] for r in rows if prev_start <= r[1] < week.start)
+        per_day = _daily_mentions(connection, baseline_start, week.end, defender)
+        week_days = set(week.days())
+        prev_days = set(week.shifted(-1).days())
+        prev_week: Counter[str] = Counter()
+        this_week: Counter[str] = Counter()
+        for day, defender_id, _, n in per_day:
+            if day in prev_days:
+                prev_week[defender_id] += n
+            elif day in week_days:
+                this_week[defender_id] += n
         configured = [(d.id, d.name) for d in config.defenders]
-        seen = sorted({r[4] for r in rows} - {d for d, _ in configured})
+        seen = sorted({r[1] for r in per_day} - {d for d, _ in configured})
         defenders = configured + [(d, d) for d in seen]
         if defender is not None:
             defenders = [(d, n) for d, n in defenders if d == defender]
 
-        daily_counts: Counter[tuple[date, str, str]] = Counter(
-            (r[1].date(), r[4], r[2]) for r in in_week
-        )
-        daily = [DailyCount(day, d, p, n) for (day, d, p), n in sorted(daily_counts.items())]
+        daily = [DailyCount(day, d, p, n) for day, d, p, n in per_day if day in week_days]
         earlier = [week.shifted(-i) for i in range(BASELINE_WEEKS, 0, -1)]
         covered = _covered_weeks(connection, earlier)
         covered_labels = {w.label for w in covered}
@@ -1077,45 +1160,53 @@ def build_week_report(
             if not covered:
                 baseline[defender_id] = None
                 continue
-            per_week = Counter(
-                f"{r[1].isocalendar()[0]}-W{r[1].isocalendar()[1]:02d}"
-                for r in rows
-                if r[4] == defender_id and r[1] < week.start
-            )
+            per_week: Counter[str] = Counter()
+            for day, who, _, n in per_day:
+                if who == defender_id and day < week.start.date():
+                    per_week[f"{day.isocalendar()[0]}-W{day.isocalendar()[1]:02d}"] += n
             weekly = [per_week.get(w.label, 0) for w in covered if w.label in covered_labels]
             baseline[defender_id] = statistics.fmean(weekly) / 7
 
-        post_ids = sorted({r[0] for r in in_week})
-        accounts_per_defender: dict[str, set[int]] = defaultdict(set)
-        first_post: dict[int, tuple[datetime, datetime | None]] = {}
-        for r in in_week:
-            accounts_per_defender[r[4]].add(r[3])
-            if r[3] not in first_post or r[1] < first_post[r[3]][0]:
-                first_post[r[3]] = (r[1], r[5])
-        known_age = [(t, c) for t, c in first_post.values() if c is not None]
+        in_week = (_POST.c.created_at >= week.start, _POST.c.created_at < week.end)
+        posts_in_week = connection.execute(
+            select(func.count(func.distinct(_POST.c.id)))
+            .select_from(_mention_join(defender))
+            .where(*in_week)
+        ).scalar_one()
+        accounts_per_defender = dict(
+            connection.execute(
+                select(_MENTION.c.defender_id, func.count(func.distinct(_POST.c.account_id)))
+                .select_from(_mention_join(defender))
+                .where(*in_week)
+                .group_by(_MENTION.c.defender_id)
+            ).all()
+        )
+        first_post = _first_mentions(connection, week.start, week.end, defender)
+        known_age = [(t, c) for _, t, c in first_post if c is not None]
         young = sum(1 for t, c in known_age if (t - c) < timedelta(days=YOUNG_DAYS))
 
         run = _latest_run(connection, week.start, week.end)
         vocabulary: Vocabulary = vocabulary_from_run(run.vocabulary if run else None)
-        smear_counts: Counter[str] = Counter()
-        smear_posts: dict[str, int] = Counter()
-        defenders_of_post: dict[int, list[str]] = defaultdict(list)
-        for r in in_week:
-            defenders_of_post[r[0]].append(r[4])
-        for chunk in _chunks(post_ids):
-            for post_id, text in connection.execute(
-                select(_POST.c.id, _POST.c.text).where(_POST.c.id.in_(chunk))
-            ):
-                found = vocabulary.matches(text or "")
-                smear_counts.update(found)
-                if found:
-                    for defender_id in defenders_of_post[post_id]:
-                        smear_posts[defender_id] += 1
+        smear_counts, smear_posts = _smear_counts(
+            connection, week.start, week.end, defender, vocabulary
+        )
         hashtags = _top_children(
-            connection, models.PostHashtag.__table__, "tag", post_ids, settings.top_terms
+            connection,
+            models.PostHashtag.__table__,
+            "tag",
+            week.start,
+            week.end,
+            defender,
+            settings.top_terms,
         )
         domains = _top_children(
-            connection, models.PostLink.__table__, "domain", post_ids, settings.top_terms
+            connection,
+            models.PostLink.__table__,
+            "domain",
+            week.start,
+            week.end,
+            defender,
+            settings.top_terms,
         )
         sources, imports = _source_health(connection, config, week)
 
@@ -1144,15 +1235,14 @@ def build_week_report(
         dormant = [p for sid, p in sorted(previous.items()) if p["flagged"] and sid not in active]
 
     totals = {
-        "mentions": sum(1 for _ in {(r[0], r[4]) for r in in_week}),
-        "posts": len(post_ids),
+        "mentions": sum(this_week.values()),
+        "posts": posts_in_week,
         "unique_accounts": len(first_post),
         "accounts_with_age": len(known_age),
         "young_accounts": young,
         "young_share": young / len(known_age) if known_age else None,
         "posts_with_smear_terms": sum(smear_posts.values()),
     }
-    this_week = Counter(r[4] for r in in_week)
     report = WeekReport(
         week=week,
         variant="internal",

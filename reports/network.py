@@ -8,6 +8,7 @@ thick; slower repeated co-action grey. Node size follows the account's posts in 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -18,6 +19,8 @@ from reports.text import clip, safe_text
 __all__ = ["cluster_graph", "network_chart"]
 
 MAX_LABELS = 25
+CACHE_SIZE = 64  # pictures kept for the next variant of the same report
+_CACHE: dict[tuple[Any, ...], bytes] = {}
 
 
 def cluster_graph(
@@ -45,6 +48,27 @@ def cluster_graph(
 
 
 def network_chart(graph: nx.Graph, *, width_in: float = 6.6, height_in: float = 3.6) -> bytes:
+    """The picture of `graph`; the same drawn content (e.g. both variants) is drawn once."""
+    labelled = graph.number_of_nodes() <= MAX_LABELS
+    key = (
+        tuple(
+            (n, d.get("posts", 0), d.get("label") if labelled else None)
+            for n, d in graph.nodes(data=True)
+        ),
+        tuple((a, b, d.get("weight"), bool(d.get("fast"))) for a, b, d in graph.edges(data=True)),
+        width_in,
+        height_in,
+    )
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _draw(graph, width_in, height_in)
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cached
+    return cached
+
+
+def _draw(graph: nx.Graph, width_in: float, height_in: float) -> bytes:
     from matplotlib import pyplot as plt
 
     with deterministic():

@@ -14,7 +14,8 @@ themselves deterministic PNGs.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from io import BytesIO
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
@@ -1095,5 +1097,21 @@ def render_pdf(report: WeekReport, path: Path) -> int:
         (_ReportCanvas,),
         {"report": report, "epoch": report.generated_at.timestamp()},
     )
-    document.build(story, canvasmaker=canvas_class)
+    with _binary_streams():
+        document.build(story, canvasmaker=canvas_class)
     return len(pages)
+
+
+@contextmanager
+def _binary_streams() -> Iterator[None]:
+    """Write streams Flate-compressed only, not also ASCII85-encoded.
+
+    ASCII85 makes every image and font stream a quarter larger, and without reportlab's C
+    accelerator it is encoded in pure Python: the slowest step of a report with many charts.
+    """
+    previous = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        yield
+    finally:
+        rl_config.useA85 = previous

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 from reports.model import WeekReport
 from reports.pseudonym import Pseudonymiser
@@ -22,20 +23,63 @@ from reports.text import mask_personal_data
 
 __all__ = ["make_shareable"]
 
+TRIE_MAX_LEN = 300  # longer names (none are) keep the plain alternation: no deep nesting
 _AT_HANDLE = re.compile(r"@[\w.\-]+")
 _PROFILE = re.compile(r"(https?://)?(bsky\.app/profile|t\.me|mastodon\.[\w.]+/@?)/?[^\s/]+", re.I)
 
 
+# characters that `re.IGNORECASE` matches to an ASCII letter but `str.lower()` does not map to it
+_FOLD = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "\u212a": "k"})
+
+
+def _label(handles: dict[str, str], matched: str) -> str:
+    """The pseudonym for a name found case-insensitively ("ıvan" found by "ivan" too)."""
+    return handles.get(matched.lower()) or handles.get(
+        matched.translate(_FOLD).lower(), "[account]"
+    )
+
+
 def _replacer(handles: dict[str, str]) -> re.Pattern[str] | None:
+    """A pattern that finds, at the leftmost place, the longest of the names (any case)."""
     if not handles:
         return None
     names = sorted(handles, key=len, reverse=True)
+    if all(n.isascii() and len(n) <= TRIE_MAX_LEN for n in names):
+        return re.compile(_trie(names), re.IGNORECASE)
     return re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
+
+
+def _trie(names: list[str]) -> str:
+    """The names as a prefix tree: `re` tries one branch per character instead of every name.
+
+    The same matches as the plain alternation of the names, longest first: for lowercase
+    ASCII names no character matches two different branch letters, even case-insensitively,
+    so the walk is deterministic, and the greedy optional groups prefer the longest name.
+    """
+    root: dict[str, Any] = {}
+    for name in names:
+        node = root
+        for char in name:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(c) + pattern(child) for c, child in sorted(node.items()) if c]
+        if not branches:
+            return ""
+        if len(branches) == 1 and "" not in node:
+            return branches[0]
+        group = "(?:" + "|".join(branches) + ")"
+        return group + "?" if "" in node else group
+
+    return pattern(root)
 
 
 def make_shareable(report: WeekReport, pseudonymiser: Pseudonymiser) -> WeekReport:
     """A pseudonymised copy of `report` safe to share beyond the organisation."""
-    shared = copy.deepcopy(report)
+    # edges hold only account keys and numbers, which stay as they are: shared, not copied
+    memo: dict[int, Any] = {id(c.edges): c.edges for c in report.clusters}
+    shared = copy.deepcopy(report, memo)
     shared.variant = "shareable"
     labels: dict[int, str] = {}
     handles: dict[str, str] = {}
@@ -54,7 +98,7 @@ def make_shareable(report: WeekReport, pseudonymiser: Pseudonymiser) -> WeekRepo
     def scrub(text: str, evidence_id: str | None = None) -> str:
         text = mask_personal_data(text, evidence_id)  # first: e-mail addresses contain "@"
         if pattern is not None:
-            text = pattern.sub(lambda m: handles[m.group(0).lower()], text)
+            text = pattern.sub(lambda m: _label(handles, m.group(0)), text)
         text = _PROFILE.sub("[account]", text)
         text = _AT_HANDLE.sub(lambda m: m.group(0) if m.group(0)[1:] in labels.values()
                               else "@[account]", text)  # fmt: skip

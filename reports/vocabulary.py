@@ -9,9 +9,11 @@ prefixes, case-insensitive, Cyrillic and Latin).
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 __all__ = ["BUILTIN_TERMS", "Vocabulary", "vocabulary_from_run"]
@@ -52,9 +54,29 @@ class Vocabulary:
             if stems
         }
         object.__setattr__(self, "_patterns", patterns)
+        # One pass that finds whether any term occurs at all: most posts have none, and then
+        # the per-term patterns need not run. Case-insensitive Unicode matching is slow in
+        # `re`, so the screen runs case-sensitively on `text.lower()` where that is provably
+        # the same (see `_lowered_screen`), and case-insensitively otherwise.
+        combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
+        stems = [s for stems in self.terms.values() for s in stems]
+        object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
+        object.__setattr__(self, "_lowered", _lowered_screen(stems, patterns))
 
     def matches(self, text: str) -> list[str]:
         patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]
+        screen: re.Pattern[str] | None = self._any  # type: ignore[attr-defined]
+        lowered: _Lowered | None = self._lowered  # type: ignore[attr-defined]
+        if screen is None:
+            return []
+        if lowered is not None and lowered.odd.search(text) is None:
+            low = text.lower()
+            if lowered.odd_lowered.search(low) is None:
+                if lowered.any.search(low) is None:
+                    return []
+                return [term for term, pattern in lowered.terms.items() if pattern.search(low)]
+        if not screen.search(text):
+            return []
         return [term for term, pattern in patterns.items() if pattern.search(text)]
 
     def count(self, texts: Iterable[str]) -> tuple[Counter[str], int]:
@@ -66,6 +88,72 @@ class Vocabulary:
             counts.update(found)
             with_any += bool(found)
         return counts, with_any
+
+
+@cache
+def _case_tables() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]] | None:
+    """What `re.IGNORECASE` does beyond `str.lower()`, from the running Python's own tables.
+
+    Returns a character class of the characters whose `str.lower()` is not their simple
+    lowercase as `re` uses it (İ: two characters), or that lowering turns into or out of a word
+    character; and `re`'s extra equivalences between lowercase letters (i and ı, s and ſ,
+    в and the old Cyrillic ᲀ, ...). None on a Python without these tables.
+    """
+    try:
+        import _sre
+        from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]
+    except ImportError:  # another Python: no fast path, same results
+        return None
+    odd = set()
+    for code in range(sys.maxunicode + 1):
+        if not _sre.unicode_iscased(code):
+            continue
+        char = chr(code)
+        low = char.lower()
+        simple = len(low) == 1 and ord(low) == _sre.unicode_tolower(code)
+        if not simple or char.isalnum() != low.isalnum():
+            odd.add(char)
+    pattern = re.compile("[" + "".join(re.escape(c) for c in sorted(odd)) + "]")
+    extra = {chr(k): tuple(chr(c) for c in v) for k, v in _EXTRA_CASES.items()}
+    return pattern, extra
+
+
+@dataclass(frozen=True)
+class _Lowered:
+    odd: re.Pattern[str]  # characters where IGNORECASE and str.lower() disagree
+    odd_lowered: re.Pattern[str]  # `re`'s extra equivalents of the stems' letters
+    any: re.Pattern[str]  # every term, case-sensitive, for lowered text
+    terms: dict[str, re.Pattern[str]]  # each term, case-sensitive, for lowered text
+
+
+def _lowered_screen(
+    stems: Iterable[str], patterns: Mapping[str, re.Pattern[str]]
+) -> _Lowered | None:
+    """Case-sensitive patterns for lowered text, or None where that could differ.
+
+    `re` with IGNORECASE matches a text character c against a lowercase pattern character x
+    when the simple lowercase of c is x or one of `re`'s extra equivalents of x. If c is not
+    odd, its simple lowercase is `c.lower()`; if moreover `c.lower()` is no extra equivalent
+    of any pattern letter, the match is exactly `c.lower() == x`, and lowering changes no
+    character's length or word-character class. So for a text with neither kind of
+    character, a lowercase pattern finds a match in `text.lower()` exactly when the
+    IGNORECASE pattern finds one in the text.
+    """
+    tables = _case_tables()
+    if tables is None or not patterns:
+        return None
+    odd, extra = tables
+    letters = set("".join(stems))
+    if any(c != c.lower() or odd.search(c) for c in letters):
+        return None
+    equivalents = {e for c in letters for e in extra.get(c, ())}
+    if equivalents & letters:
+        return None  # two equivalent letters in the stems themselves: keep it simple
+    # NUL is never a pattern letter's equivalent: it keeps the class valid when there are none
+    odd_lowered = re.compile("[\\x00" + "".join(re.escape(c) for c in sorted(equivalents)) + "]")
+    terms = {term: re.compile(p.pattern) for term, p in patterns.items()}
+    combined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns.values()))
+    return _Lowered(odd, odd_lowered, combined, terms)
 
 
 def _strings(value: Any) -> list[str]:
