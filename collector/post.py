@@ -79,6 +79,7 @@ _TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "hsa_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SIMPLE_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[^?#\s]*)?")
 
 
 class RecordError(ValueError):
@@ -274,6 +275,10 @@ def normalize_url(url: str) -> str:
     case-sensitive and order-sensitive on the server.
     """
     text = url.strip()
+    simple = _SIMPLE_URL.fullmatch(text)
+    if simple is not None:
+        # Already canonical (lower-case host, no port, query or fragment): most shared links.
+        return text if simple.group(1) else text + "/"
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -345,6 +350,8 @@ def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(items, list) and len(items) < 2:
+        return tuple(items)
     return tuple(dict.fromkeys(items))
 
 

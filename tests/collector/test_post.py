@@ -109,3 +109,24 @@ def test_canonical_json_is_stable(value) -> None:
 
     text = canonical_json(value)
     assert canonical_json(json.loads(text)) == text
+
+
+@given(
+    st.sampled_from(["http", "https", "HTTPS", "Http"]),
+    st.from_regex(r"[a-zA-Z0-9-]{1,8}(\.[a-zA-Z0-9-]{1,8}){0,3}\.?", fullmatch=True),
+    st.sampled_from(["", ":80", ":443", ":8080"]),
+    st.from_regex(r"(/[a-zA-Zа-я0-9%._~-]{0,6}){0,3}/?", fullmatch=True),
+    st.sampled_from(["", "?utm_source=x", "?id=1&fbclid=2", "?a=1#top", "#frag"]),
+)
+def test_fast_path_agrees_with_the_general_normalisation(scheme, host, port, path, tail) -> None:
+    import collector.post as module
+
+    url = f"{scheme}://{host}{port}{path}{tail}"
+    general = module.normalize_url.__wrapped__
+    original = module._SIMPLE_URL
+    try:
+        module._SIMPLE_URL = __import__("re").compile(r"(?!)")  # never matches: general path only
+        expected = general(url)
+    finally:
+        module._SIMPLE_URL = original
+    assert general(url) == expected
