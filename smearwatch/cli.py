@@ -573,15 +573,14 @@ def review(
     table = models.Review.__table__
     with user_errors():
         engine = state.engine()
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         known = connection.execute(
             select(models.Cluster.id).where(models.Cluster.stable_id == cluster_id).limit(1)
         ).first()
-        if known is None:
-            engine.dispose()
-            fail(
-                f"no cluster {cluster_id!r} in any analysis run (see 'smearwatch export clusters')"
-            )
+    if known is None:
+        engine.dispose()
+        fail(f"no cluster {cluster_id!r} in any analysis run (see 'smearwatch export clusters')")
+    with engine.begin() as connection:
         if verdict is not None:
             connection.execute(
                 insert(table),

@@ -100,3 +100,44 @@ def test_failed_run_is_recorded(tmp_path: Path) -> None:
         run = connection.execute(select(models.AnalysisRun)).one()
     engine.dispose()
     assert run.status == "failed" and run.error
+
+
+def test_review_and_network_export(db_url: str, tmp_path: Path) -> None:
+    import networkx as nx
+
+    config = _demo_config(tmp_path, db_url)
+    _import_demo(config)
+    base = ["--config", str(config)]
+    result = CliRunner().invoke(
+        cli, [*base, "analyze", "--since", "2026-11-09", "--until", "2026-11-23"]
+    )
+    assert result.exit_code == 0, result.output
+
+    result = CliRunner().invoke(
+        cli,
+        [*base, "review", "C1", "--confirm", "--note", "batch-created, same texts",
+         "--reviewer", "ak", "--confidence", "high"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "confirmed (by ak, confidence high): batch-created, same texts" in result.stdout
+    result = CliRunner().invoke(cli, [*base, "review", "C1", "--dismiss", "--note", "second look"])
+    assert result.exit_code == 0
+    engine = open_database(load_config(config).database_url)
+    with engine.connect() as connection:
+        verdicts = connection.execute(select(models.Review.verdict)).scalars().all()
+        score = connection.execute(select(models.Cluster.score)).scalars().first()
+    engine.dispose()
+    assert verdicts == ["confirmed", "dismissed"]  # history kept, newest last
+    assert score > 0  # the automated score stays as the analysis stored it
+    result = CliRunner().invoke(cli, [*base, "review", "C99", "--confirm"])
+    assert result.exit_code == 1 and "no cluster 'C99'" in result.stderr
+
+    for fmt, reader in (("gexf", nx.read_gexf), ("graphml", nx.read_graphml)):
+        out = tmp_path / f"network.{fmt}"
+        result = CliRunner().invoke(cli, [*base, "export", "network", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        graph = reader(out)
+        assert graph.number_of_nodes() == 24
+        assert graph.number_of_edges() > 100
+        _, _, data = next(iter(graph.edges(data=True)))
+        assert data["cluster"] == "C1" and data["shared_objects"] >= 2 and "excess" in data
