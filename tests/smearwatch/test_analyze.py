@@ -113,6 +113,14 @@ def test_review_and_network_export(db_url: str, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
 
+    def stored_score() -> float:
+        engine = open_database(load_config(config).database_url)
+        with engine.connect() as connection:
+            value = connection.execute(select(models.Cluster.score)).scalars().first()
+        engine.dispose()
+        return value
+
+    before = stored_score()
     result = CliRunner().invoke(
         cli,
         [*base, "review", "C1", "--confirm", "--note", "batch-created, same texts",
@@ -125,10 +133,9 @@ def test_review_and_network_export(db_url: str, tmp_path: Path) -> None:
     engine = open_database(load_config(config).database_url)
     with engine.connect() as connection:
         verdicts = connection.execute(select(models.Review.verdict)).scalars().all()
-        score = connection.execute(select(models.Cluster.score)).scalars().first()
     engine.dispose()
     assert verdicts == ["confirmed", "dismissed"]  # history kept, newest last
-    assert score > 0  # the automated score stays as the analysis stored it
+    assert stored_score() == before  # a verdict never touches the automated score
     result = CliRunner().invoke(cli, [*base, "review", "C99", "--confirm"])
     assert result.exit_code == 1 and "no cluster 'C99'" in result.stderr
 
