@@ -14,7 +14,6 @@ the generic smearwatch ones), so adding a tool's export format is one reader cla
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -24,15 +23,14 @@ import orjson
 from collector.formats.base import (
     HEAD_BYTES,
     MAX_RECORD_BYTES,
+    CsvRows,
     ExportFile,
     ExportReader,
     ImportFormatError,
     LineError,
     ParsedRecord,
     _csv_list,
-    _csv_source,
     _decode_error,
-    _decoded_lines,
     _skip_rest_of_line,
     open_export,
 )
@@ -206,54 +204,22 @@ class CsvReader:
         )
 
     def read(self, export: ExportFile) -> Iterator[ParsedRecord]:
-        path = str(export.path)
-        reader = csv.reader(_decoded_lines(export.stream, path))
-        csv.field_size_limit(MAX_RECORD_BYTES)
-        try:
-            header = next(reader)
-        except csv.Error as exc:
-            raise ImportFormatError(path, f"cannot read the CSV header: {exc}", line=1) from None
-        header = [h.strip() for h in header]
-        missing = [c for c in CSV_REQUIRED if c not in header]
+        rows = CsvRows(export)
+        missing = [c for c in CSV_REQUIRED if c not in rows.header]
         if missing:
             raise ImportFormatError(
-                path,
+                rows.path,
                 f"the CSV header lacks required column(s) {', '.join(missing)}; expected the "
                 f"smearwatch columns {', '.join(CSV_COLUMNS)} (or pass --format for another "
                 "tool's export)",
                 line=1,
                 field=missing[0],
             )
-        previous_end = reader.line_num
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                line_no = previous_end + 1
-                message = str(exc)
-                if "field larger than field limit" in message:
-                    message = f"a field is longer than {MAX_RECORD_BYTES:,} bytes"
-                yield ParsedRecord(line_no, None, LineError(line_no, "(csv)", message), b"")
-                previous_end = reader.line_num
-                continue
-            line_no = previous_end + 1
-            previous_end = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            source = _csv_source(row)
-            if len(row) != len(header):
-                yield ParsedRecord(
-                    line_no,
-                    None,
-                    LineError(
-                        line_no, "(csv)", f"has {len(row)} columns, the header has {len(header)}"
-                    ),
-                    source,
-                )
-                continue
-            yield self._parse(line_no, dict(zip(header, row, strict=True)), source)
+        for row in rows:
+            if row.error is not None:
+                yield ParsedRecord(row.line, None, row.error, row.source)
+            else:
+                yield self._parse(row.line, row.value, row.source)
 
     @staticmethod
     def _parse(line_no: int, row: dict[str, str], source: bytes) -> ParsedRecord:
