@@ -169,7 +169,12 @@ def explain(facts: dict[str, Any]) -> list[str]:
         )
     batch = facts.get("batch")
     if batch and batch["count"] >= 3:
-        lines.append(f"{batch['count']} were created between {batch['start']} and {batch['end']}.")
+        if batch["start"] == batch["end"]:
+            lines.append(f"{batch['count']} were created on {batch['start']}.")
+        else:
+            lines.append(
+                f"{batch['count']} were created between {batch['start']} and {batch['end']}."
+            )
     if facts.get("young"):
         lines.append(
             f"{facts['young']} were less than {facts['young_days']} days old when posting."

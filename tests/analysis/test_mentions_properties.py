@@ -70,6 +70,9 @@ def test_every_russian_form_is_found(name: tuple[str, str]) -> None:
 @given(surnames(), st.data())
 def test_kazakh_suffixes_are_found(name: tuple[str, str], data: st.DataObject) -> None:
     surname, gender = name
+    # Surnames that are also ordinary words (Мамаев: "Mamai's") take only case suffixes, by
+    # design (russian_names.toml [common_words]); test_mentions_heldout covers them.
+    assume(not nf.is_common_surname(surname.lower()))
     matcher = MentionMatcher([_defender(surname, gender)])
     tails = sorted(t for t in nf.kazakh_tails(surname.lower()) if t)
     for tail in data.draw(st.lists(st.sampled_from(tails), min_size=1, max_size=8)):
