@@ -13,10 +13,9 @@ the generic smearwatch ones), so adding a tool's export format is one reader cla
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -30,9 +29,9 @@ from collector.formats.base import (
     LineError,
     ParsedRecord,
     _csv_list,
-    _decode_error,
-    _skip_rest_of_line,
+    json_line_error,
     open_export,
+    physical_lines,
 )
 from collector.formats.fourcat import FourcatCsvReader, FourcatNdjsonReader
 from collector.formats.mapping import MappedCsvReader
@@ -99,29 +98,12 @@ class JsonlReader:
         """Records of the file; lines `known` recognises come out as `known=True` without a
         `Post`, so re-importing a file does not rebuild what is already stored."""
         batch: list[tuple[int, bytes, int]] = []
-        for line in self._lines(export.stream):
+        for line in physical_lines(export.stream):
             batch.append(line)
             if len(batch) >= KNOWN_BATCH:
                 yield from self._parse_batch(batch, known)
                 batch = []
         yield from self._parse_batch(batch, known)
-
-    def _lines(self, stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
-        """(line number, bytes, 0) per non-blank line; (number, start, length) for one too long."""
-        line_no = 0
-        while True:
-            data = stream.readline(MAX_RECORD_BYTES + 1)
-            if not data:
-                return
-            line_no += 1
-            if len(data) > MAX_RECORD_BYTES and not data.endswith(b"\n"):
-                # Too long to be one post: skip the rest without keeping it in memory.
-                yield line_no, data[:1024], len(data) + _skip_rest_of_line(stream)
-                continue
-            if line_no == 1 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            if data.strip():
-                yield line_no, data.rstrip(b"\r\n"), 0
 
     def _parse_batch(
         self, batch: list[tuple[int, bytes, int]], known: KnownLines | None
@@ -167,15 +149,7 @@ class JsonlReader:
     @staticmethod
     def _parse(line_no: int, source: bytes, record: Any, digest: str) -> ParsedRecord:
         if isinstance(record, orjson.JSONDecodeError):
-            try:
-                source.decode("utf-8")
-            except UnicodeDecodeError as decode_exc:
-                return ParsedRecord(
-                    line_no, None, _decode_error(line_no, source, decode_exc), source
-                )
-            return ParsedRecord(
-                line_no, None, LineError(line_no, "(json)", f"not valid JSON: {record}"), source
-            )
+            return ParsedRecord(line_no, None, json_line_error(line_no, source, record), source)
         try:
             post = post_from_record(record, source_sha256=digest)
         except RecordError as exc:

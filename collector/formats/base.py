@@ -325,9 +325,12 @@ class CsvRows:
             yield Row(line_no, dict(zip(self.header, cells, strict=True)), None, source)
 
 
-def json_lines(export: ExportFile) -> Iterator[Row]:
-    """The JSON values of a JSON-lines export, one per non-blank line."""
-    stream = export.stream
+def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, bytes without the line end, 0) per non-blank line of a JSON-lines file.
+
+    A line longer than MAX_RECORD_BYTES comes out as (number, its first KiB, its length) and
+    the rest of it is skipped without being held in memory. A leading BOM is dropped.
+    """
     line_no = 0
     while True:
         data = stream.readline(MAX_RECORD_BYTES + 1)
@@ -335,25 +338,35 @@ def json_lines(export: ExportFile) -> Iterator[Row]:
             return
         line_no += 1
         if len(data) > MAX_RECORD_BYTES and not data.endswith(b"\n"):
-            length = len(data) + _skip_rest_of_line(stream)
-            message = f"line is {length:,} bytes long; one record may take at most "
-            message += f"{MAX_RECORD_BYTES:,} bytes"
-            yield Row(line_no, None, LineError(line_no, "(line)", message), data[:1024])
+            yield line_no, data[:1024], len(data) + _skip_rest_of_line(stream)
             continue
         if line_no == 1 and data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8) :]
-        source = data.rstrip(b"\r\n")
-        if not source.strip():
+        if data.strip():
+            yield line_no, data.rstrip(b"\r\n"), 0
+
+
+def json_line_error(line_no: int, source: bytes, exc: orjson.JSONDecodeError) -> LineError:
+    """Why a line is not JSON: another encoding than UTF-8, or broken JSON."""
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError as decode_exc:
+        return _decode_error(line_no, source, decode_exc)
+    return LineError(line_no, "(json)", f"not valid JSON: {exc}")
+
+
+def json_lines(export: ExportFile) -> Iterator[Row]:
+    """The JSON values of a JSON-lines export, one per non-blank line."""
+    for line_no, source, too_long in physical_lines(export.stream):
+        if too_long:
+            message = f"line is {too_long:,} bytes long; one record may take at most "
+            message += f"{MAX_RECORD_BYTES:,} bytes"
+            yield Row(line_no, None, LineError(line_no, "(line)", message), source)
             continue
         try:
             value = orjson.loads(source)
         except orjson.JSONDecodeError as exc:
-            try:
-                source.decode("utf-8")
-            except UnicodeDecodeError as decode_exc:
-                yield Row(line_no, None, _decode_error(line_no, source, decode_exc), source)
-                continue
-            yield Row(line_no, None, LineError(line_no, "(json)", f"not valid JSON: {exc}"), source)
+            yield Row(line_no, None, json_line_error(line_no, source, exc), source)
             continue
         yield Row(line_no, value, None, source)
 
