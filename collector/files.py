@@ -57,7 +57,6 @@ __all__ = [
 
 IMPORTER_VERSION = "files/1"
 KNOWN_BATCH = 1000
-_TOO_LONG = object()
 
 # Given (index, platform, post_id, SHA-256 of the line) for a batch of lines, the indices of
 # the lines stored before exactly as they are now: those need no parsing into a Post.
@@ -108,10 +107,15 @@ class JsonlReader:
     def _parse_batch(
         self, batch: list[tuple[int, bytes, int]], known: KnownLines | None
     ) -> Iterator[ParsedRecord]:
+        # record: the parsed JSON value, the JSONDecodeError, or a LineError for a line too long
         parsed: list[tuple[int, bytes, Any, str]] = []
         for line_no, data, too_long in batch:
             if too_long:
-                parsed.append((line_no, data, _TOO_LONG, str(too_long)))
+                message = (
+                    f"line is {too_long:,} bytes long; one post may take at most "
+                    f"{MAX_RECORD_BYTES:,} bytes (is this really one JSON object per line?)"
+                )
+                parsed.append((line_no, data, LineError(line_no, "(line)", message), ""))
                 continue
             try:
                 record: Any = orjson.loads(data)
@@ -131,18 +135,8 @@ class JsonlReader:
         for index, (line_no, data, record, digest) in enumerate(parsed):
             if index in skip:
                 yield ParsedRecord(line_no, None, None, data, known=True)
-            elif record is _TOO_LONG:
-                yield ParsedRecord(
-                    line_no,
-                    None,
-                    LineError(
-                        line_no,
-                        "(line)",
-                        f"line is {int(digest):,} bytes long; one post may take at most "
-                        f"{MAX_RECORD_BYTES:,} bytes (is this really one JSON object per line?)",
-                    ),
-                    data,
-                )
+            elif isinstance(record, LineError):
+                yield ParsedRecord(line_no, None, record, data)
             else:
                 yield self._parse(line_no, data, record, digest)
 
