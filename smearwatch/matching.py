@@ -68,13 +68,22 @@ class MentionStep:
             url=post.url,
         )
 
-    def store(self, connection: Connection, stored: Iterable[tuple[Post, int]]) -> int:
-        """Replace the mentions of these stored posts (new or edited); returns rows written."""
+    def store(
+        self,
+        connection: Connection,
+        stored: Iterable[tuple[Post, int]],
+        found: dict[tuple[str, str], list[Mention]] | None = None,
+    ) -> int:
+        """Replace the mentions of these stored posts (new or edited); returns rows written.
+
+        `found` holds matches already made for some of the posts, by (platform, post id).
+        """
         rows: list[dict[str, Any]] = []
         post_ids: list[int] = []
         for post, post_id in stored:
             post_ids.append(post_id)
-            rows.extend(_rows(post_id, self.find_in_post(post)))
+            mentions = (found or {}).get((post.platform, post.post_id))
+            rows.extend(_rows(post_id, self.find_in_post(post) if mentions is None else mentions))
         _replace(connection, post_ids, rows)
         return len(rows)
 
@@ -233,16 +242,7 @@ class CollectMatching:
         return keep
 
     def after_write(self, connection: Connection, writer: Any, posts: list[Post]) -> None:
-        rows: list[dict[str, Any]] = []
-        post_ids: list[int] = []
-        for post, post_id in writer.last_stored:
-            mentions = self._found.get((post.platform, post.post_id))
-            if mentions is None:
-                mentions = self.step.find_in_post(post)
-            post_ids.append(post_id)
-            rows.extend(_rows(post_id, mentions))
-        _replace(connection, post_ids, rows)
-        self.mentions += len(rows)
+        self.mentions += self.step.store(connection, writer.last_stored, self._found)
         self._found = {}
 
 
