@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, delete, exists, func, not_, select, text
 from db import models
 from smearwatch.clock import Clock
 from smearwatch.config import Config
-from smearwatch.matching import MentionStep
+from smearwatch.matching import CollectMatching, MentionStep
 from smearwatch.settings import WEEKDAYS, AlertSettings, DaemonSettings
 
 __all__ = [
@@ -109,16 +109,16 @@ def collect_source(ctx: JobContext, source_name: str) -> JobResult:
         if summary.pages and summary.status == "running":
             ctx.check_stop()
 
-    def after_write(connection: Any, writer: Any, _posts: Any) -> None:
-        ctx.mentions.store(connection, writer.last_stored)
-
+    # The same keep-only-relevant filter and mention storage as `smearwatch collect`.
+    matching = CollectMatching(ctx.mentions)
     summary = collect(
         ctx.engine,
         ctx.config,
         source_names=[source_name],
         clock=ctx.clock.now,
         progress=progress,
-        after_write=after_write,
+        before_write=matching.before_write,
+        after_write=matching.after_write,
     )[0]
     return JobResult(
         summary.status,
