@@ -796,7 +796,7 @@ def daemon(state: State, log_format: str | None, verbose: bool) -> None:
     SIGTERM or SIGINT (then finish or roll back the work in progress and exit 0).
 
     One daemon per database: a second one refuses to start. Logs go to stderr (the systemd
-    journal) or to [daemon] log_file. See docs/operations.md.
+    journal) or to [daemon] log_file. See "Running smearwatch as a service" in README.md.
 
     Example: smearwatch --config /etc/smearwatch/smearwatch.toml daemon --log-format json
     """

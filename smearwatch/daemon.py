@@ -14,6 +14,11 @@ How the guarantees are kept:
   scheduler then waits for running jobs up to `shutdown_timeout` and the process exits 0.
   Anything not committed by then is rolled back by the database when the process ends, and
   `kill -9` is no different: every page is one transaction (see `smearwatch.collect`).
+  A signal reaches a watcher thread through the wakeup fd, at once even while the main
+  thread waits inside the database driver (where Python-level handlers cannot run); the
+  last database writes of the stop run under the same deadline, and the watcher ends the
+  process `EXIT_GRACE` seconds after it, so a job or a heartbeat stuck on a lock or a
+  socket cannot keep a stopping daemon alive.
 * **A failing source backs off** (its interval doubled per consecutive failure, capped by
   `backoff_max`), is logged and shown by `status`; the other jobs carry on.
 * **One daemon per database** (`smearwatch.lock`); a heartbeat in the `state` table lets
@@ -25,7 +30,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import selectors
 import signal
+import socket
 import stat
 import threading
 import time
@@ -63,6 +70,11 @@ from smearwatch.settings import AlertSettings, DaemonSettings, config_secrets
 __all__ = ["Daemon", "JobPlan", "backoff_delay", "plan_jobs", "warn_if_config_exposed"]
 
 log = logging.getLogger("smearwatch.daemon")
+
+#: Seconds after `shutdown_timeout` at which a stopping daemon ends itself, whatever still runs.
+EXIT_GRACE = 1.5
+#: How often the stop watcher looks whether the daemon was stopped otherwise.
+SIGNAL_POLL = 0.1
 
 
 def backoff_delay(every: float, failures: int, cap: float) -> float:
@@ -237,6 +249,7 @@ class Daemon:
         self.settings = DaemonSettings.from_config(config)
         self.alert_settings = AlertSettings.from_config(config)
         self.stopping = threading.Event()
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None  # signal wakeup fd
         self.lock = DaemonLock(engine)
         self.plans: dict[str, JobPlan] = {}
         self.scheduler: _Scheduler | None = None
@@ -251,6 +264,9 @@ class Daemon:
     def run(self, *, install_signals: bool = True) -> int:
         """Block until stopped; returns the exit code (0 after a requested stop).
 
+        `install_signals`: the daemon owns the process, so SIGTERM/SIGINT stop it and a stop
+        that hangs past its deadline ends the process (off when it runs in a test's thread).
+
         Raises:
             LockHeld: another daemon runs on this database.
         """
@@ -261,14 +277,51 @@ class Daemon:
             self.lock.release()
 
     def stop(self, *_args: Any) -> None:
+        """Ask the daemon to stop (from any thread, but not from a signal handler)."""
         if not self.stopping.is_set():
             log.info("stop requested: finishing the work in progress")
         self.stopping.set()
 
+    def _on_signal(self, *_args: Any) -> None:
+        # Python runs this in the main thread, and only once that thread is back in Python
+        # code: not while it waits inside the database driver. The stop itself comes from
+        # `_watch_for_signal`, woken at once through the wakeup fd; nothing to do here (and
+        # taking a lock here, as setting an Event or logging does, could deadlock).
+        pass
+
+    def _install_signals(self) -> None:
+        wake_read, wake_write = socket.socketpair()
+        wake_write.setblocking(False)
+        self._wakeup = (wake_read, wake_write)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+        threading.Thread(
+            target=self._watch_for_signal, args=(wake_read,), name="stop-watch", daemon=True
+        ).start()
+
+    def _watch_for_signal(self, wake: socket.socket) -> None:
+        """Turn SIGTERM/SIGINT into a stop, then hold the process to its deadline.
+
+        A thread of its own, so the stop reaches the jobs and the clock starts even while
+        the main thread waits on the database (a heartbeat blocked by another transaction).
+        """
+        wanted = {int(signal.SIGTERM), int(signal.SIGINT)}
+        with selectors.DefaultSelector() as selector:
+            selector.register(wake, selectors.EVENT_READ)
+            while not self.stopping.is_set():
+                if selector.select(SIGNAL_POLL) and wanted.intersection(wake.recv(64)):
+                    break
+        self.stop()
+        deadline = float(self.settings.shutdown_timeout) + EXIT_GRACE
+        time.sleep(deadline)
+        log.warning("still running %.1fs after the stop was asked for; forcing the exit", deadline)
+        logging.shutdown()
+        os._exit(0)
+
     def _run(self, install_signals: bool) -> int:
         if install_signals:
-            signal.signal(signal.SIGTERM, self.stop)
-            signal.signal(signal.SIGINT, self.stop)
+            self._install_signals()
         warning = warn_if_config_exposed(self.config)
         if warning:
             log.warning(warning)
@@ -331,15 +384,28 @@ class Daemon:
         scheduler = self.scheduler
         if scheduler is None:
             return
+        timeout = float(self.settings.shutdown_timeout)
         scheduler.pause()
-        done = threading.Event()
+        jobs_done = threading.Event()
+        recorded = threading.Event()
 
-        def wait_for_jobs() -> None:
+        def finish() -> None:
             scheduler.shutdown(wait=True)
-            done.set()
+            jobs_done.set()
+            # After the jobs, so the last next-run times and the "stopped" heartbeat are not
+            # overwritten by a job finishing late.
+            try:
+                self._record_next_runs()
+                write_heartbeat(
+                    self.engine, self.clock.now(), started_at=self.started_at, stopped=True
+                )
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                log.exception("cannot record the shutdown")
+            recorded.set()
 
-        threading.Thread(target=wait_for_jobs, name="shutdown", daemon=True).start()
-        if not done.wait(self.settings.shutdown_timeout):
+        began = time.monotonic()
+        threading.Thread(target=finish, name="shutdown", daemon=True).start()
+        if not jobs_done.wait(timeout):
             self.clean_exit = False
             # A job is stuck in a request or a long query. Its open transaction is rolled
             # back when the process exits; the collection run it left "running" is marked
@@ -348,11 +414,11 @@ class Daemon:
                 "jobs still running after %ss; exiting, their open transactions roll back",
                 self.settings.shutdown_timeout,
             )
-        try:
-            self._record_next_runs()
-            write_heartbeat(self.engine, self.clock.now(), started_at=self.started_at, stopped=True)
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            log.exception("cannot record the shutdown")
+        elif not recorded.wait(max(0.0, timeout - (time.monotonic() - began)) + 0.5):
+            # The last writes wait on a lock (a stuck transaction elsewhere); status shows
+            # the daemon as not running once its heartbeat is old, which is the truth.
+            self.clean_exit = False
+            log.warning("cannot record the shutdown in time; exiting without it")
         log.info("daemon stopped")
 
     # -- running one job ------------------------------------------------------------------------
@@ -416,8 +482,11 @@ class Daemon:
         )
         if self.stopping.is_set():
             return
-        self._after(plan, result, failures, started)
-        self._record_next_runs()
+        try:
+            self._after(plan, result, failures, started)
+            self._record_next_runs()
+        except Exception:  # noqa: BLE001 - a database hiccup must not escape into the scheduler
+            log.exception("cannot reschedule after job %s", job_id)
 
     def _after(self, plan: JobPlan, result: JobResult, failures: int, started: datetime) -> None:
         """Back off a failing source; bring the analysis and alerts forward after new data."""
@@ -466,7 +535,10 @@ class Daemon:
         scheduler = self.scheduler
         if scheduler is None:
             return
-        next_runs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        # By name: the heartbeat and the job threads write these rows concurrently, and on
+        # PostgreSQL two transactions updating rows in different orders deadlock.
+        jobs_by_name = sorted(scheduler.get_jobs(), key=lambda job: job.id)
+        next_runs = {job.id: job.next_run_time for job in jobs_by_name}
         record_next_runs(self.engine, next_runs, self.clock.now())
 
 

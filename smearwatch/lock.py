@@ -1,9 +1,9 @@
 """One daemon per database: a lock that dies with its process.
 
 SQLite: `fcntl.flock` on `<database>.lock` beside the file. PostgreSQL: a session advisory
-lock held on a connection of its own. Both are released by the kernel or the server when the
-process ends, even by `kill -9`, so a crash never leaves a stale lock behind that an operator
-would have to remove by hand.
+lock (keyed by the schema) held on a connection of its own. Both are released by the kernel
+or the server when the process ends, even by `kill -9`, so a crash never leaves a stale lock
+behind that an operator would have to remove by hand.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from sqlalchemy import Engine, text
 
 __all__ = ["DaemonLock", "LockHeld", "is_locked"]
 
-# Distinct from the bulk writer's transaction lock (db/store.py) on the same key space.
+# Distinct from the bulk writer's transaction lock (db/store.py, 7349211). The second key is
+# the schema, so smearwatch databases in different schemas of one server (a test run beside
+# production, two NGOs on one server) each get their own daemon.
 ADVISORY_KEY = 7349212
+_LOCK = "SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"
 
 
 class LockHeld(RuntimeError):
@@ -46,9 +50,7 @@ class DaemonLock:
     def acquire(self) -> None:
         if self.engine.dialect.name == "postgresql":
             connection = self.engine.connect()
-            got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
-            ).scalar()
+            got = connection.execute(text(_LOCK), {"key": ADVISORY_KEY}).scalar()
             connection.commit()
             if not got:
                 connection.close()
@@ -72,9 +74,7 @@ class DaemonLock:
     def release(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
-                )
+                self._connection.execute(text(_UNLOCK), {"key": ADVISORY_KEY})
                 self._connection.commit()
             finally:
                 self._connection.close()

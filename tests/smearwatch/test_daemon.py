@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from apscheduler.executors import base as executors_base
 from apscheduler.schedulers import base as schedulers_base
+from sqlalchemy import create_engine, text
 
 from bench.fake_platforms import IDENTIFIER, PASSWORD, TAG, FakePlatforms
 from db.engine import open_database
@@ -130,6 +131,44 @@ def test_daemon_collects_refuses_a_second_and_stops_cleanly_on_sigterm(
         database = Path(db_url.removeprefix("sqlite:///"))
         assert database.stat().st_mode & 0o077 == 0
         assert (tmp_path / "reports").stat().st_mode & 0o077 == 0
+
+
+def test_sigterm_while_another_transaction_blocks_the_daemon_still_exits_in_time(
+    tmp_path: Path, db_url: str
+) -> None:
+    """An analyst's long transaction (or a stuck job) holds the lock the daemon's heartbeat
+    needs: the main thread waits on the database when SIGTERM comes, and the stop must still
+    reach the jobs and end the process within 10 s."""
+    with FakePlatforms(400, visible=400, arrive_per_request=2, delay=0.01) as server:
+        config = write_config(tmp_path / "smearwatch.toml", DAEMON + sources(server.url))
+        env = child_env(SMEARWATCH_BLUESKY_APP_PASSWORD=PASSWORD)
+        assert run_cli(config, db_url, "status", env=env).returncode == 0
+        process = start_daemon(config, db_url, env)
+        blocker = create_engine(db_url)
+        try:
+            wait_for(lambda: post_count(db_url) > 50)
+            with blocker.connect() as connection:
+                if db_url.startswith("sqlite"):
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")  # the one writer lock
+                connection.execute(text("UPDATE state SET updated_at = updated_at"))
+                time.sleep(2.5)  # past a heartbeat: the main thread now waits on the lock
+                began = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=10)
+                took = time.monotonic() - began
+                connection.rollback()
+        finally:
+            blocker.dispose()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    stderr = (tmp_path / "daemon.log").read_text(encoding="utf-8")
+    assert process.returncode == 0, stderr[-2000:]
+    assert took < 10
+    assert "stop requested" in stderr
+    dup = query(db_url, "SELECT count(*) FROM (SELECT platform, platform_id FROM post "
+                "GROUP BY platform, platform_id HAVING count(*) > 1) d")  # fmt: skip
+    assert dup == [(0,)]
 
 
 @pytest.mark.slow
