@@ -79,6 +79,8 @@ class Rules:
     kazakh_2017: Mapping[str, str]
     russified: Mapping[str, tuple[str, ...]]
     russified_drop: frozenset[str]
+    kazakh_hidden: Mapping[str, str]
+    kazakh_back_vowels: frozenset[str]
     digest: str
 
     @property
@@ -147,6 +149,10 @@ def rules() -> Rules:
             if k != "drop_between_consonants"
         },
         russified_drop=frozenset(translit.get("russified", {}).get("drop_between_consonants", ())),
+        kazakh_hidden={
+            k: v for k, v in translit.get("kazakh_hidden", {}).items() if k != "back_vowels"
+        },
+        kazakh_back_vowels=frozenset(translit.get("kazakh_hidden", {}).get("back_vowels", ())),
         digest=digest.hexdigest(),
     )
 
@@ -231,6 +237,25 @@ def kazakh_2017_spelling(cyrillic: str) -> str:
     """The spelling of a lower-case Cyrillic word in the 2017 Kazakh Latin alphabet."""
     table = rules().kazakh_2017
     return "".join(table.get(c, c) for c in cyrillic)
+
+
+def kazakh_letters_restored(word: str) -> str | None:
+    """The Kazakh spelling a Russian-spelled Kazakh name may hide (Жаксылыков -> Жақсылықов),
+    so that its Kazakh Latin spellings (Jaqsylyqov) are generated too; None when the word
+    has no letter to restore. A guess by the neighbouring vowels: it only adds spellings."""
+    r = rules()
+    letters = list(word)
+    changed = False
+    for i, c in enumerate(word):
+        kazakh = r.kazakh_hidden.get(c)
+        if kazakh is None:
+            continue
+        prev = word[i - 1] if i else ""
+        nxt = word[i + 1] if i + 1 < len(word) else ""
+        if prev in r.kazakh_back_vowels or nxt in r.kazakh_back_vowels:
+            letters[i] = kazakh
+            changed = True
+    return "".join(letters) if changed else None
 
 
 def russified_variants(word: str, cap: int = 8) -> list[str]:

@@ -432,6 +432,11 @@ class MentionMatcher:
             latin_tails = nf.latin_tails(cyr, cases_only)
             for spelling in nf.latin_variants(cyr):
                 add(spelling, latin_tails)
+            restored = nf.kazakh_letters_restored(cyr)
+            if restored:
+                for spelling in nf.latin_variants(restored):
+                    if nf.fold(spelling) not in word.keys:
+                        add(spelling, latin_tails)
             if role == _SURNAME:
                 # Russian case forms written in Latin letters (Ormanovoy, Zavadskuyu): the
                 # spellings of the stem they share with the nominative, with the Latin

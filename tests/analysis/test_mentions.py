@@ -222,3 +222,35 @@ def test_eval_set_is_large_and_labelled() -> None:
     negatives = [p for p in posts if not p["expected"]]
     assert len(negatives) >= 100
     assert len({p["id"] for p in posts}) == len(posts)
+
+
+def test_kazakh_letters_hidden_by_a_russian_spelling_are_restored() -> None:
+    from analysis._name_forms import kazakh_letters_restored
+
+    assert kazakh_letters_restored("жаксылыков") == "жақсылықов"
+    assert kazakh_letters_restored("сейтказиева") == "сейтқазиева"
+    assert kazakh_letters_restored("кеслер") is None  # к before a front vowel stays к
+    assert kazakh_letters_restored("темирханов") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # configured in Russian spelling only, written in Kazakh Latin (2021 and 2017)
+        ("Dauren Jaqsylyqov satqyn", {"zhaksylykov"}),
+        ("Jaqsylyqovtyñ granttary", {"zhaksylykov"}),
+        ("Seitqazieva shetel agenti", {"seitkazieva"}),
+        # the Russian-based spellings still match, the other gender still does not
+        ("Jaksylykov is a foreign agent", {"zhaksylykov"}),
+        ("Zhaksylykova said nothing", set()),
+        ("Seitkaziev spoke", set()),
+    ],
+)
+def test_russian_spelled_kazakh_name_matches_in_kazakh_latin(text: str, expected: set[str]) -> None:
+    matcher = MentionMatcher(
+        [
+            Defender("zhaksylykov", "Даурен Жаксылыков", ("Даурен Жаксылыков", "Жаксылыков")),
+            Defender("seitkazieva", "Гульнара Сейтказиева", ("Сейтказиева",)),
+        ]
+    )
+    assert ids(matcher, text) == expected
