@@ -1,22 +1,27 @@
-"""Smear vocabulary for the week's term counts, replaceable by the analysis' own list.
+"""Smear vocabulary for the week's term counts: the analysis' own list where a run used it.
 
-The analysis stores the vocabulary it used in `analysis_run.vocabulary`; when a run carries
-one, the report counts those terms, so the report and the cluster flags speak the same
-language. Without one, the small built-in list below is used (stems, matched as word
+An analysis run records which vocabulary file it used (`analysis_run.vocabulary`: version,
+SHA-256 and the category names, as `analysis.smear.Vocabulary.to_dict` gives them). The report
+then counts the *hostile* terms of that file per category ("foreign agent", "grant eater"),
+so the week's counts and the cluster flags speak the same language, and support vocabulary
+("solidarity") is never counted as smear. Other stored shapes (term lists) are read as
+terms; without a run, the small built-in list below is used (stems, matched as word
 prefixes, case-insensitive, Cyrillic and Latin).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["BUILTIN_TERMS", "Vocabulary", "vocabulary_from_run"]
+__all__ = ["BUILTIN_TERMS", "Vocabulary", "analysis_vocabulary", "vocabulary_from_run"]
 
 # term shown in the report -> stems that count for it
 BUILTIN_TERMS: dict[str, tuple[str, ...]] = {
@@ -36,8 +41,12 @@ BUILTIN_TERMS: dict[str, tuple[str, ...]] = {
 
 
 def _stem_pattern(stem: str) -> str:
-    words = [re.escape(w) for w in stem.split()]
-    return r"\b" + r"\w*\s+".join(words)
+    """Each word as a word prefix; a final "$" (the analysis file's syntax) ends the word."""
+    whole = stem.endswith("$")
+    words = [re.escape(w) for w in stem.rstrip("$").replace("-", " ").split()]
+    # Between words anything that is not a letter, as the analysis' normalised text has
+    # punctuation and "#" removed ("foreign-agent", "foreign, agent").
+    return r"\b" + r"\w*\W+".join(words) + (r"(?!\w)" if whole else "")
 
 
 @dataclass(frozen=True)
@@ -164,12 +173,40 @@ def _strings(value: Any) -> list[str]:
     return [v.strip() for v in value if isinstance(v, str) and v.strip()]
 
 
+def analysis_vocabulary(stored: Mapping[str, Any] | None = None) -> Vocabulary:
+    """The hostile terms of the analysis vocabulary file, one report term per category.
+
+    `stored` is what a run recorded; when the file has changed since (another SHA-256), the
+    origin says so, because the counts then use the current file.
+    """
+    from analysis.smear import DEFAULT_VOCABULARY
+
+    raw = DEFAULT_VOCABULARY.read_bytes()
+    data = tomllib.loads(raw.decode("utf-8"))
+    terms = {
+        str(category).replace("_", " "): tuple(t.lower().replace("ё", "е") for t in found)
+        for category, found in (data.get("hostile") or {}).items()
+        if isinstance(found, list) and all(isinstance(t, str) for t in found)
+    }
+    origin = f"analysis vocabulary {data.get('version', '(no version)')}"
+    if stored and stored.get("sha256") and stored["sha256"] != hashlib.sha256(raw).hexdigest():
+        origin += (
+            f" (the analysis run used version {stored.get('version', '?')}; "
+            "the file has changed since)"
+        )
+    return Vocabulary(terms, origin)
+
+
 def vocabulary_from_run(stored: Mapping[str, Any] | None) -> Vocabulary:
     """The vocabulary an analysis run recorded, else the built-in list.
 
-    Accepted shapes: {"terms": [term, ...]}, {"terms": {term: [stems]}} and
-    {category: [term, ...]} (other keys such as "version" are ignored).
+    Accepted shapes: the analysis' own record ({"version", "sha256", "hostile_categories",
+    ...}: the file's hostile terms are counted), {"terms": [term, ...]},
+    {"terms": {term: [stems]}} and {category: [term, ...]} (other keys such as "version" are
+    ignored).
     """
+    if stored and "hostile_categories" in stored:
+        return analysis_vocabulary(stored)
     terms: dict[str, tuple[str, ...]] = {}
     if stored:
         listed = stored.get("terms")
@@ -181,7 +218,7 @@ def vocabulary_from_run(stored: Mapping[str, Any] | None) -> Vocabulary:
             terms = {t: (t.lower(),) for t in _strings(listed)}
         else:
             for key, value in stored.items():
-                if key in ("version", "name", "origin"):
+                if key in ("version", "name", "origin", "sha256"):
                     continue
                 for term in _strings(value):
                     terms.setdefault(term, (term.lower(),))

@@ -177,3 +177,23 @@ def test_vocabulary_screen_finds_what_case_insensitive_patterns_find(terms) -> N
     for sample in TRICKY_TEXTS:
         exact = [t for t, p in patterns.items() if p.search(sample)]
         assert vocabulary.matches(sample) == exact, sample
+
+
+def test_a_run_of_the_analysis_counts_its_hostile_terms_and_never_support_words() -> None:
+    """What the analysis stores (`Vocabulary.to_dict`) names categories, not terms: the report
+    reads the file's hostile terms, so "solidarity" is no smear term and real smears count."""
+    from analysis.smear import load_vocabulary
+    from reports.vocabulary import vocabulary_from_run
+
+    stored = load_vocabulary().to_dict()
+    vocabulary = vocabulary_from_run(stored)
+    assert vocabulary.origin == f"analysis vocabulary {stored['version']}"
+    assert vocabulary.matches("Орманова — иностранный агент и #грантоед") == [
+        "foreign agent",
+        "grant eater",
+    ]
+    assert vocabulary.matches("Иностранного агента Орманову снова позвали") == ["foreign agent"]
+    assert vocabulary.matches("Solidarity with Ormanova! Қолдаймыз!") == []
+    assert vocabulary.matches("ворота открыты") == []  # "вор$" is a whole word only
+    changed = vocabulary_from_run({**stored, "sha256": "0" * 64, "version": "old"})
+    assert "the analysis run used version old" in changed.origin
