@@ -231,6 +231,29 @@ def _cell(value: Any, style: ParagraphStyle, limit: int = CELL_LIMIT) -> Paragra
     return Paragraph(para_text(value, limit=limit) or "—", style)
 
 
+def _signal_text(key: str, value: Any) -> str:
+    """A signal's value as an analyst reads it: words, not Python reprs or 2.02e+03."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if key == "p_value" and value < 1e-15:
+            return "< 1e-15 (far beyond chance)"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return "; ".join(
+            f"{str(k).replace('_', ' ')} {_signal_text(str(k), v)}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return ", ".join(_signal_text(key, v) for v in value)
+    if isinstance(value, str) and key.endswith("categories"):
+        return value.replace("_", " ")
+    return str(value)
+
+
 def _fmt(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(pattern) + " UTC" if value else "—"
 
@@ -647,7 +670,7 @@ def _cluster(
         story.append(_p("Signals behind the score", s["h3"]))
         rows: list[list[Any]] = [["signal", "value"]]
         for key, value in signals[:30]:
-            shown = f"{value:.3g}" if isinstance(value, float) else value
+            shown = _signal_text(str(key), value)
             rows.append(
                 [_cell(str(key).replace("_", " "), s["cell"], 80), _cell(shown, s["cell"], 200)]
             )
