@@ -218,9 +218,6 @@ def format_time(value: datetime) -> str:
     return text + "Z"
 
 
-_ZONE_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-
-
 def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> datetime:
     """Parse an ISO 8601 time (or epoch seconds) into an aware UTC datetime.
 
@@ -248,20 +245,25 @@ def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> dat
     text = value.strip()
     if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
         return parse_time(float(text), field_name)
-    if require_zone and not _ZONE_RE.search(text):
-        raise RecordError(
-            field_name, f"time {text!r} has no time zone (add 'Z' for UTC or an offset like +05:00)"
-        )
     candidate = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
     # Python 3.11 accepts at most 6 fractional digits; platforms sometimes send 7 or 9.
     candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace(" ", "T", 1))
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError as exc:
-        raise RecordError(field_name, f"unparsable time {text!r}") from exc
+        # Say "no time zone" only of what is a time without one ("2026-11-20 10:00"); a
+        # word or a local date format ("yesterday", "20.11.2026") is not a time at all.
+        raise RecordError(
+            field_name,
+            f"unparsable time {text!r} (expected ISO 8601 with a time zone, "
+            "e.g. 2026-11-20T10:15:03Z, or Unix epoch seconds)",
+        ) from exc
     if parsed.tzinfo is None:
         if require_zone:
-            raise RecordError(field_name, f"time {text!r} has no time zone")
+            raise RecordError(
+                field_name,
+                f"time {text!r} has no time zone (add 'Z' for UTC or an offset like +05:00)",
+            )
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 

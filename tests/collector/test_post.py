@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -75,6 +76,22 @@ def test_empty_text_is_allowed_for_reposts() -> None:
 )
 def test_parse_time(value, expected) -> None:
     assert parse_time(value, "created_at") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("2026-11-20 10:15", "has no time zone (add 'Z'"),
+        ("2026-11-20T10:15:03", "has no time zone (add 'Z'"),
+        # not a time at all: saying "add a time zone" would send the analyst the wrong way
+        ("yesterday", "unparsable time 'yesterday' (expected ISO 8601"),
+        ("20.11.2026 10:15", "unparsable time"),
+        ("2026-13-45T00:00:00Z", "unparsable time"),
+    ],
+)
+def test_parse_time_says_what_is_wrong(value: str, says: str) -> None:
+    with pytest.raises(RecordError, match=re.escape(says)):
+        parse_time(value, "created_at")
 
 
 @pytest.mark.parametrize(
