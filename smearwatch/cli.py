@@ -449,6 +449,7 @@ def export(
         if what == "mentions":
             state.mention_step(engine)
     count = 0
+    clusters: set[str] = set()
     with engine.connect() as connection, _output(out) as handle:
         rows: Iterator[dict[str, Any]]
         if what == "posts":
@@ -461,6 +462,8 @@ def export(
             rows = iter_cluster_members(connection)
         else:
             rows = iter_accounts(connection, platform=platform)
+        if what == "clusters":
+            rows = _noting_clusters(rows, clusters)
         if fmt == "jsonl":
             for row in rows:
                 handle.write(orjson.dumps(row).decode() + "\n")
@@ -477,7 +480,19 @@ def export(
                 count += 1
     engine.dispose()
     if out not in (None, "-"):
-        stdout.print(f"Wrote {count:,} {what} to {out}")
+        if what == "clusters":
+            stdout.print(
+                f"Wrote {count:,} member account(s) of {len(clusters):,} cluster(s) to {out}"
+            )
+        else:
+            stdout.print(f"Wrote {count:,} {what} to {out}")
+
+
+def _noting_clusters(rows: Iterator[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
+    """The rows unchanged; the cluster ids they belong to collected for the summary line."""
+    for row in rows:
+        seen.add(str(row.get("cluster_id")))
+        yield row
 
 
 def _network_format(out: str | None) -> str:

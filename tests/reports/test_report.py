@@ -272,6 +272,7 @@ def test_export_clusters_cli(world: World) -> None:
     assert result.exit_code == 0, result.output
     rows = _csv(out)
     assert {r["cluster_id"] for r in rows} == {"C1", "C2", "C3"}
+    assert f"Wrote {len(rows)} member account(s) of 3 cluster(s)" in result.output
     assert list(rows[0])[:7] == [
         "cluster_id", "platform", "account_id", "handle", "score", "confidence", "signals"
     ]  # fmt: skip
