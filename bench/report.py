@@ -329,6 +329,7 @@ def plant_analysis(engine: Any) -> dict[str, int]:
     """The analysis run, 50 clusters and their evidence; three sources with collection runs."""
     from sqlalchemy import insert, select
 
+    from analysis.smear import load_vocabulary
     from db import models
 
     post = models.Post.__table__
@@ -367,7 +368,9 @@ def plant_analysis(engine: Any) -> dict[str, int]:
                 "until": WEEK_START + timedelta(weeks=1),
                 "code_version": "bench-1",
                 "parameters": {"window_seconds": 60, "min_repetitions": 2, "min_score": 40},
-                "vocabulary": None,
+                # What the analysis records, so the week's smear terms are counted with the
+                # analysis vocabulary file, as in production.
+                "vocabulary": load_vocabulary().to_dict(),
                 "stats": {"posts": len(rows)},
                 "layers": {"co_link": True, "identical_text": True},
             },
