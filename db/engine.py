@@ -28,7 +28,11 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+#: Page cache per SQLite connection, in MiB: index pages of a large import stay in memory.
+IMPORT_CACHE_MIB = 64
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT_CACHE_MIB) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the daemon write while an analyst reads; foreign keys are off by default in
     # SQLite and must be asked for on every connection.
@@ -36,8 +40,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # Index pages of a large import stay in memory; 64 MB keeps peak memory well bounded.
-    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
     cursor.close()
 
 
@@ -52,8 +55,13 @@ def _prepare_sqlite_file(database: str | None) -> None:
         os.close(fd)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the per-backend settings smearwatch relies on (no migration)."""
+def create_db_engine(url: str, *, sqlite_cache_mib: int | None = None, **kwargs: Any) -> Engine:
+    """An engine with the per-backend settings smearwatch relies on (no migration).
+
+    `sqlite_cache_mib`: the page cache of each SQLite connection. A one-off command uses one
+    connection and gains from a large cache; a long-running process keeps a pool of them,
+    each cache filling up over hours, so it asks for less.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -64,7 +72,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite_file(parsed.database)
             engine = create_engine(parsed, **kwargs)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            cache = IMPORT_CACHE_MIB if sqlite_cache_mib is None else sqlite_cache_mib
+            event.listen(
+                engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, cache)
+            )
         else:
             engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:

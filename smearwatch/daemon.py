@@ -65,6 +65,7 @@ from smearwatch.jobstate import (
 )
 from smearwatch.lock import DaemonLock
 from smearwatch.matching import MentionStep, refresh_stale_mentions
+from smearwatch.memory import release_freed_memory
 from smearwatch.settings import AlertSettings, DaemonSettings, config_secrets
 
 __all__ = ["Daemon", "JobPlan", "backoff_delay", "plan_jobs", "warn_if_config_exposed"]
@@ -73,6 +74,10 @@ log = logging.getLogger("smearwatch.daemon")
 
 #: Seconds after `shutdown_timeout` at which a stopping daemon ends itself, whatever still runs.
 EXIT_GRACE = 1.5
+#: Jobs after which freed memory is handed back to the system (see `smearwatch.memory`).
+HEAVY_JOBS = frozenset({"analysis", "report"})
+#: SQLite page cache per pooled connection (MiB): months of running fill every cache.
+DAEMON_SQLITE_CACHE_MIB = 8
 #: How often the stop watcher looks whether the daemon was stopped otherwise.
 SIGNAL_POLL = 0.1
 
@@ -451,6 +456,8 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the error boundary of one job
             log.exception("job %s failed", job_id, extra={"job": job_id})
             result = JobResult("failed", f"{type(exc).__name__} (details in the log)")
+        if plan.kind in HEAVY_JOBS:
+            release_freed_memory()
         finished = self.clock.now()
         try:
             failures = record_finish(
@@ -563,7 +570,7 @@ def run_daemon(
         level=logging.DEBUG if verbose else logging.INFO,
         file=settings.log_file,
     )
-    engine = open_database(config.database_url)
+    engine = open_database(config.database_url, sqlite_cache_mib=DAEMON_SQLITE_CACHE_MIB)
     daemon = Daemon(engine, config, clock=clock_from_env())
     try:
         code = daemon.run()
