@@ -266,6 +266,14 @@ def import_command(
         stdout.print(summary.line(), highlight=False)
         for error in summary.errors:
             stderr.print(f"  rejected: {_escape(error)}", highlight=False)
+        if summary.format == "telegram-desktop" and channel is None and summary.inserted:
+            stderr.print(
+                "  note: without --channel the posts are named by the channel's numeric id "
+                "(c<id>/<message>), so they will not be recognised as the same posts that "
+                "'smearwatch collect' reads from t.me/<username>; pass --channel USERNAME "
+                "when the channel is public.",
+                highlight=False,
+            )
     engine.dispose()
     if failures:
         raise SystemExit(1)

@@ -297,3 +297,14 @@ def test_verify_checks_earlier_versions_of_edited_posts(db_url: str, tmp_path: P
     engine.dispose()
     code, out, _ = run(db_url, "verify")
     assert code == 1 and "version 1" in out
+
+
+def test_telegram_desktop_import_without_channel_says_ids_will_not_match(
+    db_url: str, tmp_path: Path
+) -> None:
+    export = Path(__file__).parents[1] / "fixtures" / "telegram_desktop" / "result.json"
+    code, _, err = run(db_url, "import", str(export))
+    assert code == 0
+    assert "without --channel" in err and "--channel USERNAME" in err
+    code, _, err = run(db_url, "import", "--channel", "pravda_kz_example", str(export))
+    assert code == 0 and "without --channel" not in err
