@@ -61,6 +61,8 @@ class Vocabulary:
     sha256: str
     hostile: dict[str, str] = field(default_factory=dict)
     supportive: dict[str, str] = field(default_factory=dict)
+    # The hostile terms as written in the file, per category: the weekly report counts them.
+    hostile_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, str | list[str]]:
         return {
@@ -97,6 +99,7 @@ def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
         sha256=hashlib.sha256(raw).hexdigest(),
         hostile=compile_section("hostile"),
         supportive=compile_section("supportive"),
+        hostile_terms={k: tuple(v) for k, v in data.get("hostile", {}).items()},
     )
 
 

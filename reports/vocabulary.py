@@ -11,10 +11,8 @@ prefixes, case-insensitive, Cyrillic and Latin).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -179,17 +177,15 @@ def analysis_vocabulary(stored: Mapping[str, Any] | None = None) -> Vocabulary:
     `stored` is what a run recorded; when the file has changed since (another SHA-256), the
     origin says so, because the counts then use the current file.
     """
-    from analysis.smear import DEFAULT_VOCABULARY
+    from analysis.smear import load_vocabulary
 
-    raw = DEFAULT_VOCABULARY.read_bytes()
-    data = tomllib.loads(raw.decode("utf-8"))
+    current = load_vocabulary()
     terms = {
-        str(category).replace("_", " "): tuple(t.lower().replace("ё", "е") for t in found)
-        for category, found in (data.get("hostile") or {}).items()
-        if isinstance(found, list) and all(isinstance(t, str) for t in found)
+        category.replace("_", " "): tuple(t.lower().replace("ё", "е") for t in found)
+        for category, found in current.hostile_terms.items()
     }
-    origin = f"analysis vocabulary {data.get('version', '(no version)')}"
-    if stored and stored.get("sha256") and stored["sha256"] != hashlib.sha256(raw).hexdigest():
+    origin = f"analysis vocabulary {current.version}"
+    if stored and stored.get("sha256") and stored["sha256"] != current.sha256:
         origin += (
             f" (the analysis run used version {stored.get('version', '?')}; "
             "the file has changed since)"
