@@ -254,7 +254,9 @@ class Daemon:
         self.settings = DaemonSettings.from_config(config)
         self.alert_settings = AlertSettings.from_config(config)
         self.stopping = threading.Event()
-        self._wakeup: tuple[socket.socket, socket.socket] | None = None  # signal wakeup fd
+        # The signal wakeup socket pair, held so that its descriptors stay open while the
+        # signal module writes to one of them.
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
         self.lock = DaemonLock(engine)
         self.plans: dict[str, JobPlan] = {}
         self.scheduler: _Scheduler | None = None
