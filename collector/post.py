@@ -34,6 +34,7 @@ __all__ = [
     "content_fingerprint",
     "evidence_id",
     "normalize_hashtag",
+    "normalize_link",
     "normalize_url",
     "parse_time",
     "post_from_record",
@@ -79,7 +80,7 @@ _TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "hsa_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SIMPLE_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[^?#\s]*)?")
+_SIMPLE_URL = re.compile(r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[^?#\s]*)?")
 
 
 class RecordError(ValueError):
@@ -268,7 +269,6 @@ def parse_time(value: Any, field_name: str, *, require_zone: bool = True) -> dat
     return parsed.astimezone(UTC)
 
 
-@lru_cache(maxsize=65536)
 def normalize_url(url: str) -> str:
     """Canonical form of a link for co-link analysis; the original is stored beside it.
 
@@ -276,20 +276,30 @@ def normalize_url(url: str) -> str:
     (utm_*, fbclid, gclid, ...). Path and the remaining query are kept as posted: they can be
     case-sensitive and order-sensitive on the server.
     """
+    return normalize_link(url)[0]
+
+
+@lru_cache(maxsize=65536)
+def normalize_link(url: str) -> tuple[str, str | None]:
+    """`normalize_url` and `url_domain` of it in one pass: storing a link needs both."""
     text = url.strip()
     simple = _SIMPLE_URL.fullmatch(text)
     if simple is not None:
         # Already canonical (lower-case host, no port, query or fragment): most shared links.
-        return text if simple.group(1) else text + "/"
+        host = simple.group(1)
+        return (
+            text if simple.group(2) else text + "/",
+            host[4:] if host.startswith("www.") else host,
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        return text
+        return text, url_domain(text)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
-        return text
+        return text, None
     netloc = host if ":" not in host else f"[{host}]"
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         netloc = f"{netloc}:{port}"
@@ -301,7 +311,8 @@ def normalize_url(url: str) -> str:
         if key.lower() not in _TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
     ]
     path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    normalized = urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    return normalized, url_domain(normalized)
 
 
 @lru_cache(maxsize=65536)

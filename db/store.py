@@ -1,10 +1,13 @@
-"""Bulk, idempotent writing of `Post` records.
+"""Bulk, idempotent writing of posts.
 
-`PostWriter` works inside a transaction the caller owns: an import commits once per file, a
+Writing is split in two steps. `PostPreparer` turns a `Post` into the rows it will be stored
+as (hashes, normalised links, times in the database's storage form); it needs no database, so
+a large import runs it in a worker process while this one writes. `PostWriter` then stores
+prepared posts inside a transaction the caller owns: an import commits once per file, a
 collector once per page together with its cursor, so a crash leaves either all or nothing of a
 unit of work. Per chunk it does a constant number of statements (look up known accounts and
 posts, insert the new ones, archive edited versions), never one round trip per post, which is
-what keeps a million-post import linear and fast on both SQLite and PostgreSQL.
+what keeps a million-post import linear on both SQLite and PostgreSQL.
 
 Identity is `(platform, post_id)`. A post seen again with the same content is counted as
 known and left untouched; with different content (an edit) the stored version is copied to
@@ -18,19 +21,18 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, delete, select
 
-from collector.post import Post, normalize_url, url_domain
+from collector.post import Post, normalize_link
 from db import models
 
-__all__ = ["PostWriter", "WriteCounts"]
+__all__ = ["PostPreparer", "PostWriter", "PreparedPost", "WriteCounts", "known_source_lines"]
 
 _POST = models.Post.__table__
-_ACCOUNT = models.Account.__table__
-_VERSION = models.PostVersion.__table__
 _LINK = models.PostLink.__table__
 _HASHTAG = models.PostHashtag.__table__
 _TAG = models.PostTag.__table__
@@ -39,6 +41,23 @@ _TAG = models.PostTag.__table__
 # limit in one multi-row INSERT and to keep memory flat.
 LOOKUP_CHUNK = 900
 ACCOUNT_CACHE_LIMIT = 200_000
+
+# Column order of a post row: the writer's part (id, key, account), the post's own part as the
+# preparer builds it, then what is the same for every post of one writer.
+POST_KEY_COLUMNS = ("id", "platform", "platform_id", "account_id")
+POST_VALUE_COLUMNS = (
+    "evidence_id", "author_handle", "author_display_name", "created_at", "collected_at",
+    "text", "lang", "url", "reply_to", "repost_of", "quote_of", "raw", "raw_sha256",
+    "content_sha256", "source_sha256", "provenance",
+)  # fmt: skip
+POST_WRITER_COLUMNS = (
+    "ingested_at", "version", "collector", "source_name", "import_batch_id", "collection_run_id",
+)  # fmt: skip
+POST_COLUMNS = POST_KEY_COLUMNS + POST_VALUE_COLUMNS + POST_WRITER_COLUMNS
+VERSION_COLUMNS = (
+    "post_id", "version", "text", "raw", "raw_sha256", "content_sha256", "collected_at",
+    "superseded_at", "collector", "import_batch_id", "collection_run_id",
+)  # fmt: skip
 
 
 @dataclass
@@ -53,14 +72,144 @@ class WriteCounts:
         self.updated += other.updated
 
 
+class PreparedPost(NamedTuple):
+    """A post as the rows it will be stored as, ready for the writer.
+
+    A plain tuple so that a worker process can send millions of them cheaply. Times are in
+    the database's storage form (`storage_time`), which sorts like the times themselves.
+    """
+
+    platform: str
+    post_id: str
+    content_sha256: str
+    author_id: str
+    author_handle: str | None
+    author_display_name: str | None
+    author_created_at: str | None
+    created_at: str
+    values: tuple[Any, ...]  # POST_VALUE_COLUMNS
+    links: tuple[tuple[int, str, str, str | None], ...]  # position, url, normalised, domain
+    hashtags: tuple[tuple[int, str], ...]
+    tags: tuple[tuple[int, str], ...]
+    # The post itself when it was prepared in this process (collectors), else None.
+    post: Post | None = None
+    # Defender mentions found where it was prepared, or None when nobody looked.
+    mentions: tuple[Any, ...] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.platform, self.post_id)
+
+
+def storage_time(value: datetime | None, sqlite: bool) -> str | None:
+    """A time as the post tables store it: naive UTC text on SQLite (SQLAlchemy's format),
+    UTC with its offset on PostgreSQL. Fixed width, so comparing the texts compares times."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.isoformat(" ", "microseconds")
+    return text[:-6] if sqlite else text  # drop "+00:00" for SQLite's naive form
+
+
+def _loaded_time(value: Any, sqlite: bool) -> str | None:
+    """A time read back from the database, in `storage_time` form."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return storage_time(value, sqlite)
+
+
+@dataclass(frozen=True)
+class PostPreparer:
+    """Builds `PreparedPost`s; picklable, so an import's worker process can use it too."""
+
+    sqlite: bool
+    now: datetime
+    provenance: dict[str, Any] | None = None
+
+    @cached_property
+    def _now(self) -> str:
+        return storage_time(self.now, self.sqlite)  # type: ignore[return-value]
+
+    @cached_property
+    def _provenance_json(self) -> str | None:
+        return _json(self.provenance)
+
+    def prepare(self, post: Post, *, keep_post: bool = True) -> PreparedPost:
+        sqlite = self.sqlite
+        extra = post.extra
+        provenance = self.provenance
+        source_sha256 = None
+        if extra:
+            source_sha256 = extra.get("source_sha256")
+            own = extra.get("provenance")
+            if isinstance(own, dict):
+                provenance = {**(provenance or {}), **own}
+        content = post.content_sha256()
+        created_at = storage_time(post.created_at, sqlite)
+        collected_at = self._now if post.collected_at is None else None
+        author = post.author
+        links = []
+        for position, url in enumerate(post.links):
+            normalized, domain = normalize_link(url)
+            links.append((position, url, normalized, domain))
+        return PreparedPost(
+            post.platform,
+            post.post_id,
+            content,
+            author.id,
+            author.handle,
+            author.display_name,
+            _account_time(author.created_at, sqlite),
+            created_at,  # type: ignore[arg-type]
+            (
+                post.evidence_id,
+                author.handle,
+                author.display_name,
+                created_at,
+                collected_at or storage_time(post.collected_at, sqlite),
+                # PostgreSQL text cannot hold NUL; the raw payload keeps it (escaped in JSON).
+                post.text.replace("\x00", "\ufffd") if "\x00" in post.text else post.text,
+                post.lang,
+                post.url,
+                post.reply_to,
+                post.repost_of,
+                post.quote_of,
+                post.raw,
+                post.raw_sha256,
+                content,
+                source_sha256,
+                self._provenance_json if provenance is self.provenance else _json(provenance),
+            ),
+            tuple(links),
+            tuple(enumerate(post.hashtags)),
+            tuple(enumerate(post.mentions)),
+            post if keep_post else None,
+        )
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return orjson.dumps(value).decode("utf-8") if value else None
+
+
+@lru_cache(maxsize=4096)
+def _account_time(value: datetime | None, sqlite: bool) -> str | None:
+    """Account creation times repeat on every post of the account."""
+    return storage_time(value, sqlite)
+
+
 @dataclass
 class _CachedAccount:
     id: int
     handle: str | None
     display_name: str | None
-    created_at: datetime | None
-    first_seen: datetime
-    last_seen: datetime
+    created_at: str | None
+    first_seen: str
+    last_seen: str
     dirty: bool = False
 
 
@@ -76,14 +225,24 @@ class PostWriter:
     collection_run_id: int | None = None
     provenance: dict[str, Any] | None = None
     _accounts: OrderedDict[tuple[str, str], _CachedAccount] = field(default_factory=OrderedDict)
-    # The posts the last write() stored or replaced (new and edited), with their row ids,
-    # for steps that derive rows from them in the same transaction (defender mentions).
-    last_stored: list[tuple[Post, int]] = field(default_factory=list)
+    # The posts the last write stored or replaced (new and edited), with their row ids, for
+    # steps that derive rows from them in the same transaction (defender mentions).
+    last_stored: list[tuple[PreparedPost, int]] = field(default_factory=list)
+    # The row ids among them that replaced an earlier version (edits).
+    last_edited_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._bulk = _Bulk(self.connection)
-        self._now = self._bulk.time(self.now)
-        self._provenance = self._bulk.json(self.provenance) if self.provenance else None
+        self.preparer = PostPreparer(self._bulk.sqlite, self.now, self.provenance)
+        self._constants = (
+            storage_time(self.now, self._bulk.sqlite),
+            1,
+            self.collector,
+            self.source_name,
+            self.import_batch_id,
+            self.collection_run_id,
+        )
+        self._next_id: int | None = None
         if not self._bulk.sqlite:
             # Writers take turns, so the look-up-then-insert below cannot race another
             # writer (the daemon collecting while an analyst imports). SQLite gets the same
@@ -96,9 +255,15 @@ class PostWriter:
 
     def write(self, posts: Sequence[Post]) -> WriteCounts:
         """Store a chunk of posts; the caller commits or rolls back."""
+        prepare = self.preparer.prepare
+        return self.write_prepared([prepare(post) for post in posts])
+
+    def write_prepared(self, posts: Sequence[PreparedPost]) -> WriteCounts:
+        """Store a chunk of prepared posts (from this writer's `preparer` or one like it)."""
         counts = WriteCounts()
         self.last_stored = []
-        batch: dict[tuple[str, str], Post] = {}
+        self.last_edited_ids = []
+        batch: dict[tuple[str, str], PreparedPost] = {}
         for post in posts:
             key = (post.platform, post.post_id)
             if key in batch:
@@ -111,25 +276,36 @@ class PostWriter:
             counts.add(self._write_unique(list(batch.values())))
         return counts
 
+    def known_lines(self, keys: list[tuple[int, str, str, str]]) -> set[int]:
+        """Indices of (index, platform, post_id, source SHA-256) stored from identical bytes."""
+        return known_source_lines(self.connection, keys)
+
     # -- accounts -----------------------------------------------------------------------
 
-    def _account_ids(self, posts: Sequence[Post]) -> dict[tuple[str, str], int]:
-        wanted: dict[tuple[str, str], Post] = {}
-        bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+    def _account_ids(self, posts: Sequence[PreparedPost]) -> dict[tuple[str, str], int]:
+        wanted: dict[tuple[str, str], PreparedPost] = {}
+        bounds: dict[tuple[str, str], tuple[str, str]] = {}
         for post in posts:
-            key = (post.author.platform, post.author.id)
+            key = (post.platform, post.author_id)
+            created = post.created_at
             previous = wanted.get(key)
-            # The latest post carries the freshest handle and display name.
-            if previous is None or post.created_at >= previous.created_at:
+            if previous is None:
                 wanted[key] = post
-            low, high = bounds.get(key, (post.created_at, post.created_at))
-            bounds[key] = (min(low, post.created_at), max(high, post.created_at))
+                bounds[key] = (created, created)
+                continue
+            # The latest post carries the freshest handle and display name.
+            if created >= previous.created_at:
+                wanted[key] = post
+            low, high = bounds[key]
+            if created < low:
+                bounds[key] = (created, high)
+            elif created > high:
+                bounds[key] = (low, created)
         missing = [key for key in wanted if key not in self._accounts]
         if missing:
             self._load_accounts(missing)
             absent = [key for key in missing if key not in self._accounts]
             if absent:
-                time = self._bulk.time
                 self._bulk.insert(
                     "account",
                     (
@@ -145,11 +321,11 @@ class PostWriter:
                         (
                             key[0],
                             key[1],
-                            wanted[key].author.handle,
-                            wanted[key].author.display_name,
-                            time(wanted[key].author.created_at),
-                            time(bounds[key][0]),
-                            time(bounds[key][1]),
+                            wanted[key].author_handle,
+                            wanted[key].author_display_name,
+                            wanted[key].author_created_at,
+                            bounds[key][0],
+                            bounds[key][1],
                         )
                         for key in absent
                     ],
@@ -157,48 +333,25 @@ class PostWriter:
                 )
                 self._load_accounts(absent)
         self._refresh_accounts(wanted, bounds)
-        return {key: self._accounts[key].id for key in wanted}
+        accounts = self._accounts
+        return {key: accounts[key].id for key in wanted}
 
     def _load_accounts(self, keys: Sequence[tuple[str, str]]) -> None:
         columns = "id, platform_id, handle, display_name, created_at, first_seen, last_seen"
-        for platform, rows in self._lookup("account", columns, keys):
-            load = self._bulk.load_time
+        sqlite = self._bulk.sqlite
+        for platform, rows in _lookup(self.connection, "account", columns, keys):
             for row in rows:
                 self._remember(
                     (platform, row[1]),
                     _CachedAccount(
-                        row[0], row[2], row[3], load(row[4]), load(row[5]), load(row[6])
+                        row[0],
+                        row[2],
+                        row[3],
+                        _loaded_time(row[4], sqlite),
+                        _loaded_time(row[5], sqlite),  # type: ignore[arg-type]
+                        _loaded_time(row[6], sqlite),  # type: ignore[arg-type]
                     ),
                 )
-
-    def _lookup(
-        self, table: str, columns: str, keys: Iterable[tuple[str, str]]
-    ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-        """Rows of `table` for (platform, platform_id) keys, a few statements per chunk."""
-        by_platform: dict[str, list[str]] = {}
-        for platform, platform_id in keys:
-            by_platform.setdefault(platform, []).append(platform_id)
-        mark = self._bulk.placeholder
-        for platform, ids in by_platform.items():
-            for start in range(0, len(ids), LOOKUP_CHUNK):
-                chunk = ids[start : start + LOOKUP_CHUNK]
-                if self._bulk.sqlite:
-                    statement = (
-                        f"SELECT {columns} FROM {table} WHERE platform = {mark} "
-                        f"AND platform_id IN ({', '.join([mark] * len(chunk))})"
-                    )
-                    parameters: tuple[Any, ...] = (platform, *chunk)
-                else:
-                    # PostgreSQL turns "platform_id = ANY(...)" or a long IN list into a scan
-                    # of every row of the platform (quadratic over a large import); this
-                    # form is planned as one index probe per key whatever the statistics.
-                    statement = (
-                        f"SELECT {columns} FROM {table} WHERE (platform, platform_id) IN "
-                        f"(SELECT {mark}, unnest({mark}::varchar[]))"
-                    )
-                    parameters = (platform, chunk)
-                result = self.connection.exec_driver_sql(statement, parameters)
-                yield platform, result.fetchall()
 
     def _remember(self, key: tuple[str, str], account: _CachedAccount) -> None:
         self._accounts[key] = account
@@ -219,14 +372,7 @@ class PostWriter:
             "UPDATE account SET handle = {p}, display_name = {p}, created_at = {p}, "
             "first_seen = {p}, last_seen = {p} WHERE id = {p}",
             [
-                (
-                    a.handle,
-                    a.display_name,
-                    self._bulk.time(a.created_at),
-                    self._bulk.time(a.first_seen),
-                    self._bulk.time(a.last_seen),
-                    a.id,
-                )
+                (a.handle, a.display_name, a.created_at, a.first_seen, a.last_seen, a.id)
                 for a in accounts
             ],
         )
@@ -235,12 +381,13 @@ class PostWriter:
 
     def _refresh_accounts(
         self,
-        wanted: dict[tuple[str, str], Post],
-        bounds: dict[tuple[str, str], tuple[datetime, datetime]],
+        wanted: dict[tuple[str, str], PreparedPost],
+        bounds: dict[tuple[str, str], tuple[str, str]],
     ) -> None:
         """Move first/last seen and pick up new handles."""
+        accounts = self._accounts
         for key, latest in wanted.items():
-            cached = self._accounts[key]
+            cached = accounts[key]
             low, high = bounds[key]
             changed = False
             if low < cached.first_seen:
@@ -248,12 +395,13 @@ class PostWriter:
             if high > cached.last_seen:
                 cached.last_seen, changed = high, True
                 # Only a newer post may rename the account: an old export must not undo it.
-                if latest.author.handle and latest.author.handle != cached.handle:
-                    cached.handle, changed = latest.author.handle, True
-                if latest.author.display_name and latest.author.display_name != cached.display_name:
-                    cached.display_name, changed = latest.author.display_name, True
-            if latest.author.created_at and cached.created_at is None:
-                cached.created_at, changed = latest.author.created_at, True
+                if latest.author_handle and latest.author_handle != cached.handle:
+                    cached.handle, changed = latest.author_handle, True
+                name = latest.author_display_name
+                if name and name != cached.display_name:
+                    cached.display_name, changed = name, True
+            if latest.author_created_at and cached.created_at is None:
+                cached.created_at, changed = latest.author_created_at, True
             if changed:
                 # Held back and written once by finish(): an account active all through a
                 # large import would otherwise be updated once per chunk.
@@ -261,111 +409,79 @@ class PostWriter:
 
     # -- posts --------------------------------------------------------------------------
 
-    def _existing_posts(self, posts: Iterable[Post]) -> dict[tuple[str, str], Any]:
-        """Known posts by key: (id, content_sha256, version)."""
-        found: dict[tuple[str, str], Any] = {}
+    def _existing_posts(self, posts: Iterable[PreparedPost]) -> dict[tuple[str, str], _Known]:
+        """Known posts by key."""
+        found: dict[tuple[str, str], _Known] = {}
         columns = "platform_id, id, content_sha256, version"
         keys = ((p.platform, p.post_id) for p in posts)
-        for platform, rows in self._lookup("post", columns, keys):
+        for platform, rows in _lookup(self.connection, "post", columns, keys):
             for row in rows:
                 found[(platform, row[0])] = _Known(row[1], row[2], row[3])
         return found
 
-    def known_lines(self, keys: list[tuple[int, str, str, str]]) -> set[int]:
-        """Indices of (index, platform, post_id, source SHA-256) stored from identical bytes."""
-        wanted = {(platform, post_id): (index, digest) for index, platform, post_id, digest in keys}
-        found: set[int] = set()
-        for platform, rows in self._lookup("post", "platform_id, source_sha256", wanted):
-            for post_id, digest in rows:
-                index, expected = wanted[(platform, post_id)]
-                if digest == expected:
-                    found.add(index)
-        return found
+    def _new_ids(self, count: int) -> range | list[int]:
+        """Ids for new post rows, given out here so that no read-back is needed.
 
-    def _post_values(self, post: Post, account_id: int, content_sha256: str) -> tuple[Any, ...]:
-        """Values for POST_COLUMNS[2:] (everything but platform and platform_id)."""
-        time = self._bulk.time
-        provenance = self._provenance
-        extra = post.extra.get("provenance") if post.extra else None
-        if isinstance(extra, dict):
-            provenance = self._bulk.json({**(self.provenance or {}), **extra})
-        return (
-            post.evidence_id,
-            account_id,
-            post.author.handle,
-            post.author.display_name,
-            time(post.created_at),
-            time(post.collected_at or self.now),
-            self._now,
-            # PostgreSQL text cannot hold NUL; the raw payload keeps it (escaped in JSON).
-            post.text.replace("\x00", "\ufffd"),
-            post.lang,
-            post.url,
-            post.reply_to,
-            post.repost_of,
-            post.quote_of,
-            post.raw,
-            post.raw_sha256,
-            content_sha256,
-            post.extra.get("source_sha256") if post.extra else None,
-            1,
-            self.collector,
-            self.source_name,
-            self.import_batch_id,
-            self.collection_run_id,
-            provenance,
-        )
+        Safe because posts are written by one writer at a time (SQLite's write lock, the
+        advisory lock on PostgreSQL); on PostgreSQL the ids come from the column's own
+        sequence, so inserts elsewhere keep working.
+        """
+        if not self._bulk.sqlite:
+            rows = self.connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('post', 'id')) FROM generate_series(1, %s)",
+                (count,),
+            ).fetchall()
+            return [row[0] for row in rows]
+        if self._next_id is None:
+            top = self.connection.exec_driver_sql("SELECT max(id) FROM post").scalar()
+            self._next_id = (top or 0) + 1
+        start = self._next_id
+        self._next_id += count
+        return range(start, start + count)
 
-    def _write_unique(self, posts: list[Post]) -> WriteCounts:
+    def _write_unique(self, posts: list[PreparedPost]) -> WriteCounts:
         counts = WriteCounts()
         existing = self._existing_posts(posts)
-        fresh: list[tuple[Post, str]] = []
-        edited: list[tuple[Post, str, Any]] = []
+        fresh: list[PreparedPost] = []
+        edited: list[tuple[PreparedPost, _Known]] = []
         for post in posts:
-            content = post.content_sha256()
             row = existing.get((post.platform, post.post_id))
             if row is None:
-                fresh.append((post, content))
-            elif row.content_sha256 != content:
-                edited.append((post, content, row))
+                fresh.append(post)
+            elif row.content_sha256 != post.content_sha256:
+                edited.append((post, row))
             else:
                 counts.known += 1
         if not fresh and not edited:
             return counts
-        account_ids = self._account_ids([p for p, _ in fresh] + [p for p, _, _ in edited])
+        account_ids = self._account_ids(fresh + [p for p, _ in edited])
         if fresh:
+            constants = self._constants
+            stored = list(zip(fresh, self._new_ids(len(fresh)), strict=True))
             self._bulk.insert(
                 "post",
                 POST_COLUMNS,
                 [
-                    (p.platform, p.post_id)
-                    + self._post_values(p, account_ids[(p.author.platform, p.author.id)], c)
-                    for p, c in fresh
+                    (post_id, p.platform, p.post_id, account_ids[(p.platform, p.author_id)])
+                    + p.values
+                    + constants
+                    for p, post_id in stored
                 ],
-                conflict=("platform", "platform_id"),
             )
-            # Read the ids back by key rather than with RETURNING: driver-level executemany
-            # cannot return rows, and it is several times faster than a compiled INSERT.
-            stored = self._existing_posts([p for p, _ in fresh])
-            new_ids: list[tuple[Post, int]] = []
-            for post, content in fresh:
-                row = stored.get((post.platform, post.post_id))
-                if row is not None and row.content_sha256 == content and row.version == 1:
-                    new_ids.append((post, row.id))
-            counts.inserted += len(new_ids)
-            counts.known += len(fresh) - len(new_ids)
-            self._write_children(new_ids)
-            self.last_stored.extend(new_ids)
+            counts.inserted += len(stored)
+            self._write_children(stored)
+            self.last_stored.extend(stored)
         if edited:
             self._write_edits(edited, account_ids)
             counts.updated += len(edited)
-            self.last_stored.extend((post, row.id) for post, _, row in edited)
+            self.last_stored.extend((post, row.id) for post, row in edited)
+            self.last_edited_ids.extend(row.id for _, row in edited)
         return counts
 
     def _write_edits(
-        self, edited: list[tuple[Post, str, Any]], account_ids: dict[tuple[str, str], int]
+        self, edited: list[tuple[PreparedPost, _Known]], account_ids: dict[tuple[str, str], int]
     ) -> None:
-        post_ids = [row.id for _, _, row in edited]
+        post_ids = [row.id for _, row in edited]
         columns = [
             _POST.c.id, _POST.c.version, _POST.c.text, _POST.c.raw, _POST.c.raw_sha256,
             _POST.c.content_sha256, _POST.c.collected_at, _POST.c.collector,
@@ -375,7 +491,8 @@ class PostWriter:
             r.id: r
             for r in self.connection.execute(select(*columns).where(_POST.c.id.in_(post_ids)))
         }
-        time = self._bulk.time
+        sqlite = self._bulk.sqlite
+        now = self._constants[0]
         self._bulk.insert(
             "post_version",
             VERSION_COLUMNS,
@@ -387,8 +504,8 @@ class PostWriter:
                     old.raw,
                     old.raw_sha256,
                     old.content_sha256,
-                    time(old.collected_at),
-                    self._now,
+                    storage_time(old.collected_at, sqlite),
+                    now,
                     old.collector,
                     old.import_batch_id,
                     old.collection_run_id,
@@ -396,33 +513,30 @@ class PostWriter:
                 for old in current.values()
             ],
         )
-        assignments = ", ".join(f"{column} = {{p}}" for column in POST_COLUMNS[2:])
+        columns_set = ("account_id",) + POST_VALUE_COLUMNS + POST_WRITER_COLUMNS
+        assignments = ", ".join(f"{column} = {{p}}" for column in columns_set)
+        version_at = columns_set.index("version")
         rows = []
-        for post, content, row in edited:
-            values = list(
-                self._post_values(
-                    post, account_ids[(post.author.platform, post.author.id)], content
-                )
-            )
-            values[POST_COLUMNS.index("version") - 2] = current[row.id].version + 1
+        for post, row in edited:
+            values = [account_ids[(post.platform, post.author_id)], *post.values, *self._constants]
+            values[version_at] = current[row.id].version + 1
             rows.append((*values, row.id))
         self._bulk.executemany(f"UPDATE post SET {assignments} WHERE id = {{p}}", rows)
         for table in (_LINK, _HASHTAG, _TAG):
             self.connection.execute(delete(table).where(table.c.post_id.in_(post_ids)))
-        self._write_children([(post, row.id) for post, _, row in edited])
+        self._write_children([(post, row.id) for post, row in edited])
 
-    def _write_children(self, stored: Iterable[tuple[Post, int]]) -> None:
+    def _write_children(self, stored: Iterable[tuple[PreparedPost, int]]) -> None:
         links: list[tuple[Any, ...]] = []
         hashtags: list[tuple[Any, ...]] = []
         tags: list[tuple[Any, ...]] = []
         for post, post_id in stored:
-            for position, url in enumerate(post.links):
-                normalized = normalize_url(url)
-                links.append((post_id, position, url, normalized, url_domain(normalized)))
-            for position, tag in enumerate(post.hashtags):
-                hashtags.append((post_id, position, tag))
-            for position, handle in enumerate(post.mentions):
-                tags.append((post_id, position, handle))
+            if post.links:
+                links.extend((post_id, *link) for link in post.links)
+            if post.hashtags:
+                hashtags.extend((post_id, *tag) for tag in post.hashtags)
+            if post.tags:
+                tags.extend((post_id, *tag) for tag in post.tags)
         self._bulk.insert(
             "post_link", ("post_id", "position", "url", "normalized_url", "domain"), links
         )
@@ -430,17 +544,51 @@ class PostWriter:
         self._bulk.insert("post_tag", ("post_id", "position", "handle"), tags)
 
 
-POST_COLUMNS = (
-    "platform", "platform_id", "evidence_id", "account_id", "author_handle",
-    "author_display_name", "created_at", "collected_at", "ingested_at", "text", "lang", "url",
-    "reply_to", "repost_of", "quote_of", "raw", "raw_sha256", "content_sha256", "source_sha256",
-    "version",
-    "collector", "source_name", "import_batch_id", "collection_run_id", "provenance",
-)  # fmt: skip
-VERSION_COLUMNS = (
-    "post_id", "version", "text", "raw", "raw_sha256", "content_sha256", "collected_at",
-    "superseded_at", "collector", "import_batch_id", "collection_run_id",
-)  # fmt: skip
+def known_source_lines(connection: Connection, keys: list[tuple[int, str, str, str]]) -> set[int]:
+    """Indices of (index, platform, post_id, source SHA-256) stored from identical bytes.
+
+    What lets a re-import skip parsing the lines it has stored before. Any connection will
+    do: a line it does not recognise is simply parsed and written, and the writer then finds
+    the post unchanged.
+    """
+    wanted = {(platform, post_id): (index, digest) for index, platform, post_id, digest in keys}
+    found: set[int] = set()
+    for platform, rows in _lookup(connection, "post", "platform_id, source_sha256", wanted):
+        for post_id, digest in rows:
+            index, expected = wanted[(platform, post_id)]
+            if digest == expected:
+                found.add(index)
+    return found
+
+
+def _lookup(
+    connection: Connection, table: str, columns: str, keys: Iterable[tuple[str, str]]
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Rows of `table` for (platform, platform_id) keys, a few statements per chunk."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, platform_id in keys:
+        by_platform.setdefault(platform, []).append(platform_id)
+    sqlite = connection.dialect.name == "sqlite"
+    for platform, ids in by_platform.items():
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            if sqlite:
+                statement = (
+                    f"SELECT {columns} FROM {table} WHERE platform = ? "
+                    f"AND platform_id IN ({', '.join(['?'] * len(chunk))})"
+                )
+                parameters: tuple[Any, ...] = (platform, *chunk)
+            else:
+                # PostgreSQL turns "platform_id = ANY(...)" or a long IN list into a scan
+                # of every row of the platform (quadratic over a large import); this
+                # form is planned as one index probe per key whatever the statistics.
+                statement = (
+                    f"SELECT {columns} FROM {table} WHERE (platform, platform_id) IN "
+                    "(SELECT %s, unnest(%s::varchar[]))"
+                )
+                parameters = (platform, chunk)
+            result = connection.exec_driver_sql(statement, parameters)
+            yield platform, result.fetchall()
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,42 +599,17 @@ class _Known:
 
 
 class _Bulk:
-    """Driver-level executemany with the value conversions SQLAlchemy's types would do.
+    """Driver-level executemany and COPY for the few hot bulk statements.
 
     Compiling a Core INSERT and running every value through the type processors costs more
-    than the database's own work; for the few hot bulk statements we speak the driver's
-    paramstyle directly and convert times and JSON the way the column types store them.
+    than the database's own work, so these speak the driver's paramstyle directly; the values
+    are already in storage form (`storage_time`, JSON text).
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.sqlite = connection.dialect.name == "sqlite"
         self.placeholder = "?" if self.sqlite else "%s"
-
-    def time(self, value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if self.sqlite:
-            # The storage format of SQLAlchemy's SQLite DateTime, naive UTC.
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
-
-    def load_time(self, value: Any) -> datetime | None:
-        if value is None or isinstance(value, datetime):
-            return value.astimezone(UTC) if value is not None else None
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-    def json(self, value: Any) -> Any:
-        if value is None:
-            return None
-        text = orjson.dumps(value).decode("utf-8")
-        if self.sqlite:
-            return text
-        from psycopg.types.json import Json
-
-        return Json(value, dumps=lambda _v: text)
 
     def executemany(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:

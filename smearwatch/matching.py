@@ -19,6 +19,7 @@ from analysis.mentions import Mention, MentionMatcher, matcher_fingerprint
 from collector.post import Post, normalize_url
 from db import models
 from db.queries import post_children
+from db.store import PreparedPost
 from smearwatch.config import Defender
 
 __all__ = ["CollectMatching", "MentionStep", "RematchSummary", "refresh_stale_mentions"]
@@ -71,21 +72,34 @@ class MentionStep:
     def store(
         self,
         connection: Connection,
-        stored: Iterable[tuple[Post, int]],
+        stored: Iterable[tuple[PreparedPost, int]],
         found: dict[tuple[str, str], list[Mention]] | None = None,
+        replaced: Sequence[int] | None = None,
     ) -> int:
         """Replace the mentions of these stored posts (new or edited); returns rows written.
 
-        `found` holds matches already made for some of the posts, by (platform, post id).
+        `replaced`: the ids among them that are edits and may have mentions from before
+        (None: any of them may). Matches made already (by the import's worker process, or
+        in `found`, by platform and post id) are taken as they are; the others are made here.
         """
         rows: list[dict[str, Any]] = []
         post_ids: list[int] = []
-        for post, post_id in stored:
+        for prepared, post_id in stored:
             post_ids.append(post_id)
-            mentions = (found or {}).get((post.platform, post.post_id))
-            rows.extend(_rows(post_id, self.find_in_post(post) if mentions is None else mentions))
-        _replace(connection, post_ids, rows)
+            mentions = prepared.mentions
+            if mentions is None and found:
+                mentions = found.get((prepared.platform, prepared.post_id))
+            if mentions is None:
+                if prepared.post is None:
+                    raise ValueError("a prepared post without its Post or its mentions")
+                mentions = self.find_in_post(prepared.post)
+            rows.extend(_rows(post_id, mentions))
+        _replace(connection, post_ids if replaced is None else list(replaced), rows)
         return len(rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An import's worker process builds its own matcher: compiled patterns don't travel.
+        return {**self.__dict__, "_matcher": None}
 
 
 def _rows(post_id: int, mentions: Iterable[Mention]) -> list[dict[str, Any]]:
@@ -242,7 +256,9 @@ class CollectMatching:
         return keep
 
     def after_write(self, connection: Connection, writer: Any, posts: list[Post]) -> None:
-        self.mentions += self.step.store(connection, writer.last_stored, self._found)
+        self.mentions += self.step.store(
+            connection, writer.last_stored, self._found, writer.last_edited_ids
+        )
         self._found = {}
 
 

@@ -8,6 +8,7 @@ and the rest is committed. Either way the counts and the file's SHA-256 are reco
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,14 +21,22 @@ from sqlalchemy import Engine, insert, update
 from collector.files import (
     FORMATS,
     IMPORTER_VERSION,
+    ExportFile,
     ExportReader,
     ImportFormatError,
+    LineError,
     detect_format,
     open_export,
 )
-from collector.post import Post
 from db import models
-from db.store import PostWriter, WriteCounts
+from db.store import PostPreparer, PostWriter, PreparedPost, WriteCounts
+from smearwatch.import_worker import (
+    KNOWN,
+    PARALLEL_MIN_BYTES,
+    POST,
+    InProcessReading,
+    WorkerReading,
+)
 from smearwatch.matching import MentionStep
 
 __all__ = ["ImportRejected", "ImportSummary", "import_file"]
@@ -117,12 +126,16 @@ def import_file(
     skip_invalid: bool = False,
     progress: ProgressCallback | None = None,
     mentions: MentionStep | None = None,
+    parallel: bool | None = None,
 ) -> ImportSummary:
     """Import one export file in a single transaction.
 
     Raises:
         ImportFormatError: the file as a whole is unreadable (empty, binary, unknown layout).
         ImportRejected: invalid records and `skip_invalid` is false; nothing was committed.
+
+    `parallel`: read the file in a worker process (True), here (False), or decide by its
+    size (None).
     """
     path = Path(path)
     with open_export(path) as export:
@@ -139,6 +152,9 @@ def import_file(
             reader = FORMATS[fmt]
         summary = ImportSummary(path=str(path), format=fmt)
         now = datetime.now(UTC)
+        provenance = {"method": "import", "file": path.name, "format": fmt}
+        preparer = PostPreparer(engine.dialect.name == "sqlite", now, provenance)
+        worker = _start_worker(engine, export, reader, preparer, mentions, parallel)
         rejects = _RejectsFile(path) if skip_invalid else None
         invalid = 0
         known_lines = 0
@@ -167,44 +183,44 @@ def import_file(
                     now=now,
                     source_name=f"import:{path.name}",
                     import_batch_id=batch_id,
-                    provenance={"method": "import", "file": path.name, "format": fmt},
+                    provenance=provenance,
                 )
+                source = worker or InProcessReading(export, reader, preparer, writer.known_lines)
                 counts = WriteCounts()
-                chunk: list[Post] = []
+                chunk: list[PreparedPost] = []
 
                 def flush() -> None:
                     if chunk and (skip_invalid or invalid == 0):
-                        counts.add(writer.write(chunk))
+                        counts.add(writer.write_prepared(chunk))
                         if mentions is not None:
-                            summary.mentions += mentions.store(connection, writer.last_stored)
+                            summary.mentions += mentions.store(
+                                connection, writer.last_stored, replaced=writer.last_edited_ids
+                            )
                     chunk.clear()
                     if progress is not None:
-                        progress(export.bytes_read, export.size)
+                        progress(source.bytes_read, export.size)
 
-                read_skipping = getattr(reader, "read_skipping", None)
-                records = (
-                    read_skipping(export, writer.known_lines)
-                    if read_skipping is not None
-                    else reader.read(export)
-                )
-                for record in records:
-                    summary.read += 1
-                    if record.known:
-                        known_lines += 1
-                        continue
-                    if record.error is not None:
-                        invalid += 1
-                        if len(summary.errors) < MAX_REPORTED_ERRORS:
-                            summary.errors.append(record.error.describe(str(path)))
-                        if rejects is not None:
-                            rejects.write(
-                                record.line, record.error.field, record.error.message, record.source
-                            )
-                        continue
-                    if invalid and not skip_invalid:
-                        continue  # keep reading only to report every bad line at once
-                    chunk.append(record.post)  # type: ignore[arg-type]
-                    if len(chunk) >= CHUNK_SIZE:
+                for items in source:
+                    for item in items:
+                        summary.read += 1
+                        kind = item[0]
+                        if kind == POST:
+                            if not invalid or skip_invalid:
+                                chunk.append(item[2])
+                        elif kind == KNOWN:
+                            known_lines += 1
+                        else:
+                            _, line, field_name, message, source_bytes = item
+                            invalid += 1
+                            if len(summary.errors) < MAX_REPORTED_ERRORS:
+                                summary.errors.append(
+                                    LineError(line, field_name, message).describe(str(path))
+                                )
+                            if rejects is not None:
+                                rejects.write(line, field_name, message, source_bytes)
+                    # Without --skip-invalid the reading goes on only to report every bad
+                    # line at once; nothing more is written.
+                    if len(chunk) >= CHUNK_SIZE or (invalid and not skip_invalid):
                         flush()
                 flush()
                 writer.finish()
@@ -214,7 +230,7 @@ def import_file(
                     counts.updated,
                 )
                 summary.rejected = invalid
-                summary.file_sha256 = export.finish_sha256()
+                summary.file_sha256 = source.finish_sha256()
                 if invalid and not skip_invalid:
                     raise ImportRejected(summary, invalid)
                 connection.execute(
@@ -232,8 +248,33 @@ def import_file(
                     )
                 )
         finally:
+            if worker is not None:
+                worker.close()
             if rejects is not None:
                 rejects.close()
         if rejects is not None and invalid:
             summary.rejects_path = str(rejects.path)
         return summary
+
+
+def _start_worker(
+    engine: Engine,
+    export: ExportFile,
+    reader: ExportReader,
+    preparer: PostPreparer,
+    mentions: MentionStep | None,
+    parallel: bool | None,
+) -> WorkerReading | None:
+    """A worker process for a large file (or when asked), else None: read it here."""
+    if parallel is None:
+        parallel = export.size >= PARALLEL_MIN_BYTES
+    if not parallel:
+        return None
+    url: str | None = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        url = None  # a second process cannot see a database in memory: no re-import skipping
+    try:
+        pickle.dumps((reader, preparer, mentions))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None  # a reader configured with something that cannot travel: read here
+    return WorkerReading(export.path, reader, preparer, matcher=mentions, database_url=url)

@@ -139,7 +139,7 @@ def test_fast_path_agrees_with_the_general_normalisation(scheme, host, port, pat
     import collector.post as module
 
     url = f"{scheme}://{host}{port}{path}{tail}"
-    general = module.normalize_url.__wrapped__
+    general = module.normalize_link.__wrapped__
     original = module._SIMPLE_URL
     try:
         module._SIMPLE_URL = __import__("re").compile(r"(?!)")  # never matches: general path only
@@ -147,3 +147,4 @@ def test_fast_path_agrees_with_the_general_normalisation(scheme, host, port, pat
     finally:
         module._SIMPLE_URL = original
     assert general(url) == expected
+    assert expected[1] == module.url_domain(expected[0])
