@@ -104,6 +104,24 @@ class JsonlReader:
                 batch = []
         yield from self._parse_batch(batch, known)
 
+    def read_part(
+        self, export: ExportFile, known: KnownLines | None, part: int, parts: int
+    ) -> Iterator[list[ParsedRecord]]:
+        """The records of every `parts`-th batch of lines from batch `part` on, a list per
+        batch: several processes each take a part of one file and their batches interleave
+        back into file order."""
+        batch: list[tuple[int, bytes, int]] = []
+        number = 0
+        for line in physical_lines(export.stream):
+            batch.append(line)
+            if len(batch) >= KNOWN_BATCH:
+                if number % parts == part:
+                    yield list(self._parse_batch(batch, known))
+                number += 1
+                batch = []
+        if batch and number % parts == part:
+            yield list(self._parse_batch(batch, known))
+
     def _parse_batch(
         self, batch: list[tuple[int, bytes, int]], known: KnownLines | None
     ) -> Iterator[ParsedRecord]:

@@ -17,17 +17,21 @@ as usual and the writer finds it unchanged, so that connection only saves time.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import marshal
+import os
 import pickle
 import signal
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection as Pipe
+from multiprocessing.connection import Connection as PipeConnection
 from pathlib import Path
 from typing import Any
 
+from analysis.mentions import Mention
 from collector.files import ExportReader, ImportFormatError, open_export
-from collector.formats.base import ExportFile
+from collector.formats.base import ExportFile, ParsedRecord
 from db.store import PostPreparer, PreparedPost, known_source_lines
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "WorkerReading",
     "WorkerFailed",
     "prepared_items",
+    "worker_count",
 ]
 
 KNOWN, INVALID, POST = 0, 1, 2
@@ -62,34 +67,56 @@ def prepared_items(
     matcher: Any = None,
     known: KnownLines | None = None,
     keep_posts: bool = True,
+    part: int = 0,
+    parts: int = 1,
 ) -> Iterator[list[Item]]:
     """Batches of items of one file, in file order.
 
     `matcher` (a `MentionStep`) finds defender mentions where the post is prepared, so the
     worker does that work too; `keep_posts` keeps each `Post` on its `PreparedPost` (only
-    useful within one process).
+    useful within one process). With `parts` > 1 only every `parts`-th batch from `part` on
+    is read (readers with `read_part`), so that several workers can share a file.
     """
+    prepare = preparer.prepare
+    for records in _record_groups(export, reader, known, part, parts):
+        batch: list[Item] = []
+        for record in records:
+            if record.known:
+                batch.append((KNOWN, record.line))
+            elif record.error is not None:
+                error = record.error
+                batch.append((INVALID, record.line, error.field, error.message, record.source))
+            else:
+                post = record.post
+                prepared = prepare(post, keep_post=keep_posts)  # type: ignore[arg-type]
+                if matcher is not None:
+                    prepared = prepared._replace(mentions=tuple(matcher.find_in_post(post)))
+                batch.append((POST, record.line, prepared))
+        yield batch
+
+
+def _record_groups(
+    export: ExportFile, reader: ExportReader, known: KnownLines | None, part: int, parts: int
+) -> Iterator[list[ParsedRecord]]:
+    if parts > 1:
+        yield from reader.read_part(export, known, part, parts)  # type: ignore[attr-defined]
+        return
     read_skipping = getattr(reader, "read_skipping", None)
     records = read_skipping(export, known) if read_skipping is not None else reader.read(export)
-    prepare = preparer.prepare
-    batch: list[Item] = []
+    group: list[ParsedRecord] = []
     for record in records:
-        if record.known:
-            batch.append((KNOWN, record.line))
-        elif record.error is not None:
-            error = record.error
-            batch.append((INVALID, record.line, error.field, error.message, record.source))
-        else:
-            post = record.post
-            prepared = prepare(post, keep_post=keep_posts)  # type: ignore[arg-type]
-            if matcher is not None:
-                prepared = prepared._replace(mentions=tuple(matcher.find_in_post(post)))
-            batch.append((POST, record.line, prepared))
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        group.append(record)
+        if len(group) >= BATCH:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def worker_count(reader: ExportReader) -> int:
+    """Two workers where the format lets them share a file: on two cores, one worker and
+    the writer leave a core idle about half the time."""
+    return 2 if hasattr(reader, "read_part") else 1
 
 
 class InProcessReading:
@@ -120,10 +147,14 @@ class InProcessReading:
 
 
 class WorkerReading:
-    """The same batches, read and prepared by a worker process.
+    """The same batches, read and prepared by worker processes.
 
-    The pipe between the two holds about one batch, so the worker stays at most a batch or
-    two ahead and memory does not grow with the file.
+    Each worker is a fresh interpreter (`python -m smearwatch.import_worker`) that gets its
+    task as one pickle on standard input and answers with framed pickles on a pipe; nothing
+    of the parent (threads, open connections, a script without a main guard) is carried
+    over. With several workers each reads every n-th batch of the file and the batches are
+    taken from them in turn, which restores file order. A pipe holds about one batch, so a
+    worker stays at most a batch or two ahead and memory does not grow with the file.
     """
 
     def __init__(
@@ -134,34 +165,43 @@ class WorkerReading:
         *,
         matcher: Any = None,
         database_url: str | None = None,
+        workers: int = 1,
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_work,
-            args=(child, str(path), reader, preparer, matcher, database_url),
-            name="smearwatch-import-reader",
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
+        self._workers: list[_Worker] = []
+        try:
+            for part in range(workers):
+                task = (str(path), reader, preparer, matcher, database_url, part, workers)
+                self._workers.append(_Worker(task))
+        except BaseException:
+            self.close()
+            raise
         self.bytes_read = 0
         self._sha256: str | None = None
-        self.matched = matcher is not None
 
     def __iter__(self) -> Iterator[list[Item]]:
         make = PreparedPost._make
+        turn = 0
         while True:
-            message = self._receive()
+            worker = self._workers[turn % len(self._workers)]
+            message = worker.receive()
             kind = message[0]
             if kind == "batch":
                 _, items, self.bytes_read = message
                 for index, item in enumerate(items):
                     if item[0] == POST:
-                        items[index] = (POST, item[1], make(item[2]))
+                        prepared = make(item[2])
+                        if prepared.mentions:
+                            found = tuple(Mention(*m) for m in prepared.mentions)
+                            prepared = prepared._replace(mentions=found)
+                        items[index] = (POST, item[1], prepared)
                 yield items
+                turn += 1
             elif kind == "end":
+                # The file ended in this worker's turn: the others have nothing more either.
                 _, self._sha256, self.bytes_read = message
+                for other in self._workers:
+                    if other is not worker and other.receive()[0] != "end":
+                        raise WorkerFailed("the worker processes disagree on where the file ends")
                 return
             elif kind == "format":
                 _, path, text, line, field = message
@@ -169,42 +209,90 @@ class WorkerReading:
             else:
                 raise WorkerFailed(f"reading the file failed in the worker process:\n{message[1]}")
 
-    def _receive(self) -> tuple[Any, ...]:
-        try:
-            data = self._pipe.recv_bytes()
-        except (EOFError, OSError):
-            self._process.join(5)
-            raise WorkerFailed(
-                f"the worker process reading the file stopped (exit code "
-                f"{self._process.exitcode}); nothing of the file was imported"
-            ) from None
-        return pickle.loads(data)  # type: ignore[no-any-return]
-
     def finish_sha256(self) -> str:
         if self._sha256 is None:
             raise WorkerFailed("the file was not read to its end")
         return self._sha256
 
     def close(self) -> None:
-        """Stop the worker, also when this process gave up half way."""
-        self._pipe.close()
-        self._process.join(2)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(5)
+        """Stop the workers, also when this process gave up half way."""
+        for worker in self._workers:
+            worker.close()
+
+
+class _Worker:
+    """One worker process and the pipe its messages come on."""
+
+    def __init__(self, task: tuple[Any, ...]) -> None:
+        data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smearwatch.import_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.pipe = PipeConnection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdout.close()
+        # It died at once if this fails; receive() tells why.
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.write(data)
+            self.process.stdin.close()
+        self.done = False
+
+    def receive(self) -> tuple[Any, ...]:
+        if self.done:
+            return ("end", None, 0)
+        try:
+            data = self.pipe.recv_bytes()
+        except (EOFError, OSError):
+            try:
+                code = self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise WorkerFailed(
+                f"the worker process reading the file stopped (exit code {code}); "
+                "nothing of the file was imported"
+            ) from None
+        message: tuple[Any, ...] = marshal.loads(data)
+        self.done = message[0] == "end"
+        return message
+
+    def close(self) -> None:
+        self.pipe.close()
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def main() -> None:
+    """Entry point of the worker process."""
+    # Ctrl-C reaches the whole process group; the parent decides and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Messages go on the pipe that was standard output; anything printed by accident goes
+    # to standard error instead of corrupting them.
+    pipe = PipeConnection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    task = pickle.loads(sys.stdin.buffer.read())
+    _work(pipe, *task)
 
 
 def _work(
-    pipe: Pipe,
+    pipe: PipeConnection,
     path: str,
     reader: ExportReader,
     preparer: PostPreparer,
     matcher: Any,
     database_url: str | None,
+    part: int,
+    parts: int,
 ) -> None:
-    """The worker process: read, prepare and send; never write to the database."""
-    # Ctrl-C reaches the whole process group; the parent decides and stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Read, prepare and send; never write to the database."""
     engine = None
     try:
         known: KnownLines | None = None
@@ -219,12 +307,18 @@ def _work(
 
         with open_export(path) as export:
             for batch in prepared_items(
-                export, reader, preparer, matcher=matcher, known=known, keep_posts=False
+                export,
+                reader,
+                preparer,
+                matcher=matcher,
+                known=known,
+                keep_posts=False,
+                part=part,
+                parts=parts,
             ):
                 for index, item in enumerate(batch):
                     if item[0] == POST:
-                        # A bare tuple pickles several times faster than the named one.
-                        batch[index] = (POST, item[1], tuple(item[2]))
+                        batch[index] = (POST, item[1], _plain(item[2]))
                 _send(pipe, ("batch", batch, export.bytes_read))
             _send(pipe, ("end", export.finish_sha256(), export.bytes_read))
     except ImportFormatError as exc:
@@ -239,7 +333,23 @@ def _work(
         pipe.close()
 
 
-def _send(pipe: Pipe, message: tuple[Any, ...]) -> None:
+def _plain(prepared: PreparedPost) -> tuple[Any, ...]:
+    """A prepared post as nested tuples of strings and numbers, which `marshal` takes."""
+    if not prepared.mentions:
+        return tuple(prepared)
+    found = tuple(
+        (m.defender_id, m.alias, m.matched_text, m.start, m.end, m.field) for m in prepared.mentions
+    )
+    return tuple(prepared._replace(mentions=found))
+
+
+def _send(pipe: PipeConnection, message: tuple[Any, ...]) -> None:
+    # Messages are plain data between two copies of the same interpreter, so `marshal`
+    # will do, and it is about a third cheaper than pickle on both ends.
     # A parent that stopped listening knows why; there is nobody left to tell.
     with contextlib.suppress(BrokenPipeError, OSError):
-        pipe.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        pipe.send_bytes(marshal.dumps(message))
+
+
+if __name__ == "__main__":
+    main()

@@ -36,6 +36,7 @@ from smearwatch.import_worker import (
     POST,
     InProcessReading,
     WorkerReading,
+    worker_count,
 )
 from smearwatch.matching import MentionStep
 
@@ -277,4 +278,11 @@ def _start_worker(
         pickle.dumps((reader, preparer, mentions))
     except (pickle.PicklingError, TypeError, AttributeError):
         return None  # a reader configured with something that cannot travel: read here
-    return WorkerReading(export.path, reader, preparer, matcher=mentions, database_url=url)
+    return WorkerReading(
+        export.path,
+        reader,
+        preparer,
+        matcher=mentions,
+        database_url=url,
+        workers=worker_count(reader),
+    )
