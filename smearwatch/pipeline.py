@@ -284,5 +284,5 @@ def _start_worker(
         preparer,
         matcher=mentions,
         database_url=url,
-        workers=worker_count(reader),
+        workers=worker_count(reader, sqlite=engine.dialect.name == "sqlite"),
     )

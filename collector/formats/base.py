@@ -94,6 +94,42 @@ class _HashingReader(io.RawIOBase):
         return self.sha256.hexdigest()
 
 
+class _CheckedGzip(gzip.GzipFile):
+    """A gzip stream that reports a damaged or cut-off file as an import error.
+
+    Left alone, a truncated download raises EOFError somewhere in the middle of reading,
+    which the command line takes for Ctrl-D and answers with a bare "Aborted!".
+    """
+
+    def __init__(self, name: str, fileobj: IO[bytes]) -> None:
+        super().__init__(fileobj=fileobj, mode="rb")
+        self._display_name = name
+
+    def _damaged(self, exc: Exception) -> ImportFormatError:
+        return ImportFormatError(
+            self._display_name,
+            f"the compressed file is damaged or cut off ({exc}); nothing of it was imported",
+        )
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._damaged(exc) from None
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._damaged(exc) from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._damaged(exc) from None
+
+
 @dataclass
 class ExportFile:
     """An open export file: a decompressed byte stream plus what we learnt from its head."""
@@ -146,7 +182,7 @@ def open_export(path: str | Path) -> ExportFile:
     buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
     magic = buffered.peek(2)[:2]
     compressed = magic == GZIP_MAGIC
-    stream: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
+    stream: IO[bytes] = _CheckedGzip(name, buffered) if compressed else buffered
     try:
         head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
     except (OSError, EOFError, zlib.error) as exc:
