@@ -33,6 +33,7 @@ from analysis.mentions import Mention
 from collector.files import ExportReader, ImportFormatError, open_export
 from collector.formats.base import ExportFile, ParsedRecord
 from db.store import PostPreparer, PreparedPost, known_source_lines
+from smearwatch.memory import cycle_collector_paused
 
 __all__ = [
     "INVALID",
@@ -284,7 +285,8 @@ def main() -> None:
     pipe = PipeConnection(os.dup(1), readable=False)
     os.dup2(2, 1)
     task = pickle.loads(sys.stdin.buffer.read())
-    _work(pipe, *task)
+    with cycle_collector_paused():
+        _work(pipe, *task)
 
 
 def _work(

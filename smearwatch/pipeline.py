@@ -39,6 +39,7 @@ from smearwatch.import_worker import (
     worker_count,
 )
 from smearwatch.matching import MentionStep
+from smearwatch.memory import cycle_collector_paused
 
 __all__ = ["ImportRejected", "ImportSummary", "import_file"]
 
@@ -160,7 +161,7 @@ def import_file(
         invalid = 0
         known_lines = 0
         try:
-            with engine.begin() as connection:
+            with cycle_collector_paused(), engine.begin() as connection:
                 batch_id = connection.execute(
                     insert(models.ImportBatch.__table__).returning(models.ImportBatch.id),
                     {
