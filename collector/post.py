@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -362,8 +362,9 @@ def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
     return items
 
 
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(items, list) and len(items) < 2:
+def _unique(items: list[str]) -> tuple[str, ...]:
+    """The items in their order without repeats (most lists have none, or one item)."""
+    if len(items) < 2 or len(set(items)) == len(items):
         return tuple(items)
     return tuple(dict.fromkeys(items))
 
@@ -432,8 +433,10 @@ def post_from_record(
         url=_optional_str(record, "url"),
         lang=_optional_str(record, "lang"),
         links=_unique(_string_list(record, "links")),
-        hashtags=_unique(t for t in map(normalize_hashtag, _string_list(record, "hashtags")) if t),
-        mentions=_unique(m.lstrip("@") for m in _string_list(record, "mentions")),
+        hashtags=_unique(
+            [t for t in map(normalize_hashtag, _string_list(record, "hashtags")) if t]
+        ),
+        mentions=_unique([m.lstrip("@") for m in _string_list(record, "mentions")]),
         reply_to=_optional_str(record, "reply_to"),
         repost_of=_optional_str(record, "repost_of"),
         quote_of=_optional_str(record, "quote_of"),

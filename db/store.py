@@ -139,7 +139,9 @@ class PostPreparer:
     def _provenance_json(self) -> str | None:
         return _json(self.provenance)
 
-    def prepare(self, post: Post, *, keep_post: bool = True) -> PreparedPost:
+    def prepare(
+        self, post: Post, *, keep_post: bool = True, mentions: tuple[Any, ...] | None = None
+    ) -> PreparedPost:
         sqlite = self.sqlite
         extra = post.extra
         provenance = self.provenance
@@ -189,6 +191,7 @@ class PostPreparer:
             tuple(enumerate(post.hashtags)),
             tuple(enumerate(post.mentions)),
             post if keep_post else None,
+            mentions,
         )
 
 

@@ -79,6 +79,7 @@ def prepared_items(
     is read (readers with `read_part`), so that several workers can share a file.
     """
     prepare = preparer.prepare
+    find = matcher.find_in_post if matcher is not None and matcher.defenders else None
     for records in _record_groups(export, reader, known, part, parts):
         batch: list[Item] = []
         for record in records:
@@ -89,9 +90,10 @@ def prepared_items(
                 batch.append((INVALID, record.line, error.field, error.message, record.source))
             else:
                 post = record.post
-                prepared = prepare(post, keep_post=keep_posts)  # type: ignore[arg-type]
-                if matcher is not None:
-                    prepared = prepared._replace(mentions=tuple(matcher.find_in_post(post)))
+                # With no defenders configured there is nothing to find: the mentions
+                # stay None and the writer side finds nothing either.
+                found = tuple(find(post)) if find is not None else None
+                prepared = prepare(post, keep_post=keep_posts, mentions=found)  # type: ignore[arg-type]
                 batch.append((POST, record.line, prepared))
         yield batch
 

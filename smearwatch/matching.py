@@ -90,9 +90,12 @@ class MentionStep:
             if mentions is None and found:
                 mentions = found.get((prepared.platform, prepared.post_id))
             if mentions is None:
-                if prepared.post is None:
+                if self.matcher is None:
+                    mentions = []  # no defenders configured: nothing to find
+                elif prepared.post is None:
                     raise ValueError("a prepared post without its Post or its mentions")
-                mentions = self.find_in_post(prepared.post)
+                else:
+                    mentions = self.find_in_post(prepared.post)
             rows.extend(_rows(post_id, mentions))
         _replace(connection, post_ids if replaced is None else list(replaced), rows)
         return len(rows)

@@ -110,7 +110,9 @@ def test_workers_store_exactly_what_reading_here_stores(
 def test_a_reimport_through_workers_recognises_every_line(db_url: str, tmp_path: Path) -> None:
     data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(2500)])
     engine = open_database(db_url)
-    import_file(engine, data, parallel=True)
+    # As the command line does it: a matcher, here with no defenders configured.
+    first = import_file(engine, data, parallel=True, mentions=MentionStep(()))
+    assert (first.inserted, first.mentions) == (2500, 0)
     again = import_file(engine, data, parallel=True)
     assert (again.read, again.inserted, again.known, again.updated) == (2500, 0, 2500, 0)
     engine.dispose()
