@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
@@ -30,7 +31,14 @@ from sqlalchemy import Connection, delete, select
 from collector.post import Post, normalize_link
 from db import models
 
-__all__ = ["PostPreparer", "PostWriter", "PreparedPost", "WriteCounts", "known_source_lines"]
+__all__ = [
+    "PostPreparer",
+    "PostWriter",
+    "PreparedPost",
+    "WriteCounts",
+    "known_source_lines",
+    "post_indexes_rebuilt",
+]
 
 _POST = models.Post.__table__
 _LINK = models.PostLink.__table__
@@ -41,6 +49,8 @@ _TAG = models.PostTag.__table__
 # limit in one multi-row INSERT and to keep memory flat.
 LOOKUP_CHUNK = 900
 ACCOUNT_CACHE_LIMIT = 200_000
+# Below this many posts a load updates the indexes as it goes (see post_indexes_rebuilt).
+BULK_REBUILD_MIN = 50_000
 
 # Column order of a post row: the writer's part (id, key, account), the post's own part as the
 # preparer builds it, then what is the same for every post of one writer.
@@ -545,6 +555,45 @@ class PostWriter:
         )
         self._bulk.insert("post_hashtag", ("post_id", "position", "tag"), hashtags)
         self._bulk.insert("post_tag", ("post_id", "position", "handle"), tags)
+
+
+@contextmanager
+def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iterator[bool]:
+    """Rebuild the post table's secondary indexes after a bulk load instead of updating them.
+
+    Inserting a million posts one by one into the evidence-id and account/time indexes
+    touches pages all over them; building them afresh from the sorted table is cheaper
+    (measured on 1,000,000 posts into an empty database: 117.6 s import + 6.6 s rebuild
+    against 143.9 s). Only on SQLite, and only when the load is at least as large as what is
+    stored already, so the rebuild never costs more than it saves. The drop and the rebuild
+    are part of the caller's transaction: a failed import rolls back to the old indexes, and
+    readers keep using theirs meanwhile (WAL). PostgreSQL would lock readers out of the
+    table while an index is dropped, so there the indexes are kept up to date as usual.
+
+    Yields whether the indexes were dropped; they are built again only on success.
+    """
+    if connection.dialect.name != "sqlite" or not _sqlite_transaction_open(connection):
+        yield False
+        return
+    stored = connection.exec_driver_sql("SELECT count(*) FROM post").scalar() or 0
+    if expected_posts < max(stored, BULK_REBUILD_MIN):
+        yield False
+        return
+    indexes = sorted(_POST.indexes, key=lambda index: index.name or "")
+    for index in indexes:
+        index.drop(connection, checkfirst=True)
+    yield True
+    for index in indexes:
+        index.create(connection)
+
+
+def _sqlite_transaction_open(connection: Connection) -> bool:
+    """Whether SQLite has a transaction open, so a rollback would undo a DROP INDEX.
+
+    Python's sqlite3 module opens one only before the first INSERT, UPDATE or DELETE; a
+    DDL statement before that would commit on its own.
+    """
+    return bool(getattr(connection.connection.driver_connection, "in_transaction", False))
 
 
 def known_source_lines(connection: Connection, keys: list[tuple[int, str, str, str]]) -> set[int]:

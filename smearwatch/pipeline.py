@@ -29,7 +29,13 @@ from collector.files import (
     open_export,
 )
 from db import models
-from db.store import PostPreparer, PostWriter, PreparedPost, WriteCounts
+from db.store import (
+    PostPreparer,
+    PostWriter,
+    PreparedPost,
+    WriteCounts,
+    post_indexes_rebuilt,
+)
 from smearwatch.import_worker import (
     KNOWN,
     PARALLEL_MIN_BYTES,
@@ -44,6 +50,9 @@ from smearwatch.memory import cycle_collector_paused
 __all__ = ["ImportRejected", "ImportSummary", "import_file"]
 
 CHUNK_SIZE = 2000
+# For guessing how many posts a file holds before reading it: smearwatch JSONL with its raw
+# payloads takes about 1 KB a post, so this errs on the side of fewer.
+BYTES_PER_POST_AT_MOST = 2000
 MAX_REPORTED_ERRORS = 20
 
 ProgressCallback = Callable[[int, int], None]
@@ -202,39 +211,42 @@ def import_file(
                     if progress is not None:
                         progress(source.bytes_read, export.size)
 
-                for items in source:
-                    for item in items:
-                        summary.read += 1
-                        kind = item[0]
-                        if kind == POST:
-                            if not invalid or skip_invalid:
-                                chunk.append(item[2])
-                        elif kind == KNOWN:
-                            known_lines += 1
-                        else:
-                            _, line, field_name, message, source_bytes = item
-                            invalid += 1
-                            if len(summary.errors) < MAX_REPORTED_ERRORS:
-                                summary.errors.append(
-                                    LineError(line, field_name, message).describe(str(path))
-                                )
-                            if rejects is not None:
-                                rejects.write(line, field_name, message, source_bytes)
-                    # Without --skip-invalid the reading goes on only to report every bad
-                    # line at once; nothing more is written.
-                    if len(chunk) >= CHUNK_SIZE or (invalid and not skip_invalid):
-                        flush()
-                flush()
-                writer.finish()
-                summary.inserted, summary.known, summary.updated = (
-                    counts.inserted,
-                    counts.known + known_lines,
-                    counts.updated,
-                )
-                summary.rejected = invalid
-                summary.file_sha256 = source.finish_sha256()
-                if invalid and not skip_invalid:
-                    raise ImportRejected(summary, invalid)
+                # A large file into a small database: rebuild the post indexes at the end.
+                expected = export.size // BYTES_PER_POST_AT_MOST
+                with post_indexes_rebuilt(connection, expected_posts=expected):
+                    for items in source:
+                        for item in items:
+                            summary.read += 1
+                            kind = item[0]
+                            if kind == POST:
+                                if not invalid or skip_invalid:
+                                    chunk.append(item[2])
+                            elif kind == KNOWN:
+                                known_lines += 1
+                            else:
+                                _, line, field_name, message, source_bytes = item
+                                invalid += 1
+                                if len(summary.errors) < MAX_REPORTED_ERRORS:
+                                    summary.errors.append(
+                                        LineError(line, field_name, message).describe(str(path))
+                                    )
+                                if rejects is not None:
+                                    rejects.write(line, field_name, message, source_bytes)
+                        # Without --skip-invalid the reading goes on only to report every bad
+                        # line at once; nothing more is written.
+                        if len(chunk) >= CHUNK_SIZE or (invalid and not skip_invalid):
+                            flush()
+                    flush()
+                    writer.finish()
+                    summary.inserted, summary.known, summary.updated = (
+                        counts.inserted,
+                        counts.known + known_lines,
+                        counts.updated,
+                    )
+                    summary.rejected = invalid
+                    summary.file_sha256 = source.finish_sha256()
+                    if invalid and not skip_invalid:
+                        raise ImportRejected(summary, invalid)
                 connection.execute(
                     update(models.ImportBatch.__table__)
                     .where(models.ImportBatch.id == batch_id)

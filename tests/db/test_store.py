@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from collector.post import post_from_record
@@ -101,4 +102,75 @@ def test_account_handle_follows_the_newest_post(db_url: str) -> None:
     assert account.handle == "renamed.bsky.social"
     assert account.first_seen == datetime(2026, 11, 1, tzinfo=UTC)
     assert account.last_seen == datetime(2026, 11, 20, tzinfo=UTC)
+    engine.dispose()
+
+
+def _open_transaction(connection) -> None:
+    """As an import does: its first statement writes the import_batch row."""
+    connection.execute(
+        models.State.__table__.insert().values(key="test", value="x", updated_at=NOW)
+    )
+
+
+def _post_index_sql(engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'post' "
+            "AND sql IS NOT NULL"
+        ).all()
+    return dict(rows)
+
+
+def test_a_bulk_load_rebuilds_the_post_indexes_as_they_were(tmp_path) -> None:
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(f"sqlite:///{tmp_path / 'smearwatch.db'}")
+    before = _post_index_sql(engine)
+    assert set(before) == {"ix_post_created_at", "ix_post_account_created", "ix_post_evidence_id"}
+    with engine.begin() as connection:  # noqa: SIM117 - the connection is needed for the second
+        _open_transaction(connection)
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            left = connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'post'"
+            ).scalars()
+            assert set(left).isdisjoint(before)
+            writer = PostWriter(connection, collector="test/1", now=NOW)
+            writer.write([post_from_record(record(n)) for n in range(40)])
+            writer.finish()
+    assert _post_index_sql(engine) == before
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM post WHERE evidence_id = 'E-0'"
+        ).all()
+    assert "ix_post_evidence_id" in str(plan)
+    engine.dispose()
+
+
+def test_a_failed_bulk_load_keeps_the_old_indexes(tmp_path) -> None:
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(f"sqlite:///{tmp_path / 'smearwatch.db'}")
+    before = _post_index_sql(engine)
+    with pytest.raises(RuntimeError), engine.begin() as connection:  # noqa: SIM117
+        _open_transaction(connection)
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            raise RuntimeError("the import failed half way")
+    assert _post_index_sql(engine) == before
+    engine.dispose()
+
+
+def test_small_loads_and_postgresql_keep_their_indexes(db_url: str) -> None:
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert not dropped  # SQLite: no transaction open yet, the drop would commit
+        _open_transaction(connection)
+        with post_indexes_rebuilt(connection, expected_posts=1_000) as dropped:
+            assert not dropped
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped == db_url.startswith("sqlite")
     engine.dispose()

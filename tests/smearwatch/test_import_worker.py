@@ -9,10 +9,11 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from collector.files import FORMATS, ImportFormatError
 from collector.formats.base import ExportFile
+from collector.post import evidence_id
 from db import models
 from db.engine import open_database
 from smearwatch.config import Defender
@@ -218,3 +219,32 @@ def test_a_database_in_memory_is_written_here_while_workers_read(tmp_path: Path)
 def _count(engine: Engine, model: Any) -> int:
     with engine.connect() as connection:
         return len(connection.execute(select(model.__table__.c.id)).all())
+
+
+def test_a_bulk_import_rebuilds_the_post_indexes(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.store
+    import smearwatch.pipeline
+
+    # Take this small file for a large one, so the indexes are dropped and built again.
+    monkeypatch.setattr(db.store, "BULK_REBUILD_MIN", 1)
+    monkeypatch.setattr(smearwatch.pipeline, "BYTES_PER_POST_AT_MOST", 1)
+    data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(3000)])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(data.read_bytes() + b"{not json\n")
+    engine = open_database(db_url)
+    names = {index.name for index in models.Post.__table__.indexes}
+    with pytest.raises(ImportRejected):
+        import_file(engine, bad, parallel=True)
+    assert import_file(engine, data, parallel=True).inserted == 3000
+    with engine.connect() as connection:
+        present = {index["name"] for index in inspect(connection).get_indexes("post")}
+        found = connection.execute(
+            select(models.Post.id).where(
+                models.Post.evidence_id == evidence_id("bluesky", record(1)["post_id"])
+            )
+        ).all()
+    assert names <= present
+    assert len(found) == 1
+    engine.dispose()
