@@ -4,6 +4,9 @@ An import is one transaction: a file with a bad line leaves nothing behind unles
 asked for `--skip-invalid`, in which case the bad lines go to a rejects file beside the input
 and the rest is committed. Either way the counts and the file's SHA-256 are recorded in
 `import_batch`, so every imported post can be traced to the exact bytes it came from.
+
+A large file is read and prepared by worker processes (`smearwatch.import_worker`) while this
+process writes; they only read, so the transaction and its all-or-nothing stay here.
 """
 
 from __future__ import annotations
@@ -297,5 +300,5 @@ def _start_worker(
         preparer,
         matcher=mentions,
         database_url=url,
-        workers=worker_count(reader, sqlite=engine.dialect.name == "sqlite"),
+        workers=worker_count(reader),
     )
