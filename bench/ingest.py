@@ -4,7 +4,7 @@ Each import runs as its own process (the real CLI), so the figures are those of 
 alone: CPU and peak memory include its worker processes (a large file is read by one or two of
 them while the import process writes). Prints one line per measurement, e.g.
 
-    sqlite      first import   1,000,000 posts  123.2 s  8,118 posts/s  (cpu ...)  peak 471 MB
+    sqlite      first import   1,000,000 posts  87.9 s  11,381 posts/s  (cpu ...)  peak 414 MB
 
 Usage: python bench/ingest.py [--n 1000000] [--backend sqlite|postgresql|both] [--pg-url URL]
 Targets (issue 2): >= 20,000 posts/s into SQLite, >= 10,000 into PostgreSQL, re-import >=
