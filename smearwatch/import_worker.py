@@ -330,11 +330,11 @@ def _work(
                 _send(pipe, ("batch", batch, export.bytes_read))
             _send(pipe, ("end", export.finish_sha256(), export.bytes_read))
     except ImportFormatError as exc:
-        _send(pipe, ("format", exc.path, exc.message, exc.line, exc.field))
-    except BrokenPipeError:
-        pass  # the parent stopped listening; it knows why
+        _tell(pipe, ("format", exc.path, exc.message, exc.line, exc.field))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent stopped listening (it finished, failed or was killed): stop too
     except BaseException:  # noqa: BLE001 - everything must reach the parent as a message
-        _send(pipe, ("failed", traceback.format_exc()))
+        _tell(pipe, ("failed", traceback.format_exc()))
     finally:
         if engine is not None:
             engine.dispose()
@@ -352,11 +352,16 @@ def _plain(prepared: PreparedPost) -> tuple[Any, ...]:
 
 
 def _send(pipe: PipeConnection, message: tuple[Any, ...]) -> None:
+    """Raises BrokenPipeError once the parent has gone, which ends the worker's reading."""
     # Messages are plain data between two copies of the same interpreter, so `marshal`
     # will do, and it is about a third cheaper than pickle on both ends.
-    # A parent that stopped listening knows why; there is nobody left to tell.
+    pipe.send_bytes(marshal.dumps(message))
+
+
+def _tell(pipe: PipeConnection, message: tuple[Any, ...]) -> None:
+    """A last message (an error); a parent that stopped listening knows why already."""
     with contextlib.suppress(BrokenPipeError, OSError):
-        pipe.send_bytes(marshal.dumps(message))
+        _send(pipe, message)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,31 @@ def test_a_worker_that_dies_or_fails_leaves_nothing_behind(
     # and the next import of the file works
     assert import_file(engine, data, parallel=True).inserted == 3000
     engine.dispose()
+
+
+class _EndlessReader(_DyingReader):
+    """The file's records again and again: reading it takes minutes unless stopped."""
+
+    def read(self, export: ExportFile) -> Any:
+        records = list(FORMATS["jsonl"].read(export))
+        for _ in range(1000):
+            yield from records
+
+
+def test_a_worker_stops_when_the_import_process_is_gone(tmp_path: Path) -> None:
+    from db.store import PostPreparer
+    from smearwatch.import_worker import _Worker
+
+    data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(2000)])
+    preparer = PostPreparer(True, datetime.now(UTC), None)
+    worker = _Worker((str(data), _EndlessReader(), preparer, None, None, 0, 1))
+    assert worker.receive()[0] == "batch"
+    worker.pipe.close()  # as if the import process had been killed
+    try:
+        assert worker.process.wait(timeout=20) == 0
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
 
 
 def test_a_database_in_memory_is_written_here_while_workers_read(tmp_path: Path) -> None:
