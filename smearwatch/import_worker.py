@@ -232,10 +232,13 @@ class _Worker:
 
     def __init__(self, task: tuple[Any, ...]) -> None:
         data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
+        # The worker imports what this process imports (a checkout run without installing).
+        path = os.pathsep.join(entry for entry in sys.path if entry)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "smearwatch.import_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.pipe = PipeConnection(os.dup(self.process.stdout.fileno()), writable=False)

@@ -294,11 +294,14 @@ def _start_worker(
         pickle.dumps((reader, preparer, mentions))
     except (pickle.PicklingError, TypeError, AttributeError):
         return None  # a reader configured with something that cannot travel: read here
-    return WorkerReading(
-        export.path,
-        reader,
-        preparer,
-        matcher=mentions,
-        database_url=url,
-        workers=worker_count(reader),
-    )
+    try:
+        return WorkerReading(
+            export.path,
+            reader,
+            preparer,
+            matcher=mentions,
+            database_url=url,
+            workers=worker_count(reader),
+        )
+    except OSError:
+        return None  # no interpreter to start (an embedded Python): read here

@@ -234,6 +234,16 @@ def test_a_worker_stops_when_the_import_process_is_gone(tmp_path: Path) -> None:
             worker.process.kill()
 
 
+def test_without_an_interpreter_to_start_the_file_is_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(500)])
+    engine = open_database(f"sqlite:///{tmp_path / 'smearwatch.db'}")
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    assert import_file(engine, data, parallel=True).inserted == 500
+    engine.dispose()
+
+
 def test_a_database_in_memory_is_written_here_while_workers_read(tmp_path: Path) -> None:
     data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(1200)])
     engine = open_database("sqlite://")
