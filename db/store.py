@@ -106,10 +106,6 @@ class PreparedPost(NamedTuple):
     # Defender mentions found where it was prepared, or None when nobody looked.
     mentions: tuple[Any, ...] | None = None
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.platform, self.post_id)
-
 
 def storage_time(value: datetime | None, sqlite: bool) -> str | None:
     """A time as the post tables store it: naive UTC text on SQLite (SQLAlchemy's format),
@@ -142,7 +138,8 @@ class PostPreparer:
     provenance: dict[str, Any] | None = None
 
     @cached_property
-    def _now(self) -> str:
+    def stored_now(self) -> str:
+        """`now` in storage form: the collection time of posts that carry none."""
         return storage_time(self.now, self.sqlite)  # type: ignore[return-value]
 
     @cached_property
@@ -163,7 +160,7 @@ class PostPreparer:
                 provenance = {**(provenance or {}), **own}
         content = post.content_sha256()
         created_at = storage_time(post.created_at, sqlite)
-        collected_at = self._now if post.collected_at is None else None
+        collected_at = self.stored_now if post.collected_at is None else None
         author = post.author
         links = []
         for position, url in enumerate(post.links):
@@ -248,7 +245,7 @@ class PostWriter:
         self._bulk = _Bulk(self.connection)
         self.preparer = PostPreparer(self._bulk.sqlite, self.now, self.provenance)
         self._constants = (
-            storage_time(self.now, self._bulk.sqlite),
+            self.preparer.stored_now,
             1,
             self.collector,
             self.source_name,
@@ -505,7 +502,7 @@ class PostWriter:
             for r in self.connection.execute(select(*columns).where(_POST.c.id.in_(post_ids)))
         }
         sqlite = self._bulk.sqlite
-        now = self._constants[0]
+        now = self.preparer.stored_now
         self._bulk.insert(
             "post_version",
             VERSION_COLUMNS,

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import astuple
 from multiprocessing.connection import Connection as PipeConnection
 from pathlib import Path
 from typing import Any
@@ -149,15 +150,12 @@ class InProcessReading:
     def finish_sha256(self) -> str:
         return self._export.finish_sha256()
 
-    def close(self) -> None:
-        pass
-
 
 class WorkerReading:
     """The same batches, read and prepared by worker processes.
 
     Each worker is a fresh interpreter (`python -m smearwatch.import_worker`) that gets its
-    task as one pickle on standard input and answers with framed pickles on a pipe; nothing
+    task as one pickle on standard input and answers with marshal frames on a pipe; nothing
     of the parent (threads, open connections, a script without a main guard) is carried
     over. With several workers each reads every n-th batch of the file and the batches are
     taken from them in turn, which restores file order. A pipe holds about one batch, so a
@@ -348,9 +346,7 @@ def _plain(prepared: PreparedPost) -> tuple[Any, ...]:
     """A prepared post as nested tuples of strings and numbers, which `marshal` takes."""
     if not prepared.mentions:
         return tuple(prepared)
-    found = tuple(
-        (m.defender_id, m.alias, m.matched_text, m.start, m.end, m.field) for m in prepared.mentions
-    )
+    found = tuple(astuple(mention) for mention in prepared.mentions)  # Mention(*fields) again
     return tuple(prepared._replace(mentions=found))
 
 
