@@ -31,6 +31,7 @@ from collector.formats.base import (
     _csv_list,
     json_line_error,
     open_export,
+    physical_line_batches,
     physical_lines,
 )
 from collector.formats.fourcat import FourcatCsvReader, FourcatNdjsonReader
@@ -110,16 +111,9 @@ class JsonlReader:
         """The records of every `parts`-th batch of lines from batch `part` on, a list per
         batch: several processes each take a part of one file and their batches interleave
         back into file order."""
-        batch: list[tuple[int, bytes, int]] = []
-        number = 0
-        for line in physical_lines(export.stream):
-            batch.append(line)
-            if len(batch) >= KNOWN_BATCH:
-                if number % parts == part:
-                    yield list(self._parse_batch(batch, known))
-                number += 1
-                batch = []
-        if batch and number % parts == part:
+        for batch in physical_line_batches(
+            export.stream, KNOWN_BATCH, lambda number: number % parts == part
+        ):
             yield list(self._parse_batch(batch, known))
 
     def _parse_batch(

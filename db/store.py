@@ -292,29 +292,30 @@ class PostWriter:
 
     # -- accounts -----------------------------------------------------------------------
 
-    def _account_ids(self, posts: Sequence[PreparedPost]) -> dict[tuple[str, str], int]:
-        wanted: dict[tuple[str, str], PreparedPost] = {}
-        bounds: dict[tuple[str, str], tuple[str, str]] = {}
-        for post in posts:
-            key = (post.platform, post.author_id)
+    def _account_ids(self, posts: Sequence[PreparedPost]) -> list[int]:
+        """The account row id of each post's author, creating the accounts not stored yet."""
+        keys = [(post.platform, post.author_id) for post in posts]
+        # Per author: the latest post (the freshest handle and display name), first, last.
+        span: dict[tuple[str, str], list[Any]] = {}
+        for key, post in zip(keys, posts, strict=True):
             created = post.created_at
-            previous = wanted.get(key)
-            if previous is None:
-                wanted[key] = post
-                bounds[key] = (created, created)
-                continue
-            # The latest post carries the freshest handle and display name.
-            if created >= previous.created_at:
-                wanted[key] = post
-            low, high = bounds[key]
-            if created < low:
-                bounds[key] = (created, high)
-            elif created > high:
-                bounds[key] = (low, created)
-        missing = [key for key in wanted if key not in self._accounts]
+            entry = span.get(key)
+            if entry is None:
+                span[key] = [post, created, created]
+            elif created >= entry[2]:
+                entry[0], entry[2] = post, created
+            elif created < entry[1]:
+                entry[1] = created
+        accounts = self._accounts
+        missing = []
+        for key in span:
+            if key in accounts:
+                accounts.move_to_end(key)
+            else:
+                missing.append(key)
         if missing:
             self._load_accounts(missing)
-            absent = [key for key in missing if key not in self._accounts]
+            absent = [key for key in missing if key not in accounts]
             if absent:
                 self._bulk.insert(
                     "account",
@@ -331,20 +332,21 @@ class PostWriter:
                         (
                             key[0],
                             key[1],
-                            wanted[key].author_handle,
-                            wanted[key].author_display_name,
-                            wanted[key].author_created_at,
-                            bounds[key][0],
-                            bounds[key][1],
+                            span[key][0].author_handle,
+                            span[key][0].author_display_name,
+                            span[key][0].author_created_at,
+                            span[key][1],
+                            span[key][2],
                         )
                         for key in absent
                     ],
                     conflict=("platform", "platform_id"),
                 )
                 self._load_accounts(absent)
-        self._refresh_accounts(wanted, bounds)
-        accounts = self._accounts
-        return {key: accounts[key].id for key in wanted}
+        self._refresh_accounts(span)
+        ids = [accounts[key].id for key in keys]
+        self._trim_accounts()
+        return ids
 
     def _load_accounts(self, keys: Sequence[tuple[str, str]]) -> None:
         columns = "id, platform_id, handle, display_name, created_at, first_seen, last_seen"
@@ -366,10 +368,20 @@ class PostWriter:
     def _remember(self, key: tuple[str, str], account: _CachedAccount) -> None:
         self._accounts[key] = account
         self._accounts.move_to_end(key)
-        if len(self._accounts) > ACCOUNT_CACHE_LIMIT:
-            _, evicted = self._accounts.popitem(last=False)
-            if evicted.dirty:
-                self._flush_accounts([evicted])
+
+    def _trim_accounts(self) -> None:
+        """Forget the least recently used accounts beyond the limit, writing their changes.
+
+        Only between chunks: a chunk's own accounts are the most recently used, so none of
+        them is forgotten while the chunk still needs it.
+        """
+        accounts = self._accounts
+        evicted = []
+        while len(accounts) > ACCOUNT_CACHE_LIMIT:
+            _, account = accounts.popitem(last=False)
+            if account.dirty:
+                evicted.append(account)
+        self._flush_accounts(evicted)
 
     def finish(self) -> None:
         """Write the account changes held back so far; call before committing."""
@@ -389,16 +401,11 @@ class PostWriter:
         for account in accounts:
             account.dirty = False
 
-    def _refresh_accounts(
-        self,
-        wanted: dict[tuple[str, str], PreparedPost],
-        bounds: dict[tuple[str, str], tuple[str, str]],
-    ) -> None:
+    def _refresh_accounts(self, span: dict[tuple[str, str], list[Any]]) -> None:
         """Move first/last seen and pick up new handles."""
         accounts = self._accounts
-        for key, latest in wanted.items():
+        for key, (latest, low, high) in span.items():
             cached = accounts[key]
-            low, high = bounds[key]
             changed = False
             if low < cached.first_seen:
                 cached.first_seen, changed = low, True
@@ -472,24 +479,22 @@ class PostWriter:
                 "post",
                 POST_COLUMNS,
                 [
-                    (post_id, p.platform, p.post_id, account_ids[(p.platform, p.author_id)])
-                    + p.values
-                    + constants
-                    for p, post_id in stored
+                    (post_id, p.platform, p.post_id, account_id) + p.values + constants
+                    for (p, post_id), account_id in zip(stored, account_ids, strict=False)
                 ],
             )
             counts.inserted += len(stored)
             self._write_children(stored)
             self.last_stored.extend(stored)
         if edited:
-            self._write_edits(edited, account_ids)
+            self._write_edits(edited, account_ids[len(fresh) :])
             counts.updated += len(edited)
             self.last_stored.extend((post, row.id) for post, row in edited)
             self.last_edited_ids.extend(row.id for _, row in edited)
         return counts
 
     def _write_edits(
-        self, edited: list[tuple[PreparedPost, _Known]], account_ids: dict[tuple[str, str], int]
+        self, edited: list[tuple[PreparedPost, _Known]], account_ids: list[int]
     ) -> None:
         post_ids = [row.id for _, row in edited]
         columns = [
@@ -527,8 +532,8 @@ class PostWriter:
         assignments = ", ".join(f"{column} = {{p}}" for column in columns_set)
         version_at = columns_set.index("version")
         rows = []
-        for post, row in edited:
-            values = [account_ids[(post.platform, post.author_id)], *post.values, *self._constants]
+        for (post, row), account_id in zip(edited, account_ids, strict=True):
+            values = [account_id, *post.values, *self._constants]
             values[version_at] = current[row.id].version + 1
             rows.append((*values, row.id))
         self._bulk.executemany(f"UPDATE post SET {assignments} WHERE id = {{p}}", rows)

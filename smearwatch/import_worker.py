@@ -203,10 +203,16 @@ class WorkerReading:
                 turn += 1
             elif kind == "end":
                 # The file ended in this worker's turn: the others have nothing more either.
-                _, self._sha256, self.bytes_read = message
+                ends = {id(worker): message}
                 for other in self._workers:
-                    if other is not worker and other.receive()[0] != "end":
-                        raise WorkerFailed("the worker processes disagree on where the file ends")
+                    if other is not worker:
+                        ends[id(other)] = other.receive()
+                        if ends[id(other)][0] != "end":
+                            raise WorkerFailed(
+                                "the worker processes disagree on where the file ends"
+                            )
+                # The first worker is the one that hashes the file.
+                _, self._sha256, self.bytes_read = ends[id(self._workers[0])]
                 return
             elif kind == "format":
                 _, path, text, line, field = message
@@ -314,7 +320,8 @@ def _work(
                 with engine.connect() as connection:  # type: ignore[union-attr]
                     return known_source_lines(connection, keys)
 
-        with open_export(path) as export:
+        # The file's SHA-256 comes from the first worker; the others only read.
+        with open_export(path, hashing=part == 0) as export:
             for batch in prepared_items(
                 export,
                 reader,
@@ -329,7 +336,11 @@ def _work(
                     if item[0] == POST:
                         batch[index] = (POST, item[1], _plain(item[2]))
                 _send(pipe, ("batch", batch, export.bytes_read))
-            _send(pipe, ("end", export.finish_sha256(), export.bytes_read))
+            if part == 0:
+                _send(pipe, ("end", export.finish_sha256(), export.bytes_read))
+            else:
+                export.finish_reading()
+                _send(pipe, ("end", None, export.bytes_read))
     except ImportFormatError as exc:
         _tell(pipe, ("format", exc.path, exc.message, exc.line, exc.field))
     except (BrokenPipeError, ConnectionResetError):

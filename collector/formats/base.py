@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -68,9 +68,9 @@ class ParsedRecord:
 class _HashingReader(io.RawIOBase):
     """Hashes every byte it hands on, so the file's SHA-256 comes from the same single pass."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], *, hashing: bool = True) -> None:
         self._raw = raw
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hashing else None
         self.bytes_read = 0
 
     def readable(self) -> bool:
@@ -80,18 +80,20 @@ class _HashingReader(io.RawIOBase):
         data = self._raw.read(len(buffer))
         n = len(data)
         buffer[:n] = data
-        self.sha256.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         self.bytes_read += n
         return n
 
-    def finish(self) -> str:
+    def finish(self) -> str | None:
         while True:
             data = self._raw.read(1 << 20)
             if not data:
                 break
-            self.sha256.update(data)
+            if self.sha256 is not None:
+                self.sha256.update(data)
             self.bytes_read += len(data)
-        return self.sha256.hexdigest()
+        return self.sha256.hexdigest() if self.sha256 is not None else None
 
 
 class _CheckedGzip(gzip.GzipFile):
@@ -148,7 +150,14 @@ class ExportFile:
 
     def finish_sha256(self) -> str:
         """The SHA-256 of the file as it lies on disk (compressed bytes for a .gz)."""
-        return self._hasher.finish()
+        digest = self._hasher.finish()
+        if digest is None:
+            raise RuntimeError("this export file was opened with hashing=False")
+        return digest
+
+    def finish_reading(self) -> None:
+        """Read to the end without hashing (a file opened with hashing=False)."""
+        self._hasher.finish()
 
     def close(self) -> None:
         self.stream.close()
@@ -161,8 +170,11 @@ class ExportFile:
         self.close()
 
 
-def open_export(path: str | Path) -> ExportFile:
+def open_export(path: str | Path, *, hashing: bool = True) -> ExportFile:
     """Open an export file for streaming, refusing empty and binary files up front.
+
+    `hashing=False` for a second reader of the same file (an import's other worker), which
+    needs not compute the file's SHA-256 once more.
 
     Raises:
         ImportFormatError: missing, unreadable, empty, binary or corrupt compressed file.
@@ -178,7 +190,7 @@ def open_export(path: str | Path) -> ExportFile:
     except OSError as exc:
         raise ImportFormatError(name, f"cannot be read: {exc.strerror}") from None
     size = path.stat().st_size
-    hasher = _HashingReader(handle)
+    hasher = _HashingReader(handle, hashing=hashing)
     buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
     magic = buffered.peek(2)[:2]
     compressed = magic == GZIP_MAGIC
@@ -361,13 +373,14 @@ class CsvRows:
             yield Row(line_no, dict(zip(self.header, cells, strict=True)), None, source)
 
 
-def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+def physical_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, bytes, int]]:
     """(line number, bytes without the line end, 0) per non-blank line of a JSON-lines file.
 
     A line longer than MAX_RECORD_BYTES comes out as (number, its first KiB, its length) and
     the rest of it is skipped without being held in memory. A leading BOM is dropped.
+    `start`: the number of lines already read from the stream.
     """
-    line_no = 0
+    line_no = start
     while True:
         data = stream.readline(MAX_RECORD_BYTES + 1)
         if not data:
@@ -380,6 +393,57 @@ def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
             data = data[len(codecs.BOM_UTF8) :]
         if data.strip():
             yield line_no, data.rstrip(b"\r\n"), 0
+
+
+def physical_line_batches(
+    stream: IO[bytes], size: int, wanted: Callable[[int], bool]
+) -> Iterator[list[tuple[int, bytes, int]]]:
+    """`physical_lines` in batches of `size`, numbered from 0, only those `wanted` says.
+
+    The others are counted, not split out: several workers share a file by each taking
+    every n-th batch, and each has to pass over the whole file to know its line numbers.
+    Skipping costs a fifth of what a line kept costs, and must count lines exactly as
+    `physical_lines` does (blank lines, a BOM, an over-long line).
+    """
+    lines = physical_lines(stream)
+    number = 0
+    line_no = 0
+    readline = stream.readline
+    limit = MAX_RECORD_BYTES + 1
+    while True:
+        if wanted(number):
+            batch: list[tuple[int, bytes, int]] = []
+            for line in lines:
+                batch.append(line)
+                if len(batch) >= size:
+                    break
+            if not batch:
+                return
+            yield batch
+            line_no = batch[-1][0]
+            if len(batch) < size:
+                return
+        else:
+            # Within the first batch only, so a BOM can only be here: let the generator
+            # read line 1 (its checks) and count the rest here.
+            counted = 0
+            if line_no == 0:
+                first = next(lines, None)
+                if first is None:
+                    return
+                line_no, counted = first[0], 1
+            while counted < size:
+                data = readline(limit)
+                if not data:
+                    return
+                line_no += 1
+                if len(data) >= limit and not data.endswith(b"\n"):
+                    _skip_rest_of_line(stream)
+                    counted += 1
+                elif not data.isspace():
+                    counted += 1
+            lines = physical_lines(stream, start=line_no)
+        number += 1
 
 
 def json_line_error(line_no: int, source: bytes, exc: orjson.JSONDecodeError) -> LineError:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from collector.post import post_from_record
-from db import models
+from db import models, store
 from db.engine import open_database
 from db.store import PostWriter
 from tests.factories import record
@@ -102,6 +102,29 @@ def test_account_handle_follows_the_newest_post(db_url: str) -> None:
     assert account.handle == "renamed.bsky.social"
     assert account.first_seen == datetime(2026, 11, 1, tzinfo=UTC)
     assert account.last_seen == datetime(2026, 11, 20, tzinfo=UTC)
+    engine.dispose()
+
+
+def test_an_account_cache_smaller_than_one_chunk_keeps_the_chunks_accounts(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the chunk's new accounts must not push out the ones it found cached."""
+    monkeypatch.setattr(store, "ACCOUNT_CACHE_LIMIT", 3)
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        writer = PostWriter(connection, collector="test/1", now=NOW)
+        writer.write([post_from_record(record(n)) for n in (0, 1, 2)])
+        late = [record(n, created_at="2026-11-30T00:00:00Z") for n in (7, 3, 4, 5, 6)]
+        counts = writer.write([post_from_record(r) for r in late])
+        writer.finish()
+    assert counts.inserted == 5
+    with engine.connect() as connection:
+        seen = dict(
+            connection.execute(select(models.Account.handle, models.Account.last_seen)).all()
+        )
+    assert len(seen) == 7
+    late_seen = {seen[f"user{n}.bsky.social"] for n in (0, 3, 4, 5, 6)}
+    assert late_seen == {datetime(2026, 11, 30, tzinfo=UTC)}
     engine.dispose()
 
 
