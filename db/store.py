@@ -17,6 +17,7 @@ links, tags, targets), so a changed like-count in the raw payload is not taken f
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ LOOKUP_CHUNK = 900
 ACCOUNT_CACHE_LIMIT = 200_000
 # Below this many posts a load updates the indexes as it goes (see post_indexes_rebuilt).
 BULK_REBUILD_MIN = 50_000
+# Rows per multi-row INSERT on SQLite (within its bound-parameter limit).
+MULTIROW_MAX_ROWS = 300
 
 # Column order of a post row: the writer's part (id, key, account), the post's own part as the
 # preparer builds it, then what is the same for every post of one writer.
@@ -552,11 +555,10 @@ class PostWriter:
                 hashtags.extend((post_id, *tag) for tag in post.hashtags)
             if post.tags:
                 tags.extend((post_id, *tag) for tag in post.tags)
-        self._bulk.insert(
-            "post_link", ("post_id", "position", "url", "normalized_url", "domain"), links
-        )
-        self._bulk.insert("post_hashtag", ("post_id", "position", "tag"), hashtags)
-        self._bulk.insert("post_tag", ("post_id", "position", "handle"), tags)
+        columns = ("post_id", "position", "url", "normalized_url", "domain")
+        self._bulk.insert("post_link", columns, links, multirow=True)
+        self._bulk.insert("post_hashtag", ("post_id", "position", "tag"), hashtags, multirow=True)
+        self._bulk.insert("post_tag", ("post_id", "position", "handle"), tags, multirow=True)
 
 
 @contextmanager
@@ -676,7 +678,12 @@ class _Bulk:
         rows: Sequence[tuple[Any, ...]],
         *,
         conflict: Sequence[str] | None = None,
+        multirow: bool = False,
     ) -> None:
+        """`multirow`: on SQLite, many rows per INSERT statement instead of one statement a
+        row. Cheaper for narrow rows (the posts' links and hashtags: 9 against 13 us a post
+        measured on 200,000 posts), not for wide ones, whose binding costs the same either way.
+        """
         if not rows:
             return
         if not self.sqlite:
@@ -691,7 +698,29 @@ class _Bulk:
                         copy.write_row(row)
             return
         marks = ", ".join([self.placeholder] * len(columns))
+        if multirow and not conflict:
+            self._insert_multirow(table, columns, rows, f"({marks})")
+            return
         statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         if conflict:
             statement += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
         self.connection.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
+
+    def _insert_multirow(
+        self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], group: str
+    ) -> None:
+        driver = self.connection.connection.driver_connection
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+        per_statement = max(1, min(MULTIROW_MAX_ROWS, limit // len(columns)))
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        full = head + ", ".join([group] * per_statement)
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, len(rows), per_statement):
+                part = rows[start : start + per_statement]
+                statement = (
+                    full if len(part) == per_statement else head + ", ".join([group] * len(part))
+                )
+                cursor.execute(statement, [value for row in part for value in row])
+        finally:
+            cursor.close()

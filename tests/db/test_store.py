@@ -39,6 +39,24 @@ def test_writing_is_idempotent(db_url: str) -> None:
     engine.dispose()
 
 
+def test_many_children_in_one_chunk_are_all_stored_with_their_post(db_url: str) -> None:
+    """Several multi-row statements and a remainder on SQLite, COPY on PostgreSQL."""
+    engine = open_database(db_url)
+    records = [record(n, hashtags=[f"#tag{n}", "#Грантоед"]) for n in range(701)]
+    _write(engine, records)
+    assert _count(engine, models.PostHashtag) == 1402
+    assert _count(engine, models.PostLink) == 701
+    with engine.connect() as connection:
+        tags = connection.execute(
+            select(models.PostHashtag.position, models.PostHashtag.tag)
+            .join(models.Post, models.Post.id == models.PostHashtag.post_id)
+            .where(models.Post.platform_id == records[650]["post_id"])
+            .order_by(models.PostHashtag.position)
+        ).all()
+    assert [tuple(t) for t in tags] == [(0, "tag650"), (1, "грантоед")]
+    engine.dispose()
+
+
 def test_children_are_normalised_but_originals_kept(db_url: str) -> None:
     engine = open_database(db_url)
     _write(engine, [record(4)])
