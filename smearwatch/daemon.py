@@ -449,6 +449,8 @@ class Daemon:
             return
         plan = self.plans[job_id]
         started = self.clock.now()
+        if plan.kind == "analysis" and self._too_soon(plan, started):
+            return
         began = time.monotonic()
         try:
             record_start(self.engine, job_id, started)
@@ -519,6 +521,24 @@ class Daemon:
             self._reschedule("alerts", now)
         if result.new_data and plan.kind == "analysis":
             self._reschedule("alerts", now)
+
+    def _too_soon(self, plan: JobPlan, now: datetime) -> bool:
+        """Whether the analysis would start less than its interval after the last start.
+
+        Its interval trigger counts from when a run was due, not from when it began: a run
+        that began late (all job threads busy) would be followed by one too soon. That one is
+        put off to a full interval after the last start instead.
+        """
+        if not plan.every:
+            return False
+        last = self._last_started(plan.id)
+        if last is None:
+            return False
+        earliest = last + timedelta(seconds=plan.every)
+        if now >= earliest:
+            return False
+        self._reschedule(plan.id, earliest, only_earlier=False)
+        return True
 
     def _last_started(self, job_id: str) -> datetime | None:
         table = models.JobState.__table__
