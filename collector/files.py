@@ -32,7 +32,6 @@ from collector.formats.base import (
     json_line_error,
     open_export,
     physical_line_batches,
-    physical_lines,
 )
 from collector.formats.fourcat import FourcatCsvReader, FourcatNdjsonReader
 from collector.formats.mapping import MappedCsvReader
@@ -97,13 +96,8 @@ class JsonlReader:
     def read_skipping(self, export: ExportFile, known: KnownLines | None) -> Iterator[ParsedRecord]:
         """Records of the file; lines `known` recognises come out as `known=True` without a
         `Post`, so re-importing a file does not rebuild what is already stored."""
-        batch: list[tuple[int, bytes, int]] = []
-        for line in physical_lines(export.stream):
-            batch.append(line)
-            if len(batch) >= KNOWN_BATCH:
-                yield from self._parse_batch(batch, known)
-                batch = []
-        yield from self._parse_batch(batch, known)
+        for batch in physical_line_batches(export.stream, KNOWN_BATCH, lambda _: True):
+            yield from self._parse_batch(batch, known)
 
     def read_part(
         self, export: ExportFile, known: KnownLines | None, part: int, parts: int

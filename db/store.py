@@ -483,7 +483,9 @@ class PostWriter:
                 POST_COLUMNS,
                 [
                     (post_id, p.platform, p.post_id, account_id) + p.values + constants
-                    for (p, post_id), account_id in zip(stored, account_ids, strict=False)
+                    for (p, post_id), account_id in zip(
+                        stored, account_ids[: len(fresh)], strict=True
+                    )
                 ],
             )
             counts.inserted += len(stored)
@@ -666,6 +668,13 @@ class _Bulk:
         self.connection = connection
         self.sqlite = connection.dialect.name == "sqlite"
         self.placeholder = "?" if self.sqlite else "%s"
+        self.driver = connection.connection.driver_connection
+        # Bound parameters one SQLite statement may take (multi-row INSERTs stay within it).
+        self.parameter_limit = (
+            self.driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+            if self.sqlite
+            else 0
+        )
 
     def executemany(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
@@ -690,8 +699,7 @@ class _Bulk:
             # COPY is an order of magnitude faster than row-by-row INSERTs over the wire. It
             # cannot skip conflicts, but it needs not: the writer holds the advisory lock and
             # has already looked up every key it inserts.
-            driver = self.connection.connection.driver_connection
-            with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with self.driver.cursor() as cursor:  # type: ignore[union-attr]
                 statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
                 with cursor.copy(statement) as copy:
                     for row in rows:
@@ -709,12 +717,10 @@ class _Bulk:
     def _insert_multirow(
         self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], group: str
     ) -> None:
-        driver = self.connection.connection.driver_connection
-        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-        per_statement = max(1, min(MULTIROW_MAX_ROWS, limit // len(columns)))
+        per_statement = max(1, min(MULTIROW_MAX_ROWS, self.parameter_limit // len(columns)))
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         full = head + ", ".join([group] * per_statement)
-        cursor = driver.cursor()  # type: ignore[union-attr]
+        cursor = self.driver.cursor()  # type: ignore[union-attr]
         try:
             for start in range(0, len(rows), per_statement):
                 part = rows[start : start + per_statement]

@@ -515,8 +515,7 @@ class Daemon:
         if result.new_data and plan.kind == "collect":
             analysis = self.plans.get("analysis")
             if analysis is not None and analysis.every:
-                last = self._last_started("analysis")
-                earliest = now if last is None else last + timedelta(seconds=analysis.every)
+                earliest = self._interval_after_last_start(analysis) or now
                 self._reschedule("analysis", max(now, earliest))
             self._reschedule("alerts", now)
         if result.new_data and plan.kind == "analysis":
@@ -531,21 +530,20 @@ class Daemon:
         """
         if not plan.every:
             return False
-        last = self._last_started(plan.id)
-        if last is None:
-            return False
-        earliest = last + timedelta(seconds=plan.every)
-        if now >= earliest:
+        earliest = self._interval_after_last_start(plan)
+        if earliest is None or now >= earliest:
             return False
         self._reschedule(plan.id, earliest, only_earlier=False)
         return True
 
-    def _last_started(self, job_id: str) -> datetime | None:
+    def _interval_after_last_start(self, plan: JobPlan) -> datetime | None:
+        """A full interval after the job last started; None if it never did."""
         table = models.JobState.__table__
         with self.engine.connect() as connection:
-            return connection.execute(
-                select(table.c.last_started_at).where(table.c.name == job_id)
+            last = connection.execute(
+                select(table.c.last_started_at).where(table.c.name == plan.id)
             ).scalar()
+        return None if last is None else last + timedelta(seconds=plan.every)
 
     def _reschedule(self, job_id: str, when: datetime, *, only_earlier: bool = True) -> None:
         scheduler = self.scheduler

@@ -203,16 +203,11 @@ class WorkerReading:
                 turn += 1
             elif kind == "end":
                 # The file ended in this worker's turn: the others have nothing more either.
-                ends = {id(worker): message}
-                for other in self._workers:
-                    if other is not worker:
-                        ends[id(other)] = other.receive()
-                        if ends[id(other)][0] != "end":
-                            raise WorkerFailed(
-                                "the worker processes disagree on where the file ends"
-                            )
+                ends = [message if w is worker else w.receive() for w in self._workers]
+                if any(end[0] != "end" for end in ends):
+                    raise WorkerFailed("the worker processes disagree on where the file ends")
                 # The first worker is the one that hashes the file.
-                _, self._sha256, self.bytes_read = ends[id(self._workers[0])]
+                _, self._sha256, self.bytes_read = ends[0]
                 return
             elif kind == "format":
                 _, path, text, line, field = message

@@ -15,6 +15,7 @@ import io
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -373,14 +374,13 @@ class CsvRows:
             yield Row(line_no, dict(zip(self.header, cells, strict=True)), None, source)
 
 
-def physical_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, bytes, int]]:
+def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
     """(line number, bytes without the line end, 0) per non-blank line of a JSON-lines file.
 
     A line longer than MAX_RECORD_BYTES comes out as (number, its first KiB, its length) and
     the rest of it is skipped without being held in memory. A leading BOM is dropped.
-    `start`: the number of lines already read from the stream.
     """
-    line_no = start
+    line_no = 0
     while True:
         data = stream.readline(MAX_RECORD_BYTES + 1)
         if not data:
@@ -398,52 +398,16 @@ def physical_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, byt
 def physical_line_batches(
     stream: IO[bytes], size: int, wanted: Callable[[int], bool]
 ) -> Iterator[list[tuple[int, bytes, int]]]:
-    """`physical_lines` in batches of `size`, numbered from 0, only those `wanted` says.
+    """`physical_lines` in batches of `size`, numbered from 0; only those `wanted` says.
 
-    The others are counted, not split out: several workers share a file by each taking
-    every n-th batch, and each has to pass over the whole file to know its line numbers.
-    Counting a line is cheaper than handing it on (measured: a worker taking half of
-    200,000 posts read its part in 4.2 s against 4.6 s), and must count lines exactly as
-    `physical_lines` does (blank lines, a BOM, an over-long line).
+    Several workers share a file by each taking every n-th batch: each passes over the whole
+    file, which is how it knows the line numbers of its own batches.
     """
     lines = physical_lines(stream)
     number = 0
-    line_no = 0
-    readline = stream.readline
-    limit = MAX_RECORD_BYTES + 1
-    while True:
+    while batch := list(islice(lines, size)):
         if wanted(number):
-            batch: list[tuple[int, bytes, int]] = []
-            for line in lines:
-                batch.append(line)
-                if len(batch) >= size:
-                    break
-            if not batch:
-                return
             yield batch
-            line_no = batch[-1][0]
-            if len(batch) < size:
-                return
-        else:
-            # Within the first batch only, so a BOM can only be here: let the generator
-            # read line 1 (its checks) and count the rest here.
-            counted = 0
-            if line_no == 0:
-                first = next(lines, None)
-                if first is None:
-                    return
-                line_no, counted = first[0], 1
-            while counted < size:
-                data = readline(limit)
-                if not data:
-                    return
-                line_no += 1
-                if len(data) >= limit and not data.endswith(b"\n"):
-                    _skip_rest_of_line(stream)
-                    counted += 1
-                elif not data.isspace():
-                    counted += 1
-            lines = physical_lines(stream, start=line_no)
         number += 1
 
 
