@@ -14,6 +14,7 @@ the generic smearwatch ones), so adding a tool's export format is one reader cla
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -70,6 +71,35 @@ CSV_COLUMNS = (
 CSV_REQUIRED = ("platform", "post_id", "created_at", "author_id", "text")
 
 
+# A top-level "platform" and "post_id" as the smearwatch export writes them (first, plain
+# strings). Only a hint for recognising lines stored before (see JsonlReader._known_lines).
+_PLATFORM_FIELD = re.compile(rb'"platform"\s*:\s*"([^"\\]{1,64})"')
+_POST_ID_FIELD = re.compile(rb'"post_id"\s*:\s*(?:"([^"\\]{1,512})"|(-?\d{1,30})[,}\s])')
+_UNPARSED = object()
+
+
+def _key_fields(data: bytes) -> tuple[str, str] | None:
+    platform = _PLATFORM_FIELD.search(data)
+    post_id = _POST_ID_FIELD.search(data)
+    if platform is None or post_id is None:
+        return None
+    try:
+        return (
+            platform.group(1).decode("utf-8").lower(),
+            (post_id.group(1) or post_id.group(2)).decode("utf-8"),
+        )
+    except UnicodeDecodeError:
+        return None
+
+
+def _loads(data: bytes) -> Any:
+    """The line's JSON value, or the JSONDecodeError that says why it is none."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return exc
+
+
 class JsonlReader:
     """smearwatch JSONL: one post per line (DESIGN.md); blank lines are skipped."""
 
@@ -100,51 +130,84 @@ class JsonlReader:
             yield from self._parse_batch(batch, known)
 
     def read_part(
-        self, export: ExportFile, known: KnownLines | None, part: int, parts: int
+        self,
+        export: ExportFile,
+        known: KnownLines | None,
+        part: int,
+        parts: int,
+        *,
+        build: bool = True,
     ) -> Iterator[list[ParsedRecord]]:
         """The records of every `parts`-th batch of lines from batch `part` on, a list per
         batch: several processes each take a part of one file and their batches interleave
-        back into file order."""
+        back into file order.
+
+        `build=False` leaves each JSON object as it was read (`ParsedRecord.value`): an
+        import's worker builds the stored rows from it directly and calls `build` only for
+        the records that are not in the plain shape.
+        """
         for batch in physical_line_batches(
             export.stream, KNOWN_BATCH, lambda number: number % parts == part
         ):
-            yield list(self._parse_batch(batch, known))
+            yield list(self._parse_batch(batch, known, build))
+
+    def build(self, record: ParsedRecord) -> ParsedRecord:
+        """The `Post` of a record read with `build=False`, or the error naming its field."""
+        return self._parse(record.line, record.source, record.value, record.digest)
 
     def _parse_batch(
-        self, batch: list[tuple[int, bytes, int]], known: KnownLines | None
+        self, batch: list[tuple[int, bytes, int]], known: KnownLines | None, build: bool = True
     ) -> Iterator[ParsedRecord]:
-        # record: the parsed JSON value, the JSONDecodeError, or a LineError for a line too long
-        parsed: list[tuple[int, bytes, Any, str]] = []
+        # Per line: its number, bytes, SHA-256 and, once parsed, its JSON value (or the
+        # JSONDecodeError, or a LineError for a line too long).
+        lines: list[list[Any]] = []
         for line_no, data, too_long in batch:
             if too_long:
                 message = (
                     f"line is {too_long:,} bytes long; one post may take at most "
                     f"{MAX_RECORD_BYTES:,} bytes (is this really one JSON object per line?)"
                 )
-                parsed.append((line_no, data, LineError(line_no, "(line)", message), ""))
+                lines.append([line_no, data, "", LineError(line_no, "(line)", message)])
+            else:
+                lines.append([line_no, data, hashlib.sha256(data).hexdigest(), _UNPARSED])
+        skip = self._known_lines(lines, known) if known is not None else set()
+        for index, (line_no, data, digest, record) in enumerate(lines):
+            if index in skip:
+                yield ParsedRecord(line_no, None, None, data, known=True)
                 continue
-            try:
-                record: Any = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                record = exc
-            parsed.append((line_no, data, record, hashlib.sha256(data).hexdigest()))
-        skip: set[int] = set()
-        if known is not None:
-            keys = []
-            for index, (_, _, record, digest) in enumerate(parsed):
+            if record is _UNPARSED:
+                record = _loads(data)
+            if isinstance(record, LineError):
+                yield ParsedRecord(line_no, None, record, data)
+            elif not build and type(record) is dict:
+                yield ParsedRecord(line_no, None, None, data, value=record, digest=digest)
+            else:
+                yield self._parse(line_no, data, record, digest)
+
+    @staticmethod
+    def _known_lines(lines: list[list[Any]], known: KnownLines) -> set[int]:
+        """Indices of the lines stored before from identical bytes.
+
+        A line's platform and post id are read off its text (`_key_fields`) so that a
+        re-import need not parse the lines it skips; a line where that finds nothing is
+        parsed. A wrong reading cannot make a line count as known: a stored post must have
+        the key read *and* have been imported from a line with the same SHA-256.
+        """
+        keys = []
+        for index, line in enumerate(lines):
+            _, data, digest, record = line
+            if not digest:
+                continue  # too long to be a post
+            key = _key_fields(data)
+            if key is None:
+                record = line[3] = _loads(data)
                 if isinstance(record, dict):
                     platform, post_id = record.get("platform"), record.get("post_id")
                     if isinstance(platform, str) and isinstance(post_id, str | int):
-                        keys.append((index, platform.lower(), str(post_id), digest))
-            if keys:
-                skip = known(keys)
-        for index, (line_no, data, record, digest) in enumerate(parsed):
-            if index in skip:
-                yield ParsedRecord(line_no, None, None, data, known=True)
-            elif isinstance(record, LineError):
-                yield ParsedRecord(line_no, None, record, data)
-            else:
-                yield self._parse(line_no, data, record, digest)
+                        key = (platform.lower(), str(post_id))
+            if key is not None:
+                keys.append((index, key[0], key[1], digest))
+        return known(keys) if keys else set()
 
     @staticmethod
     def _parse(line_no: int, source: bytes, record: Any, digest: str) -> ParsedRecord:

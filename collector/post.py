@@ -32,12 +32,15 @@ __all__ = [
     "RecordError",
     "canonical_json",
     "content_fingerprint",
+    "content_fingerprint_of",
     "evidence_id",
     "normalize_hashtag",
     "normalize_link",
     "normalize_url",
     "parse_time",
     "post_from_record",
+    "record_lists",
+    "record_raw",
     "sha256_text",
 ]
 
@@ -195,18 +198,32 @@ def evidence_id(platform: str, post_id: str) -> str:
 
 def content_fingerprint(post: Post) -> str:
     """Hash of what a reader sees, so a changed like-count is not taken for an edit."""
+    return content_fingerprint_of(
+        post.text,
+        post.links,
+        post.hashtags,
+        post.mentions,
+        post.reply_to,
+        post.repost_of,
+        post.quote_of,
+        post.url,
+    )
+
+
+def content_fingerprint_of(
+    text: str,
+    links: tuple[str, ...],
+    hashtags: tuple[str, ...],
+    mentions: tuple[str, ...],
+    reply_to: str | None,
+    repost_of: str | None,
+    quote_of: str | None,
+    url: str | None,
+) -> str:
+    """`content_fingerprint` from the fields themselves (an import builds no `Post`)."""
     return sha256_text(
         canonical_json(
-            [
-                post.text,
-                list(post.links),
-                list(post.hashtags),
-                list(post.mentions),
-                post.reply_to,
-                post.repost_of,
-                post.quote_of,
-                post.url,
-            ]
+            [text, list(links), list(hashtags), list(mentions), reply_to, repost_of, quote_of, url]
         )
     )
 
@@ -371,6 +388,31 @@ def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def record_raw(record: Mapping[str, Any]) -> str:
+    """The raw payload of a smearwatch record: its `raw` field, else the record itself."""
+    raw_value = record.get("raw")
+    if isinstance(raw_value, str) and raw_value:
+        return raw_value
+    if raw_value not in (None, {}, [], ""):
+        return canonical_json(raw_value)
+    return canonical_json(dict(record))
+
+
+def record_lists(
+    record: Mapping[str, Any],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A record's links, hashtags (normalised) and tagged handles (without '@').
+
+    Raises:
+        RecordError: one of them is not a list of strings.
+    """
+    return (
+        _unique(_string_list(record, "links")),
+        _unique([t for t in map(normalize_hashtag, _string_list(record, "hashtags")) if t]),
+        _unique([m.lstrip("@") for m in _string_list(record, "mentions")]),
+    )
+
+
 def post_from_record(
     record: Any, *, raw: str | None = None, source_sha256: str | None = None
 ) -> Post:
@@ -417,28 +459,21 @@ def post_from_record(
     if not isinstance(text, str):
         raise RecordError("text", f"expected a string, got {type(text).__name__}")
     collected = record.get("collected_at")
-    if raw is None:
-        raw_value = record.get("raw")
-        if isinstance(raw_value, str) and raw_value:
-            raw = raw_value
-        elif raw_value not in (None, {}, [], ""):
-            raw = canonical_json(raw_value)
-        else:
-            raw = canonical_json(dict(record))
+    url = _optional_str(record, "url")
+    lang = _optional_str(record, "lang")
+    links, hashtags, mentions = record_lists(record)
     return Post(
         platform=platform.lower(),
         post_id=post_id,
         created_at=created_at,
         author=author,
         text=text,
-        raw=raw,
-        url=_optional_str(record, "url"),
-        lang=_optional_str(record, "lang"),
-        links=_unique(_string_list(record, "links")),
-        hashtags=_unique(
-            [t for t in map(normalize_hashtag, _string_list(record, "hashtags")) if t]
-        ),
-        mentions=_unique([m.lstrip("@") for m in _string_list(record, "mentions")]),
+        raw=record_raw(record) if raw is None else raw,
+        url=url,
+        lang=lang,
+        links=links,
+        hashtags=hashtags,
+        mentions=mentions,
         reply_to=_optional_str(record, "reply_to"),
         repost_of=_optional_str(record, "repost_of"),
         quote_of=_optional_str(record, "quote_of"),

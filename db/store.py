@@ -17,6 +17,7 @@ links, tags, targets), so a changed like-count in the raw payload is not taken f
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,7 +30,16 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, delete, select
 
-from collector.post import Post, normalize_link
+from collector.post import (
+    Post,
+    RecordError,
+    content_fingerprint_of,
+    evidence_id,
+    normalize_link,
+    record_lists,
+    record_raw,
+    sha256_text,
+)
 from db import models
 
 __all__ = [
@@ -121,6 +131,31 @@ def storage_time(value: datetime | None, sqlite: bool) -> str | None:
     return text[:-6] if sqlite else text  # drop "+00:00" for SQLite's naive form
 
 
+# A time as most exports write it (UTC, whole seconds): its storage form is a matter of slicing.
+_WHOLE_SECONDS_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_from_iso = datetime.fromisoformat
+
+
+def _stored_time_text(value: Any, sqlite: bool) -> str | None:
+    """`storage_time` of a record's time field, or None when it is not plainly an ISO 8601
+    time with a zone (the careful `parse_time` then decides what it is)."""
+    if type(value) is not str:
+        return None
+    try:
+        parsed = _from_iso(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    if len(value) == 20 and _WHOLE_SECONDS_UTC.fullmatch(value):
+        text = f"{value[:10]} {value[11:19]}.000000"
+        return text if sqlite else text + "+00:00"
+    return storage_time(parsed, sqlite)
+
+
+_stored_account_time = lru_cache(maxsize=4096)(_stored_time_text)
+
+
 def _loaded_time(value: Any, sqlite: bool) -> str | None:
     """A time read back from the database, in `storage_time` form."""
     if value is None:
@@ -202,6 +237,122 @@ class PostPreparer:
             tuple(enumerate(post.mentions)),
             post if keep_post else None,
             mentions,
+        )
+
+    def prepare_record(
+        self, record: dict[str, Any], source_sha256: str, find: Any = None
+    ) -> PreparedPost | None:
+        """`prepare(post_from_record(record, source_sha256=...))` without building the `Post`,
+        for a record in the plain shape (every field of its JSON type, times ISO 8601 with a
+        zone); None for anything else, which the careful path then builds or rejects with the
+        field to blame. What an import's workers spend most of their time on: this takes about
+        half the time of the two steps (13 against 23 us a post, measured on the benchmark's
+        posts). `find`: the defender matcher's `find`, or None. A property test holds the
+        two paths to the same result.
+        """
+        get = record.get
+        platform = get("platform")
+        post_id = get("post_id")
+        text = get("text")
+        author = get("author")
+        if type(post_id) is int:
+            post_id = str(post_id)
+        if (
+            type(platform) is not str
+            or not platform
+            or type(post_id) is not str
+            or not post_id
+            or type(text) is not str
+            or type(author) is not dict
+        ):
+            return None
+        sqlite = self.sqlite
+        created_at = _stored_time_text(get("created_at"), sqlite)
+        author_id = author.get("id")
+        if type(author_id) is int:
+            author_id = str(author_id)
+        if created_at is None or type(author_id) is not str or not author_id:
+            return None
+        optional = []
+        for value in (
+            author.get("handle"),
+            author.get("display_name"),
+            get("url"),
+            get("lang"),
+            get("reply_to"),
+            get("repost_of"),
+            get("quote_of"),
+        ):
+            if value is not None:
+                if type(value) is not str:
+                    return None
+                value = value or None
+            optional.append(value)
+        handle, display_name, url, lang, reply_to, repost_of, quote_of = optional
+        account_created = author.get("created_at")
+        if account_created is None or account_created == "":
+            account_created = None
+        elif type(account_created) is str:
+            account_created = _stored_account_time(account_created, sqlite)
+            if account_created is None:
+                return None
+        else:
+            return None
+        collected = get("collected_at")
+        if collected is None or collected == "":
+            collected_at = self.stored_now
+        else:
+            collected_at = _stored_time_text(collected, sqlite)
+            if collected_at is None:
+                return None
+        try:
+            links, hashtags, tags = record_lists(record)
+        except RecordError:
+            return None
+        platform = platform.lower()
+        raw = record_raw(record)
+        content = content_fingerprint_of(
+            text, links, hashtags, tags, reply_to, repost_of, quote_of, url
+        )
+        link_rows = []
+        for position, link in enumerate(links):
+            normalized, domain = normalize_link(link)
+            link_rows.append((position, link, normalized, domain))
+        found = None
+        if find is not None:
+            found = tuple(find(text, hashtags=hashtags, mentions=tags, links=links, url=url))
+        return PreparedPost(
+            platform,
+            post_id,
+            content,
+            author_id,
+            handle,
+            display_name,
+            account_created,
+            created_at,
+            (
+                evidence_id(platform, post_id),
+                handle,
+                display_name,
+                created_at,
+                collected_at,
+                text.replace("\x00", "\ufffd") if "\x00" in text else text,
+                lang,
+                url,
+                reply_to,
+                repost_of,
+                quote_of,
+                raw,
+                sha256_text(raw),
+                content,
+                source_sha256 or None,
+                self._provenance_json,
+            ),
+            tuple(link_rows),
+            tuple(enumerate(hashtags)),
+            tuple(enumerate(tags)),
+            None,
+            found,
         )
 
 

@@ -78,12 +78,25 @@ def prepared_items(
     worker does that work too; `keep_posts` keeps each `Post` on its `PreparedPost` (only
     useful within one process). With `parts` > 1 only every `parts`-th batch from `part` on
     is read (readers with `read_part`), so that several workers can share a file.
+
+    Without `keep_posts` a JSONL reader hands over the JSON objects as read and most become
+    stored rows directly (`PostPreparer.prepare_record`), without a `Post` in between.
     """
     prepare = preparer.prepare
-    find = matcher.find_in_post if matcher is not None and matcher.defenders else None
-    for records in _record_groups(export, reader, known, part, parts):
+    prepare_record = preparer.prepare_record
+    has_matcher = matcher is not None and matcher.defenders
+    find = matcher.find_in_post if has_matcher else None
+    find_in_fields = matcher.find if has_matcher else None
+    direct = not keep_posts and hasattr(reader, "build")
+    for records in _record_groups(export, reader, known, part, parts, build=not direct):
         batch: list[Item] = []
         for record in records:
+            if record.value is not None:
+                prepared = prepare_record(record.value, record.digest, find_in_fields)
+                if prepared is not None:
+                    batch.append((POST, record.line, prepared))
+                    continue
+                record = reader.build(record)  # type: ignore[attr-defined]
             if record.known:
                 batch.append((KNOWN, record.line))
             elif record.error is not None:
@@ -100,10 +113,17 @@ def prepared_items(
 
 
 def _record_groups(
-    export: ExportFile, reader: ExportReader, known: KnownLines | None, part: int, parts: int
+    export: ExportFile,
+    reader: ExportReader,
+    known: KnownLines | None,
+    part: int,
+    parts: int,
+    *,
+    build: bool,
 ) -> Iterator[list[ParsedRecord]]:
-    if parts > 1:
-        yield from reader.read_part(export, known, part, parts)  # type: ignore[attr-defined]
+    if parts > 1 or not build:
+        read_part = reader.read_part  # type: ignore[attr-defined]
+        yield from read_part(export, known, part, parts, build=build)
         return
     read_skipping = getattr(reader, "read_skipping", None)
     records = read_skipping(export, known) if read_skipping is not None else reader.read(export)
@@ -310,10 +330,11 @@ def _work(
             from db.engine import create_db_engine
 
             engine = create_db_engine(database_url, sqlite_cache_mib=8)
+            if _holds_posts(engine):
 
-            def known(keys: list[tuple[int, str, str, str]]) -> set[int]:
-                with engine.connect() as connection:  # type: ignore[union-attr]
-                    return known_source_lines(connection, keys)
+                def known(keys: list[tuple[int, str, str, str]]) -> set[int]:
+                    with engine.connect() as connection:  # type: ignore[union-attr]
+                        return known_source_lines(connection, keys)
 
         # The file's SHA-256 comes from the first worker; the others only read.
         with open_export(path, hashing=part == 0) as export:
@@ -346,6 +367,14 @@ def _work(
         if engine is not None:
             engine.dispose()
         pipe.close()
+
+
+def _holds_posts(engine: Any) -> bool:
+    """Whether there is anything to recognise: into an empty database, looking up every
+    line would find nothing (1-2 us a line). Posts another writer commits before the import
+    takes its lock are then parsed and found unchanged by the writer: slower, not wrong."""
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT 1 FROM post LIMIT 1").first() is not None
 
 
 def _plain(prepared: PreparedPost) -> tuple[Any, ...]:

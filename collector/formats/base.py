@@ -64,6 +64,11 @@ class ParsedRecord:
     source: bytes
     known: bool = False
     """Already stored exactly as this line says (re-import fast path); no `Post` was built."""
+    value: Any = None
+    """Read with `build=False`: the line's JSON object, whose `Post` is not built yet (`post`
+    and `error` are None); the reader's `build` builds it or says why it cannot."""
+    digest: str = ""
+    """With `value`: the SHA-256 of the line."""
 
 
 class _HashingReader(io.RawIOBase):

@@ -18,7 +18,7 @@ from collector.post import evidence_id
 from db import models
 from db.engine import open_database
 from smearwatch.config import Defender
-from smearwatch.import_worker import WorkerFailed
+from smearwatch.import_worker import WorkerFailed, _holds_posts
 from smearwatch.matching import MentionStep
 from smearwatch.pipeline import ImportRejected, import_file
 from tests.factories import record
@@ -283,4 +283,14 @@ def test_a_bulk_import_rebuilds_the_post_indexes(
         ).all()
     assert names <= present
     assert len(found) == 1
+    engine.dispose()
+
+
+def test_workers_look_lines_up_only_in_a_database_that_holds_posts(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = open_database(db_url)
+    assert not _holds_posts(engine)  # a first import: nothing to recognise, no look-ups
+    import_file(engine, _write(tmp_path / "posts.jsonl", [record(1)]))
+    assert _holds_posts(engine)
     engine.dispose()
