@@ -28,7 +28,8 @@ from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, exists, func, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from collector.post import (
     Post,
@@ -41,12 +42,15 @@ from collector.post import (
     sha256_text,
 )
 from db import models
+from db.engine import DatabaseError
 
 __all__ = [
+    "ForeignKeyViolation",
     "PostPreparer",
     "PostWriter",
     "PreparedPost",
     "WriteCounts",
+    "foreign_keys_checked_once",
     "known_source_lines",
     "post_indexes_rebuilt",
 ]
@@ -742,6 +746,67 @@ def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iter
     yield True
     for index in indexes:
         index.create(connection)
+
+
+# The tables an import writes, whose foreign keys `foreign_keys_checked_once` checks.
+IMPORT_TABLES = ("post", "post_version", "post_link", "post_hashtag", "post_tag", "mention")
+
+
+class ForeignKeyViolation(DatabaseError):
+    """A row written by an import refers to a row that does not exist; nothing is kept."""
+
+
+@contextmanager
+def foreign_keys_checked_once(connection: Connection, *, import_batch_id: int) -> Iterator[bool]:
+    """On PostgreSQL, check the foreign keys of a bulk load once at its end, not row by row.
+
+    Each row of a post, link or hashtag fires a trigger that looks its parent row up, which
+    is close to half of the server's work in an import (200,000 posts: 21.4 s of server CPU
+    against 12.4 s without). Where the role may set `session_replication_role` (a superuser,
+    or since PostgreSQL 15 `GRANT SET ON PARAMETER session_replication_role TO <role>`) the
+    triggers are off for this transaction only, and instead one query per foreign key looks
+    for rows written by this import whose parent is missing; finding one raises
+    `ForeignKeyViolation`, so the import is rolled back as the trigger would have made it.
+    The writer takes the ids it writes from rows it has just looked up or written, so this
+    is a safety net, not the rule. Elsewhere (SQLite, a role without the grant) nothing
+    changes. Nothing the import does relies on a cascade: it deletes child rows itself.
+
+    Yields whether the triggers are off; the check runs only on success.
+    """
+    if connection.dialect.name != "postgresql":
+        yield False
+        return
+    tables = [models.Base.metadata.tables[name] for name in IMPORT_TABLES]
+    before = {
+        table.name: connection.execute(select(func.max(table.c.id))).scalar() or 0
+        for table in tables
+    }
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    except DBAPIError:
+        yield False  # not allowed: the triggers check every row as usual
+        return
+    yield True
+    connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    for table in tables:
+        # New rows, and on `post` also the edited ones (they take this import's batch id).
+        written = table.c.id > before[table.name]
+        if table.name == "post":
+            written = or_(written, table.c.import_batch_id == import_batch_id)
+        for key in table.foreign_keys:
+            child, parent = key.parent, key.column
+            orphan = (
+                select(table.c.id, child)
+                .where(written, child.is_not(None), ~exists().where(parent == child))
+                .limit(1)
+            )
+            found = connection.execute(orphan).first()
+            if found is not None:
+                raise ForeignKeyViolation(
+                    f"{table.name} row {found[0]} refers to {parent.table.name} "
+                    f"{found[1]}, which does not exist; nothing of the import was kept"
+                )
 
 
 def _sqlite_transaction_open(connection: Connection) -> bool:

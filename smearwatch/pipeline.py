@@ -37,6 +37,7 @@ from db.store import (
     PostWriter,
     PreparedPost,
     WriteCounts,
+    foreign_keys_checked_once,
     post_indexes_rebuilt,
 )
 from smearwatch.import_worker import (
@@ -216,7 +217,10 @@ def import_file(
 
                 # A large file into a small database: rebuild the post indexes at the end.
                 expected = export.size // BYTES_PER_POST_AT_MOST
-                with post_indexes_rebuilt(connection, expected_posts=expected):
+                with (
+                    post_indexes_rebuilt(connection, expected_posts=expected),
+                    foreign_keys_checked_once(connection, import_batch_id=batch_id),
+                ):
                     for items in source:
                         for item in items:
                             summary.read += 1

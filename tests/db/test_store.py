@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from collector.post import post_from_record
 from db import models, store
@@ -215,3 +216,79 @@ def test_small_loads_and_postgresql_keep_their_indexes(db_url: str) -> None:
         with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
             assert dropped == db_url.startswith("sqlite")
     engine.dispose()
+
+
+def _batch(connection) -> int:
+    table = models.ImportBatch.__table__
+    values = {
+        "file_name": "x.jsonl", "file_sha256": "", "file_size": 0, "format": "jsonl",
+        "importer_version": "t", "started_at": NOW, "status": "running", "read": 0,
+        "inserted": 0, "known": 0, "updated": 0, "rejected": 0,
+    }  # fmt: skip
+    return connection.execute(insert(table).returning(table.c.id), values).scalar_one()
+
+
+def _orphan_hashtag(connection) -> None:
+    connection.exec_driver_sql(
+        "INSERT INTO post_hashtag (post_id, position, tag) VALUES (987654, 0, 'orphan')"
+    )
+
+
+def test_a_bulk_load_checks_its_foreign_keys_once_at_the_end(db_url: str) -> None:
+    """PostgreSQL: per-row triggers off, the same rows written, and an orphan still refused."""
+    engine = open_database(db_url)
+    posts = [post_from_record(r) for r in [record(n) for n in range(30)]]
+    with engine.begin() as connection:
+        batch = _batch(connection)
+        with store.foreign_keys_checked_once(connection, import_batch_id=batch) as off:
+            assert off == db_url.startswith("postgresql")
+            writer = PostWriter(connection, collector="t/1", now=NOW, import_batch_id=batch)
+            writer.write(posts)
+            writer.write([post_from_record(record(3, text="edited"))])
+            writer.finish()
+        if off:  # back on for the rest of the transaction
+            show = connection.exec_driver_sql("SHOW session_replication_role").scalar()
+            assert show == "origin"
+    assert (_count(engine, models.Post), _count(engine, models.PostVersion)) == (30, 1)
+    with pytest.raises(Exception) as raised, engine.begin() as connection:
+        batch = _batch(connection)
+        with store.foreign_keys_checked_once(connection, import_batch_id=batch):
+            _orphan_hashtag(connection)
+    # PostgreSQL: found by the check; SQLite: refused by its own per-row check.
+    assert "987654" in str(raised.value) or "FOREIGN KEY" in str(raised.value)
+    if db_url.startswith("postgresql"):
+        assert isinstance(raised.value, store.ForeignKeyViolation)
+    assert _count(engine, models.PostHashtag) == 30  # one each, the orphan is gone
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_turn_triggers_off_keeps_them(pg_url: str) -> None:
+    engine = open_database(pg_url)
+    role = "sw_test_plain_role"
+    with engine.begin() as connection:
+        exists = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)
+        ).first()
+        if not exists:
+            connection.exec_driver_sql(f"CREATE ROLE {role} NOLOGIN")
+        schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+        connection.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}')
+        connection.exec_driver_sql(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO {role}')
+        connection.exec_driver_sql(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}')
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            batch = _batch(connection)
+            connection.exec_driver_sql(f"SET LOCAL ROLE {role}")
+            with store.foreign_keys_checked_once(connection, import_batch_id=batch) as off:
+                assert not off
+                _orphan_hashtag(connection)  # the trigger refuses it at once
+    finally:
+        with engine.begin() as connection:
+            schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+            connection.exec_driver_sql(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM {role}')
+            connection.exec_driver_sql(
+                f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{schema}" FROM {role}'
+            )
+            connection.exec_driver_sql(f'REVOKE USAGE ON SCHEMA "{schema}" FROM {role}')
+        engine.dispose()
