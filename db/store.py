@@ -28,7 +28,7 @@ from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, exists, func, or_, select
+from sqlalchemy import Connection, delete, exists, func, select
 from sqlalchemy.exc import DBAPIError
 
 from collector.post import (
@@ -757,7 +757,7 @@ class ForeignKeyViolation(DatabaseError):
 
 
 @contextmanager
-def foreign_keys_checked_once(connection: Connection, *, import_batch_id: int) -> Iterator[bool]:
+def foreign_keys_checked_once(connection: Connection) -> Iterator[bool]:
     """On PostgreSQL, check the foreign keys of a bulk load once at its end, not row by row.
 
     Each row of a post, link or hashtag fires a trigger that looks its parent row up, which
@@ -789,16 +789,19 @@ def foreign_keys_checked_once(connection: Connection, *, import_batch_id: int) -
         return
     yield True
     connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
-    for table in tables:
-        # New rows, and on `post` also the edited ones (they take this import's batch id).
-        written = table.c.id > before[table.name]
-        if table.name == "post":
-            written = or_(written, table.c.import_batch_id == import_batch_id)
+    # The rows written: new ones, and the posts edited (each left a new post_version row).
+    # Every condition is a range or a look-up on a primary key, so the check costs the rows
+    # written, not the rows stored.
+    version = models.PostVersion.__table__
+    written = [(table, table.c.id > before[table.name]) for table in tables]
+    edited = select(version.c.post_id).where(version.c.id > before["post_version"])
+    written.append((_POST, _POST.c.id.in_(edited)))
+    for table, condition in written:
         for key in table.foreign_keys:
             child, parent = key.parent, key.column
             orphan = (
                 select(table.c.id, child)
-                .where(written, child.is_not(None), ~exists().where(parent == child))
+                .where(condition, child.is_not(None), ~exists().where(parent == child))
                 .limit(1)
             )
             found = connection.execute(orphan).first()

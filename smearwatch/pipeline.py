@@ -219,7 +219,7 @@ def import_file(
                 expected = export.size // BYTES_PER_POST_AT_MOST
                 with (
                     post_indexes_rebuilt(connection, expected_posts=expected),
-                    foreign_keys_checked_once(connection, import_batch_id=batch_id),
+                    foreign_keys_checked_once(connection),
                 ):
                     for items in source:
                         for item in items:

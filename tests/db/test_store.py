@@ -240,7 +240,7 @@ def test_a_bulk_load_checks_its_foreign_keys_once_at_the_end(db_url: str) -> Non
     posts = [post_from_record(r) for r in [record(n) for n in range(30)]]
     with engine.begin() as connection:
         batch = _batch(connection)
-        with store.foreign_keys_checked_once(connection, import_batch_id=batch) as off:
+        with store.foreign_keys_checked_once(connection) as off:
             assert off == db_url.startswith("postgresql")
             writer = PostWriter(connection, collector="t/1", now=NOW, import_batch_id=batch)
             writer.write(posts)
@@ -251,14 +251,29 @@ def test_a_bulk_load_checks_its_foreign_keys_once_at_the_end(db_url: str) -> Non
             assert show == "origin"
     assert (_count(engine, models.Post), _count(engine, models.PostVersion)) == (30, 1)
     with pytest.raises(Exception) as raised, engine.begin() as connection:
-        batch = _batch(connection)
-        with store.foreign_keys_checked_once(connection, import_batch_id=batch):
+        _batch(connection)
+        with store.foreign_keys_checked_once(connection):
             _orphan_hashtag(connection)
     # PostgreSQL: found by the check; SQLite: refused by its own per-row check.
     assert "987654" in str(raised.value) or "FOREIGN KEY" in str(raised.value)
     if db_url.startswith("postgresql"):
         assert isinstance(raised.value, store.ForeignKeyViolation)
     assert _count(engine, models.PostHashtag) == 30  # one each, the orphan is gone
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_edit_that_points_to_a_missing_account_is_found(pg_url: str) -> None:
+    engine = open_database(pg_url)
+    _write(engine, [record(1)])
+    refused = pytest.raises(store.ForeignKeyViolation, match="account 987654")
+    with refused, engine.begin() as connection, store.foreign_keys_checked_once(connection) as off:
+        assert off
+        writer = PostWriter(connection, collector="t/1", now=NOW)
+        writer.write([post_from_record(record(1, text="edited"))])
+        writer.finish()
+        connection.exec_driver_sql("UPDATE post SET account_id = 987654")
+    assert _count(engine, models.PostVersion) == 0
     engine.dispose()
 
 
@@ -278,9 +293,9 @@ def test_a_role_that_may_not_turn_triggers_off_keeps_them(pg_url: str) -> None:
         connection.exec_driver_sql(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}')
     try:
         with pytest.raises(IntegrityError), engine.begin() as connection:
-            batch = _batch(connection)
+            _batch(connection)
             connection.exec_driver_sql(f"SET LOCAL ROLE {role}")
-            with store.foreign_keys_checked_once(connection, import_batch_id=batch) as off:
+            with store.foreign_keys_checked_once(connection) as off:
                 assert not off
                 _orphan_hashtag(connection)  # the trigger refuses it at once
     finally:
