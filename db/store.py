@@ -13,6 +13,8 @@ Identity is `(platform, post_id)`. A post seen again with the same content is co
 known and left untouched; with different content (an edit) the stored version is copied to
 `post_version` and the post row takes the new one. Content means what a reader sees (text,
 links, tags, targets), so a changed like-count in the raw payload is not taken for an edit.
+A payload and content identical to one of the post's kept earlier versions are known too:
+that old version read again (a file with a post and its edit, imported twice), not an edit.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ POST_WRITER_COLUMNS = (
     "ingested_at", "version", "collector", "source_name", "import_batch_id", "collection_run_id",
 )  # fmt: skip
 POST_COLUMNS = POST_KEY_COLUMNS + POST_VALUE_COLUMNS + POST_WRITER_COLUMNS
+_RAW_SHA256_AT = POST_VALUE_COLUMNS.index("raw_sha256")
 VERSION_COLUMNS = (
     "post_id", "version", "text", "raw", "raw_sha256", "content_sha256", "collected_at",
     "superseded_at", "collector", "import_batch_id", "collection_run_id",
@@ -627,6 +630,15 @@ class PostWriter:
                 edited.append((post, row))
             else:
                 counts.known += 1
+        if edited:
+            kept = self._kept_versions([row.id for _, row in edited])
+            new_edits = [
+                (post, row)
+                for post, row in edited
+                if (row.id, post.values[_RAW_SHA256_AT], post.content_sha256) not in kept
+            ]
+            counts.known += len(edited) - len(new_edits)
+            edited = new_edits
         if not fresh and not edited:
             return counts
         account_ids = self._account_ids(fresh + [p for p, _ in edited])
@@ -652,6 +664,22 @@ class PostWriter:
             self.last_stored.extend((post, row.id) for post, row in edited)
             self.last_edited_ids.extend(row.id for _, row in edited)
         return counts
+
+    def _kept_versions(self, post_ids: list[int]) -> set[tuple[int, str, str]]:
+        """(post row id, raw SHA-256, content SHA-256) of the kept earlier versions.
+
+        A post whose payload and content are one of its earlier versions is an old copy read again
+        (a file holding a post and its edit, imported twice), not a new edit: making it the
+        current version would swap the two back and forth on every import.
+        """
+        version = models.PostVersion.__table__
+        kept: set[tuple[int, str, str]] = set()
+        for start in range(0, len(post_ids), LOOKUP_CHUNK):
+            chunk = post_ids[start : start + LOOKUP_CHUNK]
+            columns = (version.c.post_id, version.c.raw_sha256, version.c.content_sha256)
+            rows = self.connection.execute(select(*columns).where(version.c.post_id.in_(chunk)))
+            kept.update((row[0], row[1], row[2]) for row in rows)
+        return kept
 
     def _write_edits(
         self, edited: list[tuple[PreparedPost, _Known]], account_ids: list[int]

@@ -101,6 +101,23 @@ def test_same_content_with_new_counts_is_not_an_edit(db_url: str) -> None:
     engine.dispose()
 
 
+def test_a_file_with_a_post_and_its_edit_imported_again_adds_nothing(db_url: str) -> None:
+    engine = open_database(db_url)
+    both = [record(4), record(4, text="правка")]
+    first = _write(engine, both)
+    again = _write(engine, both)
+    assert (first.inserted, first.updated) == (1, 1)
+    assert (again.inserted, again.known, again.updated) == (0, 2, 0)
+    assert (_count(engine, models.Post), _count(engine, models.PostVersion)) == (1, 1)
+    with engine.connect() as connection:
+        text = connection.execute(select(models.Post.text)).scalar_one()
+    assert text == "правка"
+    # A new edit after that is still one.
+    later = _write(engine, [record(4, text="ещё правка")])
+    assert later.updated == 1 and _count(engine, models.PostVersion) == 2
+    engine.dispose()
+
+
 def test_duplicate_inside_one_chunk_is_stored_once(db_url: str) -> None:
     engine = open_database(db_url)
     counts = _write(engine, [record(5), record(5), record(5, text="правка")])
