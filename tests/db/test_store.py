@@ -323,4 +323,5 @@ def test_a_role_that_may_not_turn_triggers_off_keeps_them(pg_url: str) -> None:
                 f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{schema}" FROM {role}'
             )
             connection.exec_driver_sql(f'REVOKE USAGE ON SCHEMA "{schema}" FROM {role}')
+            connection.exec_driver_sql(f"DROP ROLE {role}")
         engine.dispose()
