@@ -30,12 +30,19 @@ class DatabaseError(RuntimeError):
 
 #: Page cache per SQLite connection, in MiB: index pages of a large import stay in memory.
 IMPORT_CACHE_MIB = 64
+#: Page size of a new SQLite database. A post row is about 1 KB, so 4 KB pages (SQLite's
+#: default) hold three or four: 16 KB pages mean fewer page splits, WAL frames and checkpoint
+#: copies. Measured on 1,000,000 posts: first import 79.6 s (125.9 s CPU) against 87.1 s
+#: (136.2 s CPU) with 4 KB pages.
+SQLITE_PAGE_BYTES = 16384
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT_CACHE_MIB) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the daemon write while an analyst reads; foreign keys are off by default in
     # SQLite and must be asked for on every connection.
+    # Takes effect only in a database that has no tables yet; an existing one keeps its own.
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")

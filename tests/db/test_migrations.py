@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from db.engine import DatabaseError, open_database
+from db.engine import SQLITE_PAGE_BYTES, DatabaseError, open_database
 from db.models import Base
 
 
@@ -43,6 +45,24 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
     assert (tmp_path / "x.db").stat().st_mode & 0o077 == 0
+
+
+def test_a_new_sqlite_database_has_large_pages_and_an_old_one_keeps_its_own(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'new.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA page_size")).scalar() == SQLITE_PAGE_BYTES
+    engine.dispose()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as connection:  # as smearwatch before 16 KB pages made them
+        connection.execute("PRAGMA page_size=4096")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE t (x)")
+    connection.close()
+    engine = open_database(f"sqlite:///{old}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert connection.execute(text("SELECT count(*) FROM post")).scalar() == 0
+    engine.dispose()
 
 
 def test_unreachable_server_gives_a_clear_error() -> None:
