@@ -20,9 +20,11 @@ import contextlib
 import marshal
 import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import astuple
@@ -178,8 +180,8 @@ class WorkerReading:
     task as one pickle on standard input and answers with marshal frames on a pipe; nothing
     of the parent (threads, open connections, a script without a main guard) is carried
     over. With several workers each reads every n-th batch of the file and the batches are
-    taken from them in turn, which restores file order. A pipe holds about one batch, so a
-    worker stays at most a batch or two ahead and memory does not grow with the file.
+    taken from them in turn, which restores file order. A worker runs at most `_Worker.AHEAD`
+    batches ahead, so memory does not grow with the file.
     """
 
     def __init__(
@@ -247,7 +249,15 @@ class WorkerReading:
 
 
 class _Worker:
-    """One worker process and the pipe its messages come on."""
+    """One worker process and the messages it sends.
+
+    A thread takes the messages off the pipe as they come and keeps up to `AHEAD` of them,
+    so the worker goes on reading while this process waits for the database (a look-up, a
+    COPY, the server's work), instead of blocking on a full pipe. Measured idle core time
+    during a first import before this: about a quarter.
+    """
+
+    AHEAD = 4  # batches of ~2 MB each
 
     def __init__(self, task: tuple[Any, ...]) -> None:
         data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
@@ -260,20 +270,44 @@ class _Worker:
             env={**os.environ, "PYTHONPATH": path},
         )
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.pipe = PipeConnection(os.dup(self.process.stdout.fileno()), writable=False)
+        self._pipe = PipeConnection(os.dup(self.process.stdout.fileno()), writable=False)
         self.process.stdout.close()
         # It died at once if this fails; receive() tells why.
         with contextlib.suppress(BrokenPipeError):
             self.process.stdin.write(data)
             self.process.stdin.close()
         self.done = False
+        # Message bytes, or None once the pipe has ended (the worker finished or died).
+        self._messages: queue.Queue[bytes | None] = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read_pipe, name="import-pipe", daemon=True)
+        self._reader.start()
+
+    def _read_pipe(self) -> None:
+        """The thread's loop. It alone uses and closes the pipe, so no other thread can close
+        a descriptor it is reading from."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    data: bytes | None = self._pipe.recv_bytes()
+                except (EOFError, OSError):
+                    data = None
+                while not self._stop.is_set():
+                    try:
+                        self._messages.put(data, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if data is None:
+                    return
+        finally:
+            self._pipe.close()
 
     def receive(self) -> tuple[Any, ...]:
         if self.done:
             return ("end", None, 0)
-        try:
-            data = self.pipe.recv_bytes()
-        except (EOFError, OSError):
+        data = self._messages.get()
+        if data is None:
             try:
                 code = self.process.wait(5)
             except subprocess.TimeoutExpired:
@@ -281,13 +315,18 @@ class _Worker:
             raise WorkerFailed(
                 f"the worker process reading the file stopped (exit code {code}); "
                 "nothing of the file was imported"
-            ) from None
+            )
         message: tuple[Any, ...] = marshal.loads(data)
         self.done = message[0] == "end"
         return message
 
+    def stop_reading(self) -> None:
+        """Stop taking messages; the pipe closes at the worker's next message or exit, and a
+        worker that finds it closed stops."""
+        self._stop.set()
+
     def close(self) -> None:
-        self.pipe.close()
+        self.stop_reading()
         try:
             self.process.wait(2)
         except subprocess.TimeoutExpired:
@@ -297,6 +336,7 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._reader.join(5)
 
 
 def main() -> None:

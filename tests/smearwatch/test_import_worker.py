@@ -226,7 +226,7 @@ def test_a_worker_stops_when_the_import_process_is_gone(tmp_path: Path) -> None:
     preparer = PostPreparer(True, datetime.now(UTC), None)
     worker = _Worker((str(data), _EndlessReader(), preparer, None, None, 0, 1))
     assert worker.receive()[0] == "batch"
-    worker.pipe.close()  # as if the import process had been killed
+    worker.stop_reading()  # as if the import process had been killed: the pipe closes
     try:
         assert worker.process.wait(timeout=20) == 0
     finally:
