@@ -253,8 +253,9 @@ class _Worker:
 
     A thread takes the messages off the pipe as they come and keeps up to `AHEAD` of them,
     so the worker goes on reading while this process waits for the database (a look-up, a
-    COPY, the server's work), instead of blocking on a full pipe. Measured idle core time
-    during a first import before this: about a quarter.
+    COPY, the server's work), instead of blocking on a full pipe. 200,000 posts, two runs
+    each way: idle core time 6.9 s without, 5.0 s with on SQLite; 11.7-12.9 s against
+    7.4-8.5 s on PostgreSQL.
     """
 
     AHEAD = 4  # batches of ~2 MB each
