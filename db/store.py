@@ -30,7 +30,7 @@ from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, exists, func, select
+from sqlalchemy import Connection, Engine, delete, exists, func, select
 from sqlalchemy.exc import DBAPIError
 
 from collector.post import (
@@ -53,6 +53,7 @@ __all__ = [
     "PreparedPost",
     "WriteCounts",
     "foreign_keys_checked_once",
+    "holds_posts",
     "known_source_lines",
     "post_indexes_rebuilt",
 ]
@@ -893,6 +894,13 @@ def _sqlite_transaction_open(connection: Connection) -> bool:
     DDL statement before that would commit on its own.
     """
     return bool(getattr(connection.connection.driver_connection, "in_transaction", False))
+
+
+def holds_posts(engine: Engine) -> bool:
+    """Whether the database holds any post: into an empty one an import has nothing to
+    recognise (looking up every line would cost 1-2 us a line and find nothing)."""
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT 1 FROM post LIMIT 1").first() is not None
 
 
 def known_source_lines(connection: Connection, keys: list[tuple[int, str, str, str]]) -> set[int]:

@@ -195,6 +195,7 @@ class WorkerReading:
         workers: int = 1,
     ) -> None:
         self._workers: list[_Worker] = []
+        self.database_url = database_url
         try:
             for part in range(workers):
                 task = (str(path), reader, preparer, matcher, database_url, part, workers)
@@ -371,11 +372,10 @@ def _work(
             from db.engine import create_db_engine
 
             engine = create_db_engine(database_url, sqlite_cache_mib=8)
-            if _holds_posts(engine):
 
-                def known(keys: list[tuple[int, str, str, str]]) -> set[int]:
-                    with engine.connect() as connection:  # type: ignore[union-attr]
-                        return known_source_lines(connection, keys)
+            def known(keys: list[tuple[int, str, str, str]]) -> set[int]:
+                with engine.connect() as connection:  # type: ignore[union-attr]
+                    return known_source_lines(connection, keys)
 
         # The file's SHA-256 comes from the first worker; the others only read.
         with open_export(path, hashing=part == 0) as export:
@@ -408,14 +408,6 @@ def _work(
         if engine is not None:
             engine.dispose()
         pipe.close()
-
-
-def _holds_posts(engine: Any) -> bool:
-    """Whether there is anything to recognise: into an empty database, looking up every
-    line would find nothing (1-2 us a line). Posts another writer commits before the import
-    takes its lock are then parsed and found unchanged by the writer: slower, not wrong."""
-    with engine.connect() as connection:
-        return connection.exec_driver_sql("SELECT 1 FROM post LIMIT 1").first() is not None
 
 
 def _plain(prepared: PreparedPost) -> tuple[Any, ...]:

@@ -32,12 +32,14 @@ from collector.files import (
     open_export,
 )
 from db import models
+from db.engine import pages_written_once
 from db.store import (
     PostPreparer,
     PostWriter,
     PreparedPost,
     WriteCounts,
     foreign_keys_checked_once,
+    holds_posts,
     post_indexes_rebuilt,
 )
 from smearwatch.import_worker import (
@@ -173,8 +175,15 @@ def import_file(
         rejects = _RejectsFile(path) if skip_invalid else None
         invalid = 0
         known_lines = 0
+        # A large file into a small database: rebuild the post indexes at the end.
+        expected = export.size // BYTES_PER_POST_AT_MOST
         try:
-            with cycle_collector_paused(), engine.begin() as connection:
+            with (
+                cycle_collector_paused(),
+                engine.connect() as connection,
+                pages_written_once(connection, expected_posts=expected),
+                connection.begin(),
+            ):
                 batch_id = connection.execute(
                     insert(models.ImportBatch.__table__).returning(models.ImportBatch.id),
                     {
@@ -215,8 +224,6 @@ def import_file(
                     if progress is not None:
                         progress(source.bytes_read, export.size)
 
-                # A large file into a small database: rebuild the post indexes at the end.
-                expected = export.size // BYTES_PER_POST_AT_MOST
                 with (
                     post_indexes_rebuilt(connection, expected_posts=expected),
                     foreign_keys_checked_once(connection),
@@ -294,6 +301,12 @@ def _start_worker(
     url: str | None = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         url = None  # a second process cannot see a database in memory: no re-import skipping
+    elif not holds_posts(engine):
+        # Nothing to recognise (a first import): the workers need no connection, and none
+        # of theirs stands in the way of `pages_written_once`. Posts another writer commits
+        # before the import takes its lock are then parsed and found unchanged by the
+        # writer: slower, not wrong.
+        url = None
     try:
         pickle.dumps((reader, preparer, mentions))
     except (pickle.PicklingError, TypeError, AttributeError):

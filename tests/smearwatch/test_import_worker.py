@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select
 
-from collector.files import FORMATS, ImportFormatError
+from collector.files import FORMATS, ImportFormatError, open_export
 from collector.formats.base import ExportFile
 from collector.post import evidence_id
 from db import models
 from db.engine import open_database
+from db.store import PostPreparer, holds_posts
+from smearwatch import pipeline
 from smearwatch.config import Defender
-from smearwatch.import_worker import WorkerFailed, _holds_posts
+from smearwatch.import_worker import WorkerFailed
 from smearwatch.matching import MentionStep
-from smearwatch.pipeline import ImportRejected, import_file
+from smearwatch.pipeline import ImportRejected, _start_worker, import_file
 from tests.factories import record
 
 DEFENDERS = (Defender("ormanova", "Bakhyt Ormanova", ("Бахыт Орманова", "Ormanova")),)
@@ -286,11 +290,51 @@ def test_a_bulk_import_rebuilds_the_post_indexes(
     engine.dispose()
 
 
-def test_workers_look_lines_up_only_in_a_database_that_holds_posts(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_workers_connect_only_to_a_database_that_holds_posts(db_url: str, tmp_path: Path) -> None:
     engine = open_database(db_url)
-    assert not _holds_posts(engine)  # a first import: nothing to recognise, no look-ups
-    import_file(engine, _write(tmp_path / "posts.jsonl", [record(1)]))
-    assert _holds_posts(engine)
+    data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(50)])
+    preparer = PostPreparer(engine.dialect.name == "sqlite", datetime.now(UTC), None)
+
+    def worker_url() -> str | None:
+        with open_export(data) as export:
+            worker = _start_worker(engine, export, FORMATS["jsonl"], preparer, None, True)
+            assert worker is not None
+            worker.close()
+            return worker.database_url
+
+    assert not holds_posts(engine)
+    assert worker_url() is None  # a first import: nothing to recognise, no connection
+    import_file(engine, data)
+    assert holds_posts(engine)
+    assert worker_url() is not None  # a re-import: the workers skip the lines stored
     engine.dispose()
+
+
+def test_a_first_import_with_workers_writes_pages_once_and_stores_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _write(tmp_path / "posts.jsonl", _records(3000))
+    here = open_database(f"sqlite:///{tmp_path / 'here.db'}")
+    import_file(here, data, parallel=False)
+    monkeypatch.setattr("db.engine.WRITTEN_ONCE_MIN_POSTS", 1)
+    switched: list[bool] = []
+    original = pipeline.pages_written_once
+
+    @contextmanager
+    def watched(connection: Connection, *, expected_posts: int) -> Iterator[bool]:
+        with original(connection, expected_posts=expected_posts) as result:
+            switched.append(result)
+            yield result
+
+    monkeypatch.setattr(pipeline, "pages_written_once", watched)
+    engine = open_database(f"sqlite:///{tmp_path / 'workers.db'}")
+    summary = import_file(engine, data, parallel=True)
+    assert switched == [True]
+    assert summary.inserted == len({(r["platform"], r["post_id"]) for r in _records(3000)})
+    assert _stored(engine) == _stored(here)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert import_file(engine, data, parallel=True).inserted == 0
+    assert switched == [True, False]  # it holds posts now: WAL mode stays
+    engine.dispose()
+    here.dispose()
