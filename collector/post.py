@@ -31,6 +31,7 @@ __all__ = [
     "Post",
     "RecordError",
     "canonical_json",
+    "canonical_json_bytes",
     "content_fingerprint",
     "content_fingerprint_of",
     "evidence_id",
@@ -41,6 +42,7 @@ __all__ = [
     "post_from_record",
     "record_lists",
     "record_raw",
+    "record_raw_hashed",
     "sha256_text",
 ]
 
@@ -172,12 +174,19 @@ def sha256_text(text: str) -> str:
 
 def canonical_json(value: Any) -> str:
     """Serialise a JSON value so that equal values always give equal bytes."""
+    return canonical_json_bytes(value).decode("utf-8", "surrogatepass")
+
+
+def canonical_json_bytes(value: Any) -> bytes:
+    """`canonical_json` as the bytes `sha256_text` hashes, for hashing without a round trip
+    through `str` (a post's content and raw payload are hashed for every post imported)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         # orjson refuses integers beyond 64 bits and lone surrogates; the standard library
         # does not, and its compact sorted output is the same canonical form.
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return text.encode("utf-8", "surrogatepass")
 
 
 def raw_as_value(raw: str) -> Any:
@@ -221,11 +230,11 @@ def content_fingerprint_of(
     url: str | None,
 ) -> str:
     """`content_fingerprint` from the fields themselves (an import builds no `Post`)."""
-    return sha256_text(
-        canonical_json(
+    return hashlib.sha256(
+        canonical_json_bytes(
             [text, list(links), list(hashtags), list(mentions), reply_to, repost_of, quote_of, url]
         )
-    )
+    ).hexdigest()
 
 
 def format_time(value: datetime) -> str:
@@ -396,6 +405,15 @@ def record_raw(record: Mapping[str, Any]) -> str:
     if raw_value not in (None, {}, [], ""):
         return canonical_json(raw_value)
     return canonical_json(dict(record))
+
+
+def record_raw_hashed(record: Mapping[str, Any]) -> tuple[str, str]:
+    """`record_raw` and its `sha256_text`, hashing the serialised bytes as they come."""
+    raw_value = record.get("raw")
+    if isinstance(raw_value, str) and raw_value:
+        return raw_value, sha256_text(raw_value)
+    data = canonical_json_bytes(raw_value if raw_value not in (None, {}, [], "") else dict(record))
+    return data.decode("utf-8", "surrogatepass"), hashlib.sha256(data).hexdigest()
 
 
 def record_lists(

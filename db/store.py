@@ -40,7 +40,7 @@ from collector.post import (
     evidence_id,
     normalize_link,
     record_lists,
-    record_raw,
+    record_raw_hashed,
     sha256_text,
 )
 from db import models
@@ -310,6 +310,7 @@ class PostPreparer:
             links, hashtags, tags = record_lists(record)
         except RecordError:
             return None
+        raw, raw_sha256 = record_raw_hashed(record)
         found = None
         if find is not None:
             found = tuple(find(text, hashtags=hashtags, mentions=tags, links=links, url=url))
@@ -331,7 +332,8 @@ class PostPreparer:
             reply_to=reply_to,
             repost_of=repost_of,
             quote_of=quote_of,
-            raw=record_raw(record),
+            raw=raw,
+            raw_sha256=raw_sha256,
             source_sha256=source_sha256 or None,
             provenance=self._provenance_json,
             links=links,
@@ -367,6 +369,7 @@ def _prepared_post(
     tags: tuple[str, ...],
     post: Post | None,
     mentions: tuple[Any, ...] | None,
+    raw_sha256: str | None = None,
 ) -> PreparedPost:
     """The one place that lays a post out as its stored rows (POST_VALUE_COLUMNS order),
     for `prepare` and `prepare_record` alike."""
@@ -397,7 +400,7 @@ def _prepared_post(
             repost_of,
             quote_of,
             raw,
-            sha256_text(raw),
+            sha256_text(raw) if raw_sha256 is None else raw_sha256,
             content,
             source_sha256,
             provenance,

@@ -4,16 +4,20 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from collector.post import (
     RecordError,
     canonical_json,
+    canonical_json_bytes,
     normalize_hashtag,
     normalize_url,
     parse_time,
     post_from_record,
+    record_raw,
+    record_raw_hashed,
+    sha256_text,
 )
 from tests.factories import record
 
@@ -126,6 +130,27 @@ def test_canonical_json_is_stable(value) -> None:
 
     text = canonical_json(value)
     assert canonical_json(json.loads(text)) == text
+
+
+_JSON_WITH_ODD_PARTS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**64, -(2**70)])  # beyond what orjson takes
+    | st.text(st.characters(categories=["Cs", "Ll", "Lo"])),  # lone surrogates too
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=12,
+)
+
+
+@given(_JSON_WITH_ODD_PARTS)
+@example({"text": "half a pair \ud83d", "n": 2**64})
+def test_hashing_the_canonical_bytes_is_hashing_the_canonical_text(value) -> None:
+    assert canonical_json_bytes(value).decode("utf-8", "surrogatepass") == canonical_json(value)
+    raw = {"platform": "bluesky", "post_id": "1", "raw": value}
+    text, digest = record_raw_hashed(raw)
+    assert text == record_raw(raw)
+    assert digest == sha256_text(text)
 
 
 @given(
