@@ -220,18 +220,87 @@ def test_a_failed_bulk_load_keeps_the_old_indexes(tmp_path) -> None:
     engine.dispose()
 
 
-def test_small_loads_and_postgresql_keep_their_indexes(db_url: str) -> None:
+def test_small_loads_and_loads_into_a_database_in_use_keep_their_indexes(db_url: str) -> None:
     from db.store import post_indexes_rebuilt
 
     engine = open_database(db_url)
+    sqlite = db_url.startswith("sqlite")
     with engine.begin() as connection:
-        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
-            assert not dropped  # SQLite: no transaction open yet, the drop would commit
+        if sqlite:
+            with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+                assert not dropped  # no transaction open yet: the drop would commit
         _open_transaction(connection)
         with post_indexes_rebuilt(connection, expected_posts=1_000) as dropped:
             assert not dropped
+        writer = PostWriter(connection, collector="test/1", now=NOW)
+        writer.write([post_from_record(record(n)) for n in range(40)])
+        writer.finish()
+        # SQLite: a larger load than what is stored; PostgreSQL: readers would be locked out
         with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
-            assert dropped == db_url.startswith("sqlite")
+            assert dropped == sqlite
+    engine.dispose()
+
+
+def _pg_post_indexes(connection) -> dict[str, str]:
+    rows = connection.exec_driver_sql(
+        "SELECT indexname, indexdef FROM pg_indexes "
+        "WHERE tablename = 'post' AND schemaname = current_schema()"
+    ).all()
+    return dict(rows)
+
+
+def test_postgresql_rebuilds_the_indexes_of_an_empty_post_table(pg_url: str) -> None:
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(pg_url)
+    with engine.connect() as connection:
+        before = _pg_post_indexes(connection)
+        connection.rollback()
+    secondary = {"ix_post_created_at", "ix_post_account_created", "ix_post_evidence_id"}
+    assert secondary <= set(before)
+    with pytest.raises(RuntimeError), engine.begin() as connection:  # noqa: SIM117
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            raise RuntimeError("the import failed half way")
+    with engine.begin() as connection:
+        assert _pg_post_indexes(connection) == before
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            assert set(_pg_post_indexes(connection)).isdisjoint(secondary)
+            writer = PostWriter(connection, collector="test/1", now=NOW)
+            writer.write([post_from_record(record(n)) for n in range(40)])
+            writer.finish()
+    with engine.connect() as connection:
+        assert _pg_post_indexes(connection) == before
+        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+    engine.dispose()
+
+
+def test_postgresql_keeps_the_indexes_when_another_session_holds_the_table(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.store
+    from db.store import post_indexes_rebuilt
+
+    monkeypatch.setattr(db.store, "INDEX_LOCK_WAIT", "200ms")
+    engine = open_database(pg_url)
+    other = engine.connect()
+    other.exec_driver_sql("SELECT count(*) FROM post").scalar()  # a reader, in a transaction
+    try:
+        with (
+            engine.begin() as connection,
+            post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped,
+        ):
+            assert not dropped
+            # The transaction goes on, with the lock timeout as it was.
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+            writer = PostWriter(connection, collector="test/1", now=NOW)
+            writer.write([post_from_record(record(n)) for n in range(5)])
+            writer.finish()
+    finally:
+        other.close()
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM post").scalar() == 5
     engine.dispose()
 
 
