@@ -39,6 +39,9 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+#: How long a connection waits for another one's write lock before it gives up.
+SQLITE_BUSY_MS = 30_000
+
 #: Page cache per SQLite connection, in MiB: index pages of a large import stay in memory.
 IMPORT_CACHE_MIB = 64
 #: Page size of a new SQLite database. A post row is about 1 KB, so 4 KB pages (SQLite's
@@ -64,7 +67,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT
             raise
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
     cursor.close()
 
@@ -189,9 +192,14 @@ def open_database(url: str, *, migrate: bool = True, **kwargs: Any) -> Engine:
             current = MigrationContext.configure(connection).get_current_heads()
     except OperationalError as exc:
         engine.dispose()
+        reason = str(exc.orig).strip() or str(exc)
+        if engine.dialect.name == "sqlite" and "locked" in reason:
+            reason += (
+                " (another process is writing to it and holds it, as a first large import "
+                "into an empty database does until it ends; try again when it has finished)"
+            )
         raise DatabaseError(
-            f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
-            f"{str(exc.orig).strip() or exc}"
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from exc
     known = {rev.revision for rev in script.walk_revisions()}
     unknown = [rev for rev in current if rev not in known]

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from db.engine import WRITTEN_ONCE_MIN_POSTS, open_database, pages_written_once
+from db.engine import (
+    WRITTEN_ONCE_MIN_POSTS,
+    DatabaseError,
+    open_database,
+    pages_written_once,
+)
 
 LARGE = WRITTEN_ONCE_MIN_POSTS
 
@@ -154,4 +159,24 @@ def test_a_crash_during_the_load_is_rolled_back_on_the_next_open(tmp_path: Path)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM post")).scalar() == 0
         assert _journal_mode(connection) == "wal"
+    engine.dispose()
+
+
+def test_opening_a_database_a_first_import_holds_says_why_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.engine
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = open_database(url, sqlite_cache_mib=1)
+    with (
+        engine.connect() as connection,
+        pages_written_once(connection, expected_posts=LARGE) as switched,
+        connection.begin(),
+    ):
+        assert switched
+        _add_posts(connection, 5000)  # pages spilled: the file is locked now
+        monkeypatch.setattr(db.engine, "SQLITE_BUSY_MS", 200)
+        with pytest.raises(DatabaseError, match="first large import"):
+            open_database(url, connect_args={"timeout": 0.2})
     engine.dispose()
