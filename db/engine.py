@@ -82,7 +82,7 @@ def pages_written_once(connection: Connection, *, expected_posts: int) -> Iterat
 
     In WAL mode every page of a load is written twice: into the WAL as the transaction goes,
     then into the database file by the checkpoint at commit, which for 1,000,000 posts
-    (1.3 GB) took 6.6 s of the import's 63.9 s. A rollback journal keeps only the pages the
+    (1.3 GB) took 6.6 s of the import's 63.9 s (one run). A rollback journal keeps only the pages the
     database had before the transaction, so pages added to an empty database are written once:
     the commit took 0.4 s and the import 58.0 s. The cost is that other connections cannot read
     while the import writes, which matters only once there is something to read, so this is
