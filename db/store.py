@@ -803,9 +803,9 @@ def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iter
     Inserting a million posts one by one into the evidence-id and account/time indexes
     touches pages all over them; building them afresh from the sorted table is cheaper
     (measured on 1,000,000 posts into an empty SQLite database: 117.6 s import + 6.6 s
-    rebuild against 143.9 s; into PostgreSQL, one run each: 87.3 s against 100.3 s). The drop and the
-    rebuild are part of the caller's transaction: a failed import rolls back to the old
-    indexes.
+    rebuild against 143.9 s; into PostgreSQL, one run each: 87.3 s against 100.3 s). The drop
+    and the rebuild are part of the caller's transaction: a failed import rolls back to the
+    old indexes.
 
     SQLite: when the load is at least as large as what is stored already, so the rebuild
     never costs more than it saves; readers keep using the old indexes meanwhile (WAL).
