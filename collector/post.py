@@ -397,22 +397,28 @@ def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def record_raw(record: Mapping[str, Any]) -> str:
-    """The raw payload of a smearwatch record: its `raw` field, else the record itself."""
+def _raw_source(record: Mapping[str, Any]) -> tuple[str | None, Any]:
+    """What a smearwatch record's raw payload is: its `raw` field as given when that is text
+    (first of the pair), else the JSON value to store in canonical form (second): the `raw`
+    field, or the record itself when that is empty."""
     raw_value = record.get("raw")
     if isinstance(raw_value, str) and raw_value:
-        return raw_value
-    if raw_value not in (None, {}, [], ""):
-        return canonical_json(raw_value)
-    return canonical_json(dict(record))
+        return raw_value, None
+    return None, raw_value if raw_value not in (None, {}, [], "") else dict(record)
+
+
+def record_raw(record: Mapping[str, Any]) -> str:
+    """The raw payload of a smearwatch record: its `raw` field, else the record itself."""
+    text, value = _raw_source(record)
+    return text if text is not None else canonical_json(value)
 
 
 def record_raw_hashed(record: Mapping[str, Any]) -> tuple[str, str]:
     """`record_raw` and its `sha256_text`, hashing the serialised bytes as they come."""
-    raw_value = record.get("raw")
-    if isinstance(raw_value, str) and raw_value:
-        return raw_value, sha256_text(raw_value)
-    data = canonical_json_bytes(raw_value if raw_value not in (None, {}, [], "") else dict(record))
+    text, value = _raw_source(record)
+    if text is not None:
+        return text, sha256_text(text)
+    data = canonical_json_bytes(value)
     return data.decode("utf-8", "surrogatepass"), hashlib.sha256(data).hexdigest()
 
 
