@@ -6,30 +6,24 @@ database written by a newer smearwatch is refused before anything touches it.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-_log = logging.getLogger(__name__)
-
 __all__ = [
     "DatabaseError",
     "alembic_config",
     "create_db_engine",
     "open_database",
-    "pages_written_once",
 ]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -60,7 +54,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
-        # A first import holds the database in rollback-journal mode (`pages_written_once`)
+        # A first import holds the database in rollback-journal mode
+        # (`db.store.pages_written_once`)
         # and gives it back in WAL mode; meanwhile this connection works in the mode the
         # file is in, waiting for the import as the busy timeout allows.
         if "locked" not in str(exc) and "busy" not in str(exc):
@@ -70,58 +65,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
     cursor.close()
-
-
-#: Smallest expected load for which `pages_written_once` leaves WAL mode.
-WRITTEN_ONCE_MIN_POSTS = 50_000
-
-
-@contextmanager
-def pages_written_once(connection: Connection, *, expected_posts: int) -> Iterator[bool]:
-    """Load a large first import into an empty SQLite database with a rollback journal.
-
-    In WAL mode every page of a load is written twice: into the WAL as the transaction goes,
-    then into the database file by the checkpoint at commit, which for 1,000,000 posts
-    (1.3 GB) took 6.6 s of the import's 63.9 s (one run). A rollback journal keeps only the
-    pages the database had before the transaction, so pages added to an empty database are
-    written once: the commit took 0.4 s and the import 58.0 s. In two later pairs the import's
-    tail after the index rebuild went from 3.8-4.1 s to 0.2-0.4 s. The cost is that other
-    connections cannot read while the import writes, which matters only once there is
-    something to read, so this is done only when the database holds no posts. Switching needs
-    the database to itself: with another connection open (a running daemon) it stays in WAL
-    mode. WAL mode comes back afterwards, also after a failure; after a crash SQLite rolls the
-    journal back on the next open, whose connection sets WAL mode again.
-
-    Enter it outside a transaction; yields whether the journal mode was switched.
-    """
-    if (
-        connection.dialect.name != "sqlite"
-        or expected_posts < WRITTEN_ONCE_MIN_POSTS
-        or connection.engine.url.database in (None, "", ":memory:")
-        or connection.exec_driver_sql("SELECT 1 FROM post LIMIT 1").first() is not None
-    ):
-        connection.rollback()
-        yield False
-        return
-    connection.rollback()  # the look-up above must not hold a read transaction open
-    try:
-        mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
-    except OperationalError:
-        mode = None  # another connection has the database open
-    connection.commit()
-    switched = mode == "delete"
-    try:
-        yield switched
-    finally:
-        if switched:
-            connection.rollback()
-            try:
-                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-            except OperationalError as exc:
-                # Another connection opened meanwhile and is reading: the file stays in
-                # rollback-journal mode, which is just as safe, until a connection sets WAL.
-                _log.warning("the database stays in rollback-journal mode for now: %s", exc)
-            connection.commit()
 
 
 def _prepare_sqlite_file(database: str | None) -> None:

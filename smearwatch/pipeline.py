@@ -32,7 +32,6 @@ from collector.files import (
     open_export,
 )
 from db import models
-from db.engine import pages_written_once
 from db.store import (
     PostPreparer,
     PostWriter,
@@ -40,6 +39,7 @@ from db.store import (
     WriteCounts,
     foreign_keys_checked_once,
     holds_posts,
+    pages_written_once,
     post_indexes_rebuilt,
 )
 from smearwatch.import_worker import (
@@ -285,6 +285,11 @@ def import_file(
         return summary
 
 
+def _database_holds_posts(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return holds_posts(connection)
+
+
 def _start_worker(
     engine: Engine,
     export: ExportFile,
@@ -301,7 +306,7 @@ def _start_worker(
     url: str | None = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         url = None  # a second process cannot see a database in memory: no re-import skipping
-    elif not holds_posts(engine):
+    elif not _database_holds_posts(engine):
         # Nothing to recognise (a first import): the workers need no connection, and none
         # of theirs stands in the way of `pages_written_once`. Posts another writer commits
         # before the import takes its lock are then parsed and found unchanged by the

@@ -1,5 +1,6 @@
-"""`pages_written_once`: a first large import into an empty SQLite database leaves WAL mode for
-its transaction only, and never where that could hurt someone else's connection."""
+"""Opening a SQLite database beside `db.store.pages_written_once`, which lets a first large
+import into an empty database leave WAL mode for its transaction only, and never where that
+could hurt someone else's connection."""
 
 from __future__ import annotations
 
@@ -11,12 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from db.engine import (
-    WRITTEN_ONCE_MIN_POSTS,
-    DatabaseError,
-    open_database,
-    pages_written_once,
-)
+from db.engine import DatabaseError, open_database
+from db.store import WRITTEN_ONCE_MIN_POSTS, pages_written_once
 
 LARGE = WRITTEN_ONCE_MIN_POSTS
 
@@ -139,7 +136,8 @@ def test_a_crash_during_the_load_is_rolled_back_on_the_next_open(tmp_path: Path)
         import os, sys
         sys.path[:0] = {sys.path!r}
         from sqlalchemy import text
-        from db.engine import open_database, pages_written_once
+        from db.engine import open_database
+        from db.store import pages_written_once
         from tests.db.test_engine import LARGE, _add_posts
 
         engine = open_database("sqlite:///{path}", sqlite_cache_mib=1)

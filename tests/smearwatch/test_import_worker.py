@@ -19,12 +19,17 @@ from collector.formats.base import ExportFile
 from collector.post import evidence_id
 from db import models
 from db.engine import open_database
-from db.store import PostPreparer, holds_posts
+from db.store import PostPreparer
 from smearwatch import pipeline
 from smearwatch.config import Defender
 from smearwatch.import_worker import WorkerFailed
 from smearwatch.matching import MentionStep
-from smearwatch.pipeline import ImportRejected, _start_worker, import_file
+from smearwatch.pipeline import (
+    ImportRejected,
+    _database_holds_posts,
+    _start_worker,
+    import_file,
+)
 from tests.factories import record
 
 DEFENDERS = (Defender("ormanova", "Bakhyt Ormanova", ("Бахыт Орманова", "Ormanova")),)
@@ -302,10 +307,10 @@ def test_workers_connect_only_to_a_database_that_holds_posts(db_url: str, tmp_pa
             worker.close()
             return worker.database_url
 
-    assert not holds_posts(engine)
+    assert not _database_holds_posts(engine)
     assert worker_url() is None  # a first import: nothing to recognise, no connection
     import_file(engine, data)
-    assert holds_posts(engine)
+    assert _database_holds_posts(engine)
     assert worker_url() is not None  # a re-import: the workers skip the lines stored
     engine.dispose()
 
@@ -316,7 +321,7 @@ def test_a_first_import_with_workers_writes_pages_once_and_stores_the_same(
     data = _write(tmp_path / "posts.jsonl", _records(3000))
     here = open_database(f"sqlite:///{tmp_path / 'here.db'}")
     import_file(here, data, parallel=False)
-    monkeypatch.setattr("db.engine.WRITTEN_ONCE_MIN_POSTS", 1)
+    monkeypatch.setattr("db.store.WRITTEN_ONCE_MIN_POSTS", 1)
     switched: list[bool] = []
     original = pipeline.pages_written_once
 
