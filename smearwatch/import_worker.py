@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple
 from multiprocessing.connection import Connection as PipeConnection
 from pathlib import Path
@@ -122,7 +122,7 @@ def _record_groups(
     parts: int,
     *,
     build: bool,
-) -> Iterator[list[ParsedRecord]]:
+) -> Iterator[Iterable[ParsedRecord]]:
     if parts > 1 or not build:
         read_part = reader.read_part  # type: ignore[attr-defined]
         yield from read_part(export, known, part, parts, build=build)
