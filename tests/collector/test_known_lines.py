@@ -80,3 +80,42 @@ def test_a_changed_line_and_broken_lines_are_parsed_with_their_errors() -> None:
     assert [r.known for r in records] == [False, False, True]
     assert records[0].post is not None and records[0].post.text == "edited"
     assert records[1].error is not None and records[1].error.field == "(json)"
+
+
+def test_reading_without_a_look_up_gives_the_same_records(monkeypatch: Any) -> None:
+    """Without `known` each line is parsed as its record is taken; the records (posts,
+    errors, line numbers, too-long lines) are those of the path that looks lines up first."""
+    from collector.formats import base
+
+    monkeypatch.setattr(base, "MAX_RECORD_BYTES", 1500)
+    lines = [
+        orjson.dumps(record(1, post_id="p/1")),
+        b"not json",
+        b"",
+        b'{"platform": "bluesky"}',
+        b"x" * 2000,
+        orjson.dumps(record(2, post_id="p/2")),
+        b"[1, 2]",
+    ]
+
+    def nothing_known(keys: list[tuple[int, str, str, str]]) -> set[int]:
+        return set()
+
+    looked_up = _read(lines, nothing_known)
+    streamed = _read(lines, None)
+    assert [(r.line, r.error, r.post, r.source) for r in streamed] == [
+        (r.line, r.error, r.post, r.source) for r in looked_up
+    ]
+    assert [r.line for r in streamed] == [1, 2, 4, 5, 6, 7]
+    assert [r.error.field if r.error else None for r in streamed] == [
+        None, "(json)", "post_id", "(line)", None, "(record)"
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "posts.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        with open_export(path) as export:
+            parts = [list(batch) for batch in READER.read_part(export, None, 0, 1, build=False)]
+    values = [r for batch in parts for r in batch]
+    assert [r.line for r in values] == [1, 2, 4, 5, 6, 7]
+    assert values[0].value == orjson.loads(lines[0]) and values[0].post is None
+    assert values[0].digest == hashlib.sha256(lines[0]).hexdigest()
