@@ -55,9 +55,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT
         cursor.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
         # A first import holds the database in rollback-journal mode
-        # (`db.store.pages_written_once`)
-        # and gives it back in WAL mode; meanwhile this connection works in the mode the
-        # file is in, waiting for the import as the busy timeout allows.
+        # (`db.store.pages_written_once`) and gives it back in WAL mode; meanwhile this
+        # connection works in the mode the file is in, waiting for the import as the busy
+        # timeout allows.
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
     cursor.execute("PRAGMA foreign_keys=ON")
