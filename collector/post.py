@@ -85,7 +85,11 @@ _TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "hsa_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SIMPLE_URL = re.compile(r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[^?#\s]*)?")
+# A link whose scheme and host are canonical already and whose query, if any, has only
+# characters that parsing and re-encoding it leave as they are (`normalize_link`).
+_SIMPLE_URL = re.compile(
+    r"(https?://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[^?#\s]*)?)(?:\?([\w.~=&-]*))?(?:#\S*)?", re.ASCII
+)
 
 
 class RecordError(ValueError):
@@ -313,12 +317,18 @@ def normalize_link(url: str) -> tuple[str, str | None]:
     text = url.strip()
     simple = _SIMPLE_URL.fullmatch(text)
     if simple is not None:
-        # Already canonical (lower-case host, no port, query or fragment): most shared links.
-        host = simple.group(1)
-        return (
-            text if simple.group(2) else text + "/",
-            host[4:] if host.startswith("www.") else host,
-        )
+        # Lower-case host, no port, a plain query if any: most shared links. Parsing them
+        # costs several times what the rest of storing a post does.
+        base, host, path, query = simple.groups()
+        if path is None:
+            base += "/"
+        if host.startswith("www."):
+            host = host[4:]
+        if not query:
+            return base, host
+        kept = _kept_query(query)
+        if kept is not None:
+            return (f"{base}?{kept}" if kept else base), host
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -341,6 +351,23 @@ def normalize_link(url: str) -> tuple[str, str | None]:
     path = parts.path or "/"
     normalized = urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
     return normalized, url_domain(normalized)
+
+
+def _kept_query(query: str) -> str | None:
+    """A plain query without its tracking parameters, as `parse_qsl` and `urlencode` would
+    give it back; None where a part holds a second '=' (which re-encoding would change)."""
+    kept = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, equals, value = part.partition("=")
+        if "=" in value:
+            return None
+        lower = key.lower()
+        if lower in _TRACKING_PARAMS or lower.startswith(_TRACKING_PREFIXES):
+            continue
+        kept.append(part if equals else part + "=")
+    return "&".join(kept)
 
 
 @lru_cache(maxsize=16384)

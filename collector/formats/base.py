@@ -396,7 +396,7 @@ def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
             continue
         if line_no == 1 and data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8) :]
-        if data.strip():
+        if not data.isspace():  # strip() would copy every line to find the blank ones
             yield line_no, data.rstrip(b"\r\n"), 0
 
 
