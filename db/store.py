@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -427,7 +426,7 @@ def _account_time(value: datetime | None, sqlite: bool) -> str | None:
     return storage_time(value, sqlite)
 
 
-@dataclass
+@dataclass(slots=True)
 class _CachedAccount:
     id: int
     handle: str | None
@@ -436,6 +435,7 @@ class _CachedAccount:
     first_seen: str
     last_seen: str
     dirty: bool = False
+    used: int = 0  # the writer's chunk that last used it (`PostWriter._trim_accounts`)
 
 
 @dataclass
@@ -449,7 +449,7 @@ class PostWriter:
     import_batch_id: int | None = None
     collection_run_id: int | None = None
     provenance: dict[str, Any] | None = None
-    _accounts: OrderedDict[tuple[str, str], _CachedAccount] = field(default_factory=OrderedDict)
+    _accounts: dict[tuple[str, str], _CachedAccount] = field(default_factory=dict)
     # The posts the last write stored or replaced (new and edited), with their row ids, for
     # steps that derive rows from them in the same transaction (defender mentions).
     last_stored: list[tuple[PreparedPost, int]] = field(default_factory=list)
@@ -468,6 +468,7 @@ class PostWriter:
             self.collection_run_id,
         )
         self._next_id: int | None = None
+        self._chunk = 0  # chunks written, for `_trim_accounts`
         if not self._bulk.sqlite:
             # Writers take turns, so the look-up-then-insert below cannot race another
             # writer (the daemon collecting while an analyst imports). SQLite gets the same
@@ -508,11 +509,75 @@ class PostWriter:
     # -- accounts -----------------------------------------------------------------------
 
     def _account_ids(self, posts: Sequence[PreparedPost]) -> list[int]:
-        """The account row id of each post's author, creating the accounts not stored yet."""
-        keys = [(post.platform, post.author_id) for post in posts]
-        # Per author: the latest post (the freshest handle and display name), first, last.
+        """The account row id of each post's author, creating the accounts not stored yet.
+
+        One pass over the posts: each moves its cached account's first and last seen as it
+        comes (`_saw`), without a per-chunk summary of the authors first.
+        """
+        accounts = self._accounts
+        self._chunk += 1
+        chunk = self._chunk
+        ids: list[int] = []
+        missing: list[int] = []
+        saw = self._saw
+        for index, post in enumerate(posts):
+            cached = accounts.get((post.platform, post.author_id))
+            if cached is None:
+                missing.append(index)
+                ids.append(0)
+                continue
+            cached.used = chunk
+            ids.append(cached.id)
+            created = post.created_at
+            if (
+                created > cached.last_seen
+                or created < cached.first_seen
+                or (cached.created_at is None and post.author_created_at)
+            ):
+                saw(cached, post)
+        if missing:
+            self._add_accounts([posts[index] for index in missing])
+            for index in missing:
+                post = posts[index]
+                cached = accounts[(post.platform, post.author_id)]
+                cached.used = chunk
+                ids[index] = cached.id
+                saw(cached, post)
+        self._trim_accounts()
+        return ids
+
+    @staticmethod
+    def _saw(cached: _CachedAccount, post: PreparedPost) -> None:
+        """Move first/last seen and pick up a new handle; only a newer post may rename the
+        account, so an old export cannot undo a rename."""
+        created = post.created_at
+        changed = False
+        if created > cached.last_seen:
+            cached.last_seen, changed = created, True
+            handle = post.author_handle
+            if handle and handle != cached.handle:
+                cached.handle = handle
+            name = post.author_display_name
+            if name and name != cached.display_name:
+                cached.display_name = name
+        elif created < cached.first_seen:
+            cached.first_seen, changed = created, True
+        if post.author_created_at and cached.created_at is None:
+            cached.created_at, changed = post.author_created_at, True
+        if changed:
+            # Held back and written once by finish(): an account active all through a
+            # large import would otherwise be updated once per chunk.
+            cached.dirty = True
+
+    def _add_accounts(self, posts: list[PreparedPost]) -> None:
+        """Cache the accounts of these posts' authors, loading or creating them.
+
+        A new account is stored as these posts show it (the newest one's handle, the first
+        and last time among them), so that `_saw` finds nothing to change.
+        """
         span: dict[tuple[str, str], list[Any]] = {}
-        for key, post in zip(keys, posts, strict=True):
+        for post in posts:
+            key = (post.platform, post.author_id)
             created = post.created_at
             entry = span.get(key)
             if entry is None:
@@ -521,82 +586,65 @@ class PostWriter:
                 entry[0], entry[2] = post, created
             elif created < entry[1]:
                 entry[1] = created
-        accounts = self._accounts
-        missing = []
-        for key in span:
-            if key in accounts:
-                accounts.move_to_end(key)
-            else:
-                missing.append(key)
-        if missing:
-            self._load_accounts(missing)
-            absent = [key for key in missing if key not in accounts]
-            if absent:
-                self._bulk.insert(
-                    "account",
-                    (
-                        "platform",
-                        "platform_id",
-                        "handle",
-                        "display_name",
-                        "created_at",
-                        "first_seen",
-                        "last_seen",
-                    ),
-                    [
-                        (
-                            key[0],
-                            key[1],
-                            span[key][0].author_handle,
-                            span[key][0].author_display_name,
-                            span[key][0].author_created_at,
-                            span[key][1],
-                            span[key][2],
-                        )
-                        for key in absent
-                    ],
-                    conflict=("platform", "platform_id"),
+        keys = list(span)
+        self._load_accounts(keys)
+        absent = [key for key in keys if key not in self._accounts]
+        if not absent:
+            return
+        self._bulk.insert(
+            "account",
+            (
+                "platform",
+                "platform_id",
+                "handle",
+                "display_name",
+                "created_at",
+                "first_seen",
+                "last_seen",
+            ),
+            [
+                (
+                    key[0],
+                    key[1],
+                    span[key][0].author_handle,
+                    span[key][0].author_display_name,
+                    span[key][0].author_created_at,
+                    span[key][1],
+                    span[key][2],
                 )
-                self._load_accounts(absent)
-        self._refresh_accounts(span)
-        ids = [accounts[key].id for key in keys]
-        self._trim_accounts()
-        return ids
+                for key in absent
+            ],
+            conflict=("platform", "platform_id"),
+        )
+        self._load_accounts(absent)
 
     def _load_accounts(self, keys: Sequence[tuple[str, str]]) -> None:
         columns = "id, platform_id, handle, display_name, created_at, first_seen, last_seen"
         sqlite = self._bulk.sqlite
+        accounts = self._accounts
         for platform, rows in _lookup(self.connection, "account", columns, keys):
             for row in rows:
-                self._remember(
-                    (platform, row[1]),
-                    _CachedAccount(
-                        row[0],
-                        row[2],
-                        row[3],
-                        _loaded_time(row[4], sqlite),
-                        _loaded_time(row[5], sqlite),  # type: ignore[arg-type]
-                        _loaded_time(row[6], sqlite),  # type: ignore[arg-type]
-                    ),
+                accounts[(platform, row[1])] = _CachedAccount(
+                    row[0],
+                    row[2],
+                    row[3],
+                    _loaded_time(row[4], sqlite),
+                    _loaded_time(row[5], sqlite),  # type: ignore[arg-type]
+                    _loaded_time(row[6], sqlite),  # type: ignore[arg-type]
                 )
 
-    def _remember(self, key: tuple[str, str], account: _CachedAccount) -> None:
-        self._accounts[key] = account
-        self._accounts.move_to_end(key)
-
     def _trim_accounts(self) -> None:
-        """Forget the least recently used accounts beyond the limit, writing their changes.
-
-        Only between chunks: a chunk's own accounts are the most recently used, so none of
-        them is forgotten while the chunk still needs it.
-        """
+        """Beyond the limit, forget the accounts the last chunk did not use, writing their
+        changes first. Only between chunks, so none is forgotten while a chunk needs it;
+        emptying most of the cache at once keeps this a rare full pass."""
         accounts = self._accounts
-        evicted = []
-        while len(accounts) > ACCOUNT_CACHE_LIMIT:
-            _, account = accounts.popitem(last=False)
-            if account.dirty:
-                evicted.append(account)
-        self._flush_accounts(evicted)
+        if len(accounts) <= ACCOUNT_CACHE_LIMIT:
+            return
+        chunk = self._chunk
+        unused = [key for key, account in accounts.items() if account.used != chunk]
+        self._flush_accounts([accounts[key] for key in unused if accounts[key].dirty])
+        for key in unused:
+            del accounts[key]
 
     def finish(self) -> None:
         """Write the account changes held back so far; call before committing."""
@@ -615,29 +663,6 @@ class PostWriter:
         )
         for account in accounts:
             account.dirty = False
-
-    def _refresh_accounts(self, span: dict[tuple[str, str], list[Any]]) -> None:
-        """Move first/last seen and pick up new handles."""
-        accounts = self._accounts
-        for key, (latest, low, high) in span.items():
-            cached = accounts[key]
-            changed = False
-            if low < cached.first_seen:
-                cached.first_seen, changed = low, True
-            if high > cached.last_seen:
-                cached.last_seen, changed = high, True
-                # Only a newer post may rename the account: an old export must not undo it.
-                if latest.author_handle and latest.author_handle != cached.handle:
-                    cached.handle, changed = latest.author_handle, True
-                name = latest.author_display_name
-                if name and name != cached.display_name:
-                    cached.display_name, changed = name, True
-            if latest.author_created_at and cached.created_at is None:
-                cached.created_at, changed = latest.author_created_at, True
-            if changed:
-                # Held back and written once by finish(): an account active all through a
-                # large import would otherwise be updated once per chunk.
-                cached.dirty = True
 
     # -- posts --------------------------------------------------------------------------
 
