@@ -158,7 +158,12 @@ def test_hashing_the_canonical_bytes_is_hashing_the_canonical_text(value) -> Non
     st.from_regex(r"[a-zA-Z0-9-]{1,8}(\.[a-zA-Z0-9-]{1,8}){0,3}\.?", fullmatch=True),
     st.sampled_from(["", ":80", ":443", ":8080"]),
     st.from_regex(r"(/[a-zA-Zа-я0-9%._~-]{0,6}){0,3}/?", fullmatch=True),
-    st.sampled_from(["", "?utm_source=x", "?id=1&fbclid=2", "?a=1#top", "#frag"]),
+    st.sampled_from(["", "?utm_source=x", "?id=1&fbclid=2", "?a=1#top", "#frag"])
+    | st.from_regex(
+        r"(\?([a-zA-Z_]{0,4}|utm_[a-z]{0,3}|FBCLID|gclid)(=[a-zA-Z0-9~._=-]{0,4})?)"
+        r"(&{1,2}(utm_x|id|[a-z]{0,3})(=[a-z0-9%+;]{0,3})?){0,3}&?(#[a-z#?]{0,3})?",
+        fullmatch=True,
+    ),
 )
 def test_fast_path_agrees_with_the_general_normalisation(scheme, host, port, path, tail) -> None:
     import collector.post as module
