@@ -722,17 +722,17 @@ class PostWriter:
             return counts
         account_ids = self._account_ids(fresh + [p for p, _ in edited])
         if fresh:
-            constants = self._constants
             stored = list(zip(fresh, self._new_ids(len(fresh)), strict=True))
             self._bulk.insert(
                 "post",
-                POST_COLUMNS,
+                POST_COLUMNS[: -len(POST_WRITER_COLUMNS)],
                 [
-                    (post_id, p.platform, p.post_id, account_id) + p.values + constants
+                    (post_id, p.platform, p.post_id, account_id) + p.values
                     for (p, post_id), account_id in zip(
                         stored, account_ids[: len(fresh)], strict=True
                     )
                 ],
+                fixed=dict(zip(POST_WRITER_COLUMNS, self._constants, strict=True)),
             )
             counts.inserted += len(stored)
             self._write_children(stored)
@@ -1079,6 +1079,21 @@ class _Known:
     version: int
 
 
+def _sqlite_literals(values: dict[str, Any]) -> dict[str, str]:
+    """The values that can be written into an SQLite statement as they are: integers, NULL
+    and text without NUL (a quote doubled is all SQLite's string syntax needs). Meant for the
+    writer's own constants; anything else stays a bound parameter."""
+    literals = {}
+    for column, value in values.items():
+        if value is None:
+            literals[column] = "NULL"
+        elif type(value) is int:
+            literals[column] = str(value)
+        elif type(value) is str and "\x00" not in value:
+            literals[column] = "'" + value.replace("'", "''") + "'"
+    return literals
+
+
 class _Bulk:
     """Driver-level executemany and COPY for the few hot bulk statements.
 
@@ -1111,13 +1126,28 @@ class _Bulk:
         *,
         conflict: Sequence[str] | None = None,
         multirow: bool = False,
+        fixed: dict[str, Any] | None = None,
     ) -> None:
         """`multirow`: on SQLite, many rows per INSERT statement instead of one statement a
         row. Cheaper for narrow rows (the posts' links and hashtags: 9 against 13 us a post
         measured on 200,000 posts), not for wide ones, whose binding costs the same either way.
+
+        `fixed`: columns with one value for every row (the writer's own: ingest time,
+        collector, import batch). SQLite gets them once, in the statement, instead of bound
+        on every row: 30,000 posts inserted three times took 7,800 fewer instructions a
+        row (callgrind), about a twelfth of the insert.
         """
         if not rows:
             return
+        literals: dict[str, str] = {}
+        if fixed:
+            if self.sqlite:
+                literals = _sqlite_literals(fixed)
+            bound = [column for column in fixed if column not in literals]
+            if bound:
+                extra = tuple(fixed[column] for column in bound)
+                columns = (*columns, *bound)
+                rows = [row + extra for row in rows]
         if not self.sqlite:
             # COPY is an order of magnitude faster than row-by-row INSERTs over the wire. It
             # cannot skip conflicts, but it needs not: the writer holds the advisory lock and
@@ -1129,6 +1159,9 @@ class _Bulk:
                         copy.write_row(row)
             return
         marks = ", ".join([self.placeholder] * len(columns))
+        if literals:
+            columns = (*columns, *literals)
+            marks = ", ".join([marks, *literals.values()])
         if multirow and not conflict:
             self._insert_multirow(table, columns, rows, f"({marks})")
             return

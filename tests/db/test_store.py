@@ -40,6 +40,31 @@ def test_writing_is_idempotent(db_url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "source_name", ["import:o'brien's export.jsonl", "import:nul\x00name", None]
+)
+def test_the_writers_constants_are_stored_as_given(db_url: str, source_name) -> None:
+    """They go into the SQLite statement as literals where they can (a quote in a file
+    name), else bound as usual."""
+    engine = open_database(db_url)
+    if source_name and "\x00" in source_name and not db_url.startswith("sqlite"):
+        source_name = source_name.replace("\x00", "")  # PostgreSQL text holds no NUL
+    _write(engine, [record(1), record(2)], source_name=source_name)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                models.Post.source_name,
+                models.Post.collector,
+                models.Post.version,
+                models.Post.ingested_at,
+                models.Post.import_batch_id,
+            )
+        ).all()
+    assert len(rows) == 2
+    assert all(row == (source_name, "test/1", 1, NOW, None) for row in rows)
+    engine.dispose()
+
+
 def test_many_children_in_one_chunk_are_all_stored_with_their_post(db_url: str) -> None:
     """Several multi-row statements and a remainder on SQLite, COPY on PostgreSQL."""
     engine = open_database(db_url)
