@@ -401,12 +401,15 @@ def _optional_str(record: Mapping[str, Any], key: str, field_name: str | None = 
 
 def _string_list(record: Mapping[str, Any], key: str) -> list[str]:
     value = record.get(key)
-    if value is None or value == [] or value == "":
+    if type(value) is not list:  # a list as JSON gives it is the rule, checked first
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value] if value.strip() else []
+        if not isinstance(value, tuple):
+            raise RecordError(key, f"expected a list of strings, got {type(value).__name__}")
+    elif not value:
         return []
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    if not isinstance(value, list | tuple):
-        raise RecordError(key, f"expected a list of strings, got {type(value).__name__}")
     items: list[str] = []
     for item in value:
         if type(item) is not str:
