@@ -346,11 +346,16 @@ def normalize_link(url: str) -> tuple[str, str | None]:
     query = [
         (key, value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in _TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
+        if not _is_tracking(key)
     ]
     path = parts.path or "/"
     normalized = urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
     return normalized, url_domain(normalized)
+
+
+def _is_tracking(key: str) -> bool:
+    lower = key.lower()
+    return lower in _TRACKING_PARAMS or lower.startswith(_TRACKING_PREFIXES)
 
 
 def _kept_query(query: str) -> str | None:
@@ -363,8 +368,7 @@ def _kept_query(query: str) -> str | None:
         key, equals, value = part.partition("=")
         if "=" in value:
             return None
-        lower = key.lower()
-        if lower in _TRACKING_PARAMS or lower.startswith(_TRACKING_PREFIXES):
+        if _is_tracking(key):
             continue
         kept.append(part if equals else part + "=")
     return "&".join(kept)
