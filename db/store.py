@@ -86,7 +86,6 @@ POST_VALUE_COLUMNS = (
 POST_WRITER_COLUMNS = (
     "ingested_at", "version", "collector", "source_name", "import_batch_id", "collection_run_id",
 )  # fmt: skip
-POST_COLUMNS = POST_KEY_COLUMNS + POST_VALUE_COLUMNS + POST_WRITER_COLUMNS
 _RAW_SHA256_AT = POST_VALUE_COLUMNS.index("raw_sha256")
 VERSION_COLUMNS = (
     "post_id", "version", "text", "raw", "raw_sha256", "content_sha256", "collected_at",
@@ -459,13 +458,20 @@ class PostWriter:
     def __post_init__(self) -> None:
         self._bulk = _Bulk(self.connection)
         self.preparer = PostPreparer(self._bulk.sqlite, self.now, self.provenance)
-        self._constants = (
-            self.preparer.stored_now,
-            1,
-            self.collector,
-            self.source_name,
-            self.import_batch_id,
-            self.collection_run_id,
+        # POST_WRITER_COLUMNS of every post this writer stores.
+        self._writer_values = dict(
+            zip(
+                POST_WRITER_COLUMNS,
+                (
+                    self.preparer.stored_now,
+                    1,
+                    self.collector,
+                    self.source_name,
+                    self.import_batch_id,
+                    self.collection_run_id,
+                ),
+                strict=True,
+            )
         )
         self._next_id: int | None = None
         self._chunk = 0  # chunks written, for `_trim_accounts`
@@ -528,13 +534,7 @@ class PostWriter:
                 continue
             cached.used = chunk
             ids.append(cached.id)
-            created = post.created_at
-            if (
-                created > cached.last_seen
-                or created < cached.first_seen
-                or (cached.created_at is None and post.author_created_at)
-            ):
-                saw(cached, post)
+            saw(cached, post)
         if missing:
             self._add_accounts([posts[index] for index in missing])
             for index in missing:
@@ -725,14 +725,14 @@ class PostWriter:
             stored = list(zip(fresh, self._new_ids(len(fresh)), strict=True))
             self._bulk.insert(
                 "post",
-                POST_COLUMNS[: -len(POST_WRITER_COLUMNS)],
+                POST_KEY_COLUMNS + POST_VALUE_COLUMNS,
                 [
                     (post_id, p.platform, p.post_id, account_id) + p.values
                     for (p, post_id), account_id in zip(
                         stored, account_ids[: len(fresh)], strict=True
                     )
                 ],
-                fixed=dict(zip(POST_WRITER_COLUMNS, self._constants, strict=True)),
+                fixed=self._writer_values,
             )
             counts.inserted += len(stored)
             self._write_children(stored)
@@ -800,7 +800,7 @@ class PostWriter:
         version_at = columns_set.index("version")
         rows = []
         for (post, row), account_id in zip(edited, account_ids, strict=True):
-            values = [account_id, *post.values, *self._constants]
+            values = [account_id, *post.values, *self._writer_values.values()]
             values[version_at] = current[row.id].version + 1
             rows.append((*values, row.id))
         self._bulk.executemany(f"UPDATE post SET {assignments} WHERE id = {{p}}", rows)
@@ -1139,15 +1139,11 @@ class _Bulk:
         """
         if not rows:
             return
-        literals: dict[str, str] = {}
-        if fixed:
-            if self.sqlite:
-                literals = _sqlite_literals(fixed)
-            bound = [column for column in fixed if column not in literals]
-            if bound:
-                extra = tuple(fixed[column] for column in bound)
-                columns = (*columns, *bound)
-                rows = [row + extra for row in rows]
+        fixed = fixed or {}
+        literals = _sqlite_literals(fixed) if self.sqlite else {}
+        bound = [column for column in fixed if column not in literals]
+        extra = tuple(fixed[column] for column in bound)
+        columns = (*columns, *bound)
         if not self.sqlite:
             # COPY is an order of magnitude faster than row-by-row INSERTs over the wire. It
             # cannot skip conflicts, but it needs not: the writer holds the advisory lock and
@@ -1156,8 +1152,10 @@ class _Bulk:
                 statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
                 with cursor.copy(statement) as copy:
                     for row in rows:
-                        copy.write_row(row)
+                        copy.write_row(row + extra)
             return
+        if extra:
+            rows = [row + extra for row in rows]
         marks = ", ".join([self.placeholder] * len(columns))
         if literals:
             columns = (*columns, *literals)
