@@ -207,7 +207,7 @@ def test_bad_records_name_line_and_field(tmp_path: Path) -> None:
     lines[2] = lines[2].replace("2026-11-20T10:25:00.000Z", "yesterday")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _, posts, errors = read(path)
-    assert len(posts) == 1
+    assert len(posts) == 2
     assert (errors[0].line, errors[0].field) == (3, "created_at")
     ndjson = tmp_path / "x.ndjson"
     shutil.copy(FIXTURES / "4cat/telegram.ndjson", ndjson)
