@@ -5,21 +5,40 @@ An instance only knows what reached it by federation, so a source names one inst
 
 Streams and cursor (JSON)::
 
-    {"tags":     {"<hashtag>": {"min_id": "<status id>"}},
-     "accounts": {"<acct>":    {"id": "<account id on this instance>", "min_id": "<status id>"}},
-     "search":   {"<query>":   {"hwm": K | null, "walk": {...} | null}}}
+    {"tags":     {"<hashtag>": {"min_id": ID, "read_at": T, "walk": {"pos": ID, "started": T}
+                                | absent, "seen": [ID, ...]}},
+     "accounts": {"<acct>":    {"id": "<account id on this instance>", <same keys>}},
+     "search":   {"<query>":   {"hwm": K | null, "walk": {..., "started": T} | null,
+                                "read_at": T, "seen": [ID, ...]}}}
+
+Late posts. A remote status gets its id from its *publish* time (`Mastodon::Snowflake.id_at`
+on `created_at`, which ActivityPub `Create` takes from `published`), not from when it reached
+the instance. A post delivered late (federation queues, retries, a reply fetched later) so
+sorts below ids read long ago. Every walk therefore starts `overlap` (default 2 h) below the
+previous walk: at the lower of the high-water mark and the snowflake id of `read_at - overlap`,
+where `read_at` is when the previous complete walk began. That catches every post whose
+delivery took less than `overlap`. Statuses of the re-read margin that were already yielded are
+in `seen` (ids at or above the next floor, at most 2,000 per stream) and are not yielded again;
+anything that slips through is a duplicate the store absorbs on `(platform, post_id)`.
 
 Hashtag timelines and account statuses are read **oldest first** with `min_id`: Mastodon then
 returns the statuses immediately newer than `min_id` (Link `rel="prev"` names the next such
-page). Every page is therefore a contiguous step forward, and the cursor after a page is simply
-the newest id on it: committing page by page can never leave a gap, and a crash re-reads at
-most one page. On a stream's first run `min_id` is the Mastodon snowflake id of the backfill
-horizon (`(unix ms) << 16`), so the walk starts at `since` without walking back from the top.
+page). Every page is a contiguous step forward; an unfinished walk (`max_pages`, a crash)
+keeps its position in `walk` and resumes there. On a stream's first run the floor is the
+snowflake id of the backfill horizon (`(unix ms) << 16`), so the walk starts at `since`
+without walking back from the top.
 
 Status search (only when a token is configured: `SMEARWATCH_MASTODON_TOKEN`, or the variable
-named by `token_env`) is ranked newest first and paged with `max_id`, so it uses the same
+named by `token_env`) is ranked newest first, so it uses the same
 walk-back-to-the-high-water-mark bookkeeping as Bluesky (`NewestFirstWalk`; keys are
-zero-padded status ids). Search only finds statuses of authors who opted in (`indexable`).
+zero-padded status ids; tokens a `max_id`, or `o<offset>`), with the same overlap below the
+mark. Search only finds statuses of authors who opted in (`indexable`). See `_search` for why a
+short page is not the end and how a refused `max_id` is survived.
+
+Login-only feeds: without a token, a 401 on one hashtag timeline or account (instances whose
+admins restrict topic feeds or account pages to logged-in users) fails that stream only; the
+error names the stream and the token variable. With a token, a 401 means the token is refused
+and stops the source.
 
 Mapping: `post_id` is the status `uri` (global ActivityPub id, the same on every instance),
 the author id is the account's `uri` (or profile `url`), the handle the full `user@domain`.
@@ -37,7 +56,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -50,8 +69,17 @@ from collector.base import (
     Page,
     Setting,
     is_stream_error,
+    key_time,
+    time_key,
 )
-from collector.errors import CollectorError, MalformedResponse, PartialFailure, SettingsError
+from collector.errors import (
+    AuthFailed,
+    CollectorError,
+    MalformedResponse,
+    PartialFailure,
+    RequestRejected,
+    SettingsError,
+)
 from collector.htmltext import html_to_text
 from collector.http import safe_url
 from collector.post import Post, RecordError, canonical_json, post_from_record
@@ -63,6 +91,9 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "SMEARWATCH_MASTODON_TOKEN"
 _PUBLIC = frozenset({"public", "unlisted"})
 _SEEN_LIMIT = 50_000
+#: ids kept per stream to skip re-read statuses of the overlap; beyond it the oldest are
+#: forgotten and may be yielded again (the store absorbs them on `(platform, post_id)`)
+_SEEN_CAP = 2_000
 
 
 def snowflake_at(when: datetime) -> str:
@@ -79,6 +110,30 @@ def _id_int(value: Any) -> int:
 
 def _id_key(value: Any) -> str:
     return f"{_id_int(value):020d}"
+
+
+def _id_time(status_id: int) -> datetime:
+    """When a status id was minted (its top 48 bits are Unix milliseconds)."""
+    return datetime.fromtimestamp((status_id >> 16) / 1000, tz=UTC)
+
+
+def _next_second_id(status_id: int) -> int:
+    """The smallest id of the second after `status_id`'s: a `max_id` that keeps its second.
+
+    Mastodon >= 4.2 turns a search `max_id` into `before:"<its time, whole seconds>"`, so
+    `max_id` = the oldest id of a page would skip the unread statuses of that same second.
+    """
+    return ((status_id >> 16) // 1000 + 1) * 1000 << 16
+
+
+def _second_start_id(status_id: int) -> int:
+    """The smallest id of `status_id`'s own second."""
+    return (status_id >> 16) // 1000 * 1000 << 16
+
+
+def _capped(ids: set[str]) -> list[str]:
+    """The newest `_SEEN_CAP` ids, sorted, for the cursor."""
+    return sorted(ids, key=_id_int)[-_SEEN_CAP:]
 
 
 class MastodonCollector(Collector):
@@ -123,6 +178,12 @@ class MastodonCollector(Collector):
             50,
             help="pages per stream and run; a longer walk resumes on the next run",
         ),
+        Setting(
+            "overlap",
+            "duration",
+            timedelta(hours=2),
+            help="margin re-read below the last walk for posts that federated late",
+        ),
     )
     examples = {
         "base_url": "https://mastodon.social",
@@ -154,6 +215,8 @@ class MastodonCollector(Collector):
         self.queries = tuple(queries)
         # local status id -> uri, to turn in_reply_to_id into a global reference
         self._seen: OrderedDict[str, str] = OrderedDict()
+        # set once an instance refuses search `max_id` (422 "Invalid date", Mastodon 4.3.0/1)
+        self._search_by_offset = False
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -178,10 +241,45 @@ class MastodonCollector(Collector):
     def _guarded(self, stream: str, pages: Iterator[Page]) -> Iterator[Page]:
         try:
             yield from pages
+        except AuthFailed as exc:
+            if self.token:
+                raise  # the token itself is refused: every stream would fail the same way
+            # Without a token, a 401 means this instance shows the feed to logged-in users
+            # only (Mastodon's `*_topic_feed_access` / `local_account_statuses_access`
+            # settings, or limited-federation mode): that stream fails, the others go on.
+            self.stream_failed(
+                stream,
+                AuthFailed(
+                    f"{exc.message}; this instance shows it to logged-in users only "
+                    f"(set {self.config['token_env']} to read it)",
+                    url=exc.url,
+                    status=exc.status,
+                    code=exc.code,
+                ),
+            )
         except CollectorError as exc:
             if isinstance(exc, PartialFailure) or not is_stream_error(exc):
                 raise
             self.stream_failed(stream, exc)
+
+    def _overlap_floor(self, sub: Mapping[str, Any], since: datetime) -> int:
+        """Where a new walk starts: `overlap` below the previous walk, so late posts are read.
+
+        A remote status gets an id made from its *publish* time (Mastodon's
+        `Snowflake.id_at(created_at)`), not from when it reached the instance, so a post
+        delivered late sorts below the high-water mark. A walk that began at time S has read
+        everything that had arrived by S above its floor; a post that arrived after S within
+        `overlap` of its publish time has an id above `snowflake(S - overlap)`. The next walk
+        therefore starts at the lower of the mark and that id (the mark alone when nothing
+        came for longer than `overlap`).
+        """
+        hwm = sub.get("min_id") if "min_id" in sub else sub.get("hwm")
+        if not hwm:
+            return int(snowflake_at(since))
+        hwm_id = _id_int(hwm)
+        read_at = sub.get("read_at")
+        base = key_time(read_at) if read_at else _id_time(hwm_id)
+        return min(hwm_id, int(snowflake_at(base - self.config["overlap"])))
 
     def _forward(
         self,
@@ -192,28 +290,53 @@ class MastodonCollector(Collector):
         state: dict[str, Any],
         **provenance: Any,
     ) -> Iterator[Page]:
-        """Oldest-first `min_id` walk; the cursor after each page is its newest id."""
+        """Oldest-first `min_id` walk from the overlap floor up to the newest status.
+
+        Sub-cursor: `min_id` the newest id read (the high-water mark), `read_at` when the
+        last complete walk began, `walk` the position of an unfinished walk (`pos`, the
+        newest id read so far, and `started`) and `seen` the ids already yielded at or above
+        the next walk's floor, so the re-read overlap yields only what is new in it.
+        """
         sub = dict(streams.get(key) or {})
-        min_id = sub.get("min_id") or snowflake_at(since)
+        walk = sub.get("walk")
+        if walk:
+            pos, started = _id_int(walk["pos"]), walk["started"]
+        else:
+            pos, started = self._overlap_floor(sub, since), time_key(self.context.now())
+        hwm = _id_int(sub["min_id"]) if sub.get("min_id") else None
+        seen = {str(i) for i in sub.get("seen") or ()}
         limit = self.config["page_size"]
         for _ in range(self.config["max_pages"]):
             data, response = self.http.get_json(
-                url, params={"min_id": min_id, "limit": limit}, headers=self._headers
+                url, params={"min_id": str(pos), "limit": limit}, headers=self._headers
             )
             fetched_at = self.context.now()
             statuses = _status_list(data, response)
-            newer = [s for s in statuses if _id_int(s.get("id")) > _id_int(min_id)]
-            posts = self._posts(newer, fetched_at, response, **provenance)
+            newer = [s for s in statuses if _id_int(s.get("id")) > pos]
+            fresh = [s for s in newer if str(s["id"]) not in seen]
+            posts = self._posts(fresh, fetched_at, response, **provenance)
             if newer:
-                min_id = max((str(s["id"]) for s in newer), key=_id_int)
-            sub["min_id"] = min_id
+                pos = max(_id_int(s["id"]) for s in newer)
+                hwm = pos if hwm is None else max(hwm, pos)
+            seen.update(str(s["id"]) for s in fresh)
+            done = len(statuses) < limit or not newer
+            sub["min_id"] = str(hwm if hwm is not None else pos)
+            if done:
+                sub.pop("walk", None)
+                sub["read_at"] = started
+                # only what the next walk re-reads (it starts above its floor)
+                floor = self._overlap_floor(sub, since)
+                seen = {i for i in seen if _id_int(i) > floor}
+            else:
+                sub["walk"] = {"pos": str(pos), "started": started}
+            sub["seen"] = _capped(seen)
             streams[key] = sub
             yield self.page(posts, state, response, fetched_at)
-            if len(statuses) < limit or not newer:
+            if done:
                 return  # caught up: the server had fewer than a page of newer statuses
             prev = _link_min_id(response)
-            if prev is not None and _id_int(prev) > _id_int(min_id):
-                min_id = prev  # the server's own "newer page" link, when it sends one
+            if prev is not None and _id_int(prev) > pos:
+                pos = _id_int(prev)  # the server's own "newer page" link, when it sends one
 
     def _account(self, state: dict[str, Any], acct: str, since: datetime) -> Iterator[Page]:
         streams = state["accounts"]
@@ -233,21 +356,47 @@ class MastodonCollector(Collector):
         yield from self._forward(streams, acct, url, since, state, account=acct)
 
     def _search(self, state: dict[str, Any], query: str, since: datetime) -> Iterator[Page]:
+        """Newest-first status search, down to the overlap floor below the last walk.
+
+        Mastodon drops the hits the reader may not see (blocks, mutes, filters) *after* it
+        applied `limit`, so a short page is not the end: only an empty page, or a page that
+        reaches the floor, ends the walk. Paging is by `max_id` (since Mastodon 4.2 turned
+        into `before:<that id's second>`, so the next `max_id` is the start of the second
+        after the page's oldest status, which re-reads that second instead of skipping its
+        unread statuses); when an instance refuses `max_id` with 422 "Invalid date"
+        (Mastodon 4.3.0 and 4.3.1) or a second holds more than a page, the walk starts again
+        from the top with `offset` paging (tokens `o<offset>`) down to the same floor.
+        """
         streams = state["search"]
-        sub = streams.get(query)
-        walk = NewestFirstWalk(sub, floor=(sub or {}).get("hwm") or _id_key(snowflake_at(since)))
-        token = walk.next
+        sub = dict(streams.get(query) or {})
+        walk = NewestFirstWalk(sub, floor=_id_key(self._overlap_floor(sub, since)))
+        started = (sub.get("walk") or {}).get("started") or time_key(self.context.now())
+        seen = {str(i) for i in sub.get("seen") or ()}
+        limit = self.config["page_size"]
+        token: str | None = walk.next
+        by_offset = self._search_by_offset or (token or "").startswith("o")
         for _ in range(self.config["max_pages"]):
-            params: dict[str, Any] = {
-                "q": query,
-                "type": "statuses",
-                "limit": self.config["page_size"],
-            }
-            if token:
+            params: dict[str, Any] = {"q": query, "type": "statuses", "limit": limit}
+            if by_offset:
+                params["offset"] = int(token[1:]) if token else 0
+            elif token:
                 params["max_id"] = token
-            data, response = self.http.get_json(
-                f"{self.base}/api/v2/search", params=params, headers=self._headers
-            )
+            try:
+                data, response = self.http.get_json(
+                    f"{self.base}/api/v2/search", params=params, headers=self._headers
+                )
+            except RequestRejected as exc:
+                if exc.status != 422 or "max_id" not in params:
+                    raise
+                log.info(
+                    "source %r: search refuses max_id (%s); paging by offset instead",
+                    self.name,
+                    exc.code or exc.message,
+                )
+                self._search_by_offset = by_offset = True
+                walk.restart()
+                token = None
+                continue
             fetched_at = self.context.now()
             if not isinstance(data, dict) or not isinstance(data.get("statuses"), list):
                 url = safe_url(response.request.url)
@@ -255,13 +404,43 @@ class MastodonCollector(Collector):
                     f"{url}: expected an object with a 'statuses' list", url=url
                 )
             statuses = [s for s in data["statuses"] if isinstance(s, dict)]
+            next_token: str | None = None
+            if statuses and by_offset:
+                next_token = f"o{params['offset'] + limit}"
+            elif statuses:
+                oldest = min(_id_int(s.get("id")) for s in statuses)
+                following = _next_second_id(oldest)
+                if token is not None and following >= _id_int(token):
+                    # The whole page lies in the second below `token`. Nothing new in it: that
+                    # second is read out, go below it. Else it holds more than a page, which
+                    # `before:` cannot step through: page by offset from the top instead.
+                    if all(str(s.get("id")) in seen for s in statuses):
+                        following = _second_start_id(oldest)
+                    elif _id_key(oldest) >= walk.floor:
+                        self._search_by_offset = by_offset = True
+                        walk.restart()
+                        token = None
+                        continue
+                next_token = str(following)
             keys = [_id_key(s.get("id")) for s in statuses]
-            kept = [s for s, k in zip(statuses, keys, strict=True) if walk.keep(k)]
+            kept = [
+                s
+                for s, k in zip(statuses, keys, strict=True)
+                if walk.keep(k) and str(s.get("id")) not in seen
+            ]
             posts = self._posts(kept, fetched_at, response, query=query)
-            oldest = min(statuses, key=lambda s: _id_int(s.get("id")), default=None)
-            next_token = str(oldest["id"]) if oldest and len(statuses) >= params["limit"] else None
+            seen.update(str(s.get("id")) for s in kept)
             walk.advance(keys, next_token)
-            streams[query] = walk.state()
+            sub = walk.state()
+            if walk.done:
+                sub["read_at"] = started
+                # only what the next walk re-reads (it keeps keys at or above its floor)
+                floor = self._overlap_floor(sub, since)
+                seen = {i for i in seen if _id_int(i) >= floor}
+            elif sub["walk"] is not None:
+                sub["walk"]["started"] = started
+            sub["seen"] = _capped(seen)
+            streams[query] = sub
             yield self.page(posts, state, response, fetched_at)
             if walk.done:
                 return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -15,7 +17,7 @@ from collector.base import CollectorContext
 from collector.errors import AuthFailed, PartialFailure, SettingsError
 from collector.mastodon import TOKEN_ENV, MastodonCollector, snowflake_at
 
-from .conftest import NOW, fixture_text
+from .conftest import FAST, NOW, fixture_text
 
 SINCE = NOW - timedelta(days=7)
 TAG = "грантоед"
@@ -52,43 +54,81 @@ def paginate(statuses: list[dict[str, Any]], args: Any, url: str) -> Response:
     return _json(chosen, headers=headers)
 
 
+def _rate_limited() -> Response:
+    reset = (datetime.now(UTC) + timedelta(milliseconds=50)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _json(
+        fixture_text("mastodon", "too_many_requests.json"),
+        429,
+        {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+    )
+
+
+def _second_of(status_id: int) -> int:
+    """`Mastodon::Snowflake.to_time`: the id's time in whole seconds."""
+    return (status_id >> 16) // 1000
+
+
 class FakeMastodon:
+    """A Mastodon instance on 127.0.0.1 that pages, searches and fails as Mastodon does.
+
+    Search follows `StatusesSearchService` (Mastodon >= 4.2): hits ranked by id, newest
+    first; a `max_id` becomes `before:"<its time in whole seconds>"`; `offset` and `limit`
+    are applied to the index hits, and the hits of accounts the reader blocks are removed
+    from the page *afterwards*. `search_version = "4.3.1"` answers any `max_id`/`min_id`
+    with that release's 422 "Invalid date".
+    """
+
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         self.base = server.url_for("/").rstrip("/")
-        self.tag_statuses = json.loads(fixture_text("mastodon", "tag_statuses.json"))
+        self.tags: dict[str, list[dict[str, Any]]] = {
+            TAG: json.loads(fixture_text("mastodon", "tag_statuses.json"))
+        }
+        self.login_only_tags: set[str] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lookups = 0
         self.require_token = False
         self.rate_limit_once = False
-        server.expect_request(TAG_PATH).respond_with_handler(self.tag)
+        self.faults: list[str] = []  # served one by one before the real answers: 503, timeout, …
+        self.search_hits: list[dict[str, Any]] | None = None
+        self.blocked: set[str] = set()  # accts the reader blocks: removed after the limit
+        self.search_version = "4.5.1"
         server.expect_request("/api/v1/accounts/lookup").respond_with_handler(self.lookup)
         server.expect_request("/api/v1/accounts/109876543210/statuses").respond_with_handler(
             self.account_statuses
         )
         server.expect_request("/api/v2/search").respond_with_handler(self.search)
+        server.expect_request(re.compile(r"^/api/v1/timelines/tag/.+")).respond_with_handler(
+            self.tag
+        )
+
+    def _fault(self) -> Response | None:
+        if not self.faults:
+            return None
+        kind = self.faults.pop(0)
+        if kind == "503":
+            return Response("<html><title>503 Service Unavailable</title></html>", status=503)
+        if kind == "timeout":
+            time.sleep(FAST.timeout + 0.3)
+            return _json([])
+        if kind == "malformed":
+            return Response('[{"id": "1161', status=200, content_type="application/json")
+        raise AssertionError(kind)
 
     def tag(self, request: Request) -> Response:
-        if self.require_token and "Authorization" not in request.headers:
+        name = unquote(request.path.rsplit("/", 1)[1])
+        authed = "Authorization" in request.headers
+        if (self.require_token or name in self.login_only_tags) and not authed:
             return _json(fixture_text("mastodon", "auth_required.json"), 401)
         if self.rate_limit_once:
             self.rate_limit_once = False
-            reset = (datetime.now(UTC) + timedelta(milliseconds=50)).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            )
-            return _json(
-                fixture_text("mastodon", "too_many_requests.json"),
-                429,
-                {
-                    "X-RateLimit-Limit": "300",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": reset,
-                },
-            )
+            return _rate_limited()
+        fault = self._fault()
+        if fault is not None:
+            return fault
         self.requests.append((request.path, dict(request.args)))
-        return paginate(
-            self.tag_statuses, request.args, f"{self.base}/api/v1/timelines/tag/{quote(TAG)}"
-        )
+        url = f"{self.base}/api/v1/timelines/tag/{quote(name)}"
+        return paginate(self.tags.get(name, []), request.args, url)
 
     def lookup(self, request: Request) -> Response:
         self.lookups += 1
@@ -107,11 +147,22 @@ class FakeMastodon:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _json(fixture_text("mastodon", "auth_required.json"), 401)
         self.requests.append((request.path, dict(request.args)))
-        data = json.loads(fixture_text("mastodon", "search_statuses.json"))
-        statuses = data["statuses"]
-        if "max_id" in request.args:
-            statuses = [s for s in statuses if int(s["id"]) < int(request.args["max_id"])]
-        data["statuses"] = statuses[: int(request.args.get("limit", 20))]
+        args = request.args
+        if self.search_version in ("4.3.0", "4.3.1") and ("max_id" in args or "min_id" in args):
+            return _json(fixture_text("mastodon", "invalid_date.json"), 422)
+        if self.search_hits is None:
+            data = json.loads(fixture_text("mastodon", "search_statuses.json"))
+            hits = data["statuses"]
+        else:
+            data = {"accounts": [], "statuses": [], "hashtags": []}
+            hits = self.search_hits
+        hits = sorted(hits, key=lambda s: -int(s["id"]))
+        if "max_id" in args:
+            before = _second_of(int(args["max_id"]))
+            hits = [s for s in hits if _second_of(int(s["id"])) < before]
+        offset = int(args.get("offset", 0))
+        page = hits[offset : offset + min(int(args.get("limit", 20)), 40)]
+        data["statuses"] = [s for s in page if s["account"]["acct"] not in self.blocked]
         return _json(data)
 
 
@@ -247,14 +298,40 @@ def test_rate_limit_iso_reset_is_honoured(
     assert len(pages) == 3
 
 
-def test_instance_requiring_auth_fails_the_source(
+def test_login_only_hashtag_fails_that_stream_only(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """An instance that shows one topic feed to logged-in users only: the other hashtag and
+    the watched account are still collected, and the error names the failed stream."""
+    fake.tags["закрытый"] = fake.tags[TAG]
+    fake.login_only_tags.add("закрытый")
+    collector = make(
+        base, context, hashtags=["закрытый", TAG], accounts=["kz_watch@mastodon.example"]
+    )
+    pages = []
+    with pytest.raises(PartialFailure) as caught:
+        for page in collector.fetch(None, since=SINCE):
+            pages.append(page)
+    assert list(caught.value.errors) == ["#закрытый"]
+    assert "HTTP 401" in caught.value.message and TOKEN_ENV in caught.value.message
+    assert "This method requires an authenticated user" in caught.value.message
+    assert not caught.value.transient
+    cursor = pages[-1].cursor
+    assert set(cursor["tags"]) == {TAG} and "kz_watch@mastodon.example" in cursor["accounts"]
+    assert sum(len(p.posts) for p in pages) == 6 + 2
+
+
+def test_refused_token_fails_the_source(
     base: str, fake: FakeMastodon, context: CollectorContext
 ) -> None:
     fake.require_token = True
-    with pytest.raises(AuthFailed, match="HTTP 401"):
-        list(make(base, context).fetch(None, since=SINCE))
     pages = list(make(base, with_token(context), queries=[]).fetch(None, since=SINCE))
-    assert len(pages) == 3
+    assert len(pages) == 3  # with the token the login-only instance serves the feed
+    env = {TOKEN_ENV: "revoked-token"}
+    refused = CollectorContext(http=context.http, defenders=(), env=env, now=context.now)
+    fake.search_hits = []
+    with pytest.raises(AuthFailed, match="HTTP 401"):
+        list(make(base, refused, hashtags=[], queries=["Орманова"]).fetch(None, since=SINCE))
 
 
 def test_search_needs_a_token(base: str, context: CollectorContext) -> None:
@@ -268,17 +345,218 @@ def test_search_walks_back_to_the_high_water_mark(
 ) -> None:
     collector = make(base, with_token(context), hashtags=[], queries=["Орманова"])
     pages = list(collector.fetch(None, since=SINCE))
-    assert [r[1].get("max_id") for r in fake.requests] == [None, "116159074205696000"]
-    assert len(pages) == 2
+    # each max_id is the start of the second after the page's oldest hit (Mastodon compares
+    # whole seconds), a short page goes on, and the walk ends at the empty page
+    assert [r[1].get("max_id") for r in fake.requests] == [
+        None,
+        "116159074271232000",  # 2026-03-02T10:20:12Z
+        "116147434356736000",  # 2026-02-28T09:00:01Z
+        "116147434291200000",  # that second read out: 09:00:00Z
+    ]
+    assert len(pages) == 4
     sub = pages[-1].cursor["search"]["Орманова"]
     assert sub["walk"] is None and sub["hwm"] == "00116164185292800000"
     assert pages[0].cursor["search"]["Орманова"]["hwm"] is None  # not before the walk ends
     assert sum(len(p.posts) for p in pages) == 3
     fake.requests.clear()
     again = list(collector.fetch(pages[-1].cursor, since=SINCE))
-    assert len(again) == 1 and len(again[0].posts) == 1  # only the item at the mark again
+    # the overlap below the mark is read again, but what was yielded is not yielded again
+    assert len(again) == 1 and again[0].posts == ()
 
 
 def test_default_hashtags_from_defenders(base: str, context: CollectorContext) -> None:
     collector = make(base, context, hashtags=None)
     assert collector.hashtags[:3] == ("BakhytOrmanova", "БахытОрманова", "Орманова")
+
+
+class Clock:
+    """A clock the test moves: runs happen at chosen instants."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def clocked(context: CollectorContext, clock: Clock, token: bool = False) -> CollectorContext:
+    env = {TOKEN_ENV: TOKEN} if token else {}
+    return CollectorContext(http=context.http, defenders=context.defenders, env=env, now=clock)
+
+
+LATE = json.loads(fixture_text("mastodon", "tag_late_status.json"))
+LATE_URI = "https://kz.social.example/users/steppe_voice/statuses/114002"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_late_post_below_the_cursor_is_collected(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """A remote post published 07:30 reaches the instance at 08:20, after the 08:05 run read
+    up to the 08:00 status: its id (from its publish time) is below the cursor."""
+    clock = Clock(at("2026-03-03T08:05:00"))
+    ctx = clocked(context, clock)
+    first = list(make(base, ctx).fetch(None, since=SINCE))
+    cursor = first[-1].cursor
+    assert cursor["tags"][TAG]["min_id"] == "116164185292800000"  # 08:00
+    assert int(LATE[0]["id"]) < int(cursor["tags"][TAG]["min_id"])
+
+    fake.tags[TAG].append(LATE[0])
+    clock.at = at("2026-03-03T08:30:00")
+    fake.requests.clear()
+    second = list(make(base, ctx).fetch(cursor, since=SINCE))
+    # the walk starts `overlap` (2 h) below the start of the previous walk
+    assert fake.requests[0][1]["min_id"] == snowflake_at(at("2026-03-03T06:05:00"))
+    posts = [p for page in second for p in page.posts]
+    assert [p.post_id for p in posts] == [LATE_URI]  # re-read statuses are not yielded again
+    late = posts[0]
+    assert late.author.handle == "steppe_voice@kz.social.example"
+    assert late.links == (
+        "https://zhala.example/kz/44?fbclid=IwAR0x",
+        "https://zhala.example/kz/44",
+    )
+    assert late.mentions == ("ormanova@social.example",) and late.lang == "kk"
+
+    clock.at = at("2026-03-03T09:00:00")
+    third = list(make(base, ctx).fetch(second[-1].cursor, since=SINCE))
+    assert [p for page in third for p in page.posts] == []
+    sub = third[-1].cursor["tags"][TAG]
+    assert sub["read_at"] == "2026-03-03T09:00:00.000000Z" and "walk" not in sub
+    floor = int(snowflake_at(at("2026-03-03T07:00:00")))
+    assert sub["seen"] and all(int(i) > floor for i in sub["seen"])
+
+
+def test_without_overlap_the_late_post_is_lost(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """The control: reading only above the cursor (the old behaviour) never sees it."""
+    clock = Clock(at("2026-03-03T08:05:00"))
+    ctx = clocked(context, clock)
+    cursor = list(make(base, ctx, overlap="0s").fetch(None, since=SINCE))[-1].cursor
+    fake.tags[TAG].append(LATE[0])
+    clock.at = at("2026-03-03T08:30:00")
+    second = list(make(base, ctx, overlap="0s").fetch(cursor, since=SINCE))
+    assert [p for page in second for p in page.posts] == []
+
+
+def test_cursor_of_the_previous_version_gets_the_overlap(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    fake.tags[TAG].append(LATE[0])
+    old = {"tags": {TAG: {"min_id": "116164185292800000"}}}  # 08:00, no read_at yet
+    pages = list(make(base, context).fetch(old, since=SINCE))
+    assert fake.requests[0][1]["min_id"] == snowflake_at(at("2026-03-03T06:00:00"))
+    assert LATE_URI in {p.post_id for page in pages for p in page.posts}
+
+
+def test_interrupted_walk_resumes_and_keeps_its_start(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    clock = Clock(at("2026-03-03T08:05:00"))
+    ctx = clocked(context, clock)
+    first = list(make(base, ctx, max_pages=1).fetch(None, since=SINCE))
+    sub = first[-1].cursor["tags"][TAG]
+    assert sub["walk"] == {"pos": "116153332531200000", "started": "2026-03-03T08:05:00.000000Z"}
+    clock.at = at("2026-03-03T08:30:00")
+    fake.requests.clear()
+    rest = list(make(base, ctx).fetch(first[-1].cursor, since=SINCE))
+    assert fake.requests[0][1]["min_id"] == "116153332531200000"
+    sub = rest[-1].cursor["tags"][TAG]
+    assert sub["read_at"] == "2026-03-03T08:05:00.000000Z" and "walk" not in sub
+    ids = [p.post_id for page in first + rest for p in page.posts]
+    assert len(set(ids)) == 5
+
+
+SEARCH_HITS = json.loads(fixture_text("mastodon", "search_walk.json"))["statuses"]
+TROLL = "grant_hunter@troll.example"
+VISIBLE = {s["uri"] for s in SEARCH_HITS if s["account"]["acct"] != TROLL}
+
+
+def _search(base: str, ctx: CollectorContext, **more: Any) -> MastodonCollector:
+    return make(base, ctx, hashtags=[], queries=["Орманова"], **more)
+
+
+def test_search_short_page_is_not_the_end(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """The reader blocks an account: its hits are removed after the limit, so the first page
+    holds 3 of 5; the walk goes on until an empty page."""
+    fake.search_hits, fake.blocked = SEARCH_HITS, {TROLL}
+    pages = list(_search(base, with_token(context), page_size=5).fetch(None, since=SINCE))
+    assert [len(p.posts) for p in pages][:2] == [3, 4]
+    ids = [p.post_id for page in pages for p in page.posts]
+    assert len(ids) == len(set(ids)) and set(ids) == VISIBLE and len(VISIBLE) == 8
+    assert all("offset" not in r[1] for r in fake.requests)
+    assert pages[-1].posts == () and pages[-1].cursor["search"]["Орманова"]["walk"] is None
+
+
+def test_search_second_fuller_than_a_page_pages_by_offset(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """Four hits share 09:05:17; with pages of 3, `before:` cannot get past that second."""
+    fake.search_hits, fake.blocked = SEARCH_HITS, {TROLL}
+    pages = list(_search(base, with_token(context), page_size=3).fetch(None, since=SINCE))
+    ids = [p.post_id for page in pages for p in page.posts]
+    assert len(ids) == len(set(ids)) and set(ids) == VISIBLE
+    offsets = [r[1].get("offset") for r in fake.requests if "offset" in r[1]]
+    assert offsets == ["0", "3", "6", "9", "12"]
+
+
+def test_search_invalid_date_falls_back_to_offset(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    """Mastodon 4.3.0/4.3.1 answer every search max_id with 422 "Invalid date"."""
+    fake.search_hits, fake.blocked, fake.search_version = SEARCH_HITS, {TROLL}, "4.3.1"
+    pages = list(_search(base, with_token(context), page_size=4).fetch(None, since=SINCE))
+    ids = [p.post_id for page in pages for p in page.posts]
+    assert len(ids) == len(set(ids)) and set(ids) == VISIBLE
+    sent = [r[1] for r in fake.requests]
+    assert "max_id" in sent[1] and [s.get("offset") for s in sent[2:]] == ["0", "4", "8", "12"]
+    sub = pages[-1].cursor["search"]["Орманова"]
+    assert sub["walk"] is None and sub["hwm"] == f"{int(SEARCH_HITS[0]['id']):020d}"
+    # the next run reaches the mark on its first page and yields nothing twice
+    fake.requests.clear()
+    again = list(
+        _search(base, with_token(context), page_size=4).fetch(pages[-1].cursor, since=SINCE)
+    )
+    assert len(again) == 1 and again[0].posts == ()
+
+
+def test_search_late_indexed_post_is_found(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    clock = Clock(at("2026-03-03T09:45:00"))
+    ctx = clocked(context, clock, token=True)
+    fake.search_hits, fake.blocked = list(SEARCH_HITS), {TROLL}
+    first = list(_search(base, ctx, page_size=5).fetch(None, since=SINCE))
+    late = dict(LATE[0], id=str(int(snowflake_at(at("2026-03-03T09:35:00"))) + 4242))
+    late["uri"] = late["uri"].replace("114002", "114077")
+    fake.search_hits.append(late)
+    clock.at = at("2026-03-03T10:00:00")
+    second = list(_search(base, ctx, page_size=5).fetch(first[-1].cursor, since=SINCE))
+    assert [p.post_id for page in second for p in page.posts] == [late["uri"]]
+
+
+def test_transient_faults_are_retried(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    fake.faults = ["503", "timeout"]
+    pages = list(make(base, context).fetch(None, since=SINCE))
+    assert len(pages) == 3 and sum(len(p.posts) for p in pages) == 6
+
+
+def test_malformed_body_fails_that_stream(
+    base: str, fake: FakeMastodon, context: CollectorContext
+) -> None:
+    fake.tags["второй"] = fake.tags[TAG]
+    fake.faults = ["malformed"]
+    pages = []
+    with pytest.raises(PartialFailure) as caught:
+        for page in make(base, context, hashtags=["второй", TAG]).fetch(None, since=SINCE):
+            pages.append(page)
+    assert list(caught.value.errors) == ["#второй"]
+    assert "malformed JSON" in caught.value.message
+    assert sum(len(p.posts) for p in pages) == 6
