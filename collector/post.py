@@ -44,6 +44,8 @@ __all__ = [
     "record_raw",
     "record_raw_hashed",
     "sha256_text",
+    "telegram_channel",
+    "telegram_post_id",
 ]
 
 REQUIRED_FIELDS = ("platform", "post_id", "created_at", "author.id", "text")
@@ -207,6 +209,22 @@ def evidence_id(platform: str, post_id: str) -> str:
     """A short id to cite in reports; derived, so every copy of the database agrees on it."""
     digest = hashlib.sha256(f"{platform}\x1f{post_id}".encode()).hexdigest()
     return "E-" + digest[:16].upper()
+
+
+def telegram_channel(username: str) -> str:
+    """A Telegram channel's id in smearwatch: its public username, lower-cased.
+
+    Telegram usernames are case-insensitive (`t.me/Pravda_KZ` and `t.me/pravda_kz` are one
+    channel), and each source spells them its own way: the web preview as the owner set it,
+    an analyst's `--channel` as typed, 4CAT as the API returned it. One spelling makes the
+    same message the same post, whichever way it came in.
+    """
+    return username.strip().lstrip("@").lower()
+
+
+def telegram_post_id(channel: str, message_id: int | str) -> str:
+    """`<channel>/<message id>` (`telegram_channel`), the id of a channel's message."""
+    return f"{telegram_channel(channel)}/{message_id}"
 
 
 def content_fingerprint(post: Post) -> str:

@@ -55,7 +55,14 @@ from collector.base import (
 from collector.errors import AccessRefused, CollectorError, MalformedResponse
 from collector.htmltext import node_text
 from collector.http import safe_url
-from collector.post import Post, RecordError, parse_time, post_from_record
+from collector.post import (
+    Post,
+    RecordError,
+    parse_time,
+    post_from_record,
+    telegram_channel,
+    telegram_post_id,
+)
 
 __all__ = ["TelegramCollector", "parse_channel_page", "parse_count"]
 
@@ -85,7 +92,7 @@ def _post_ref(href: str | None) -> str | None:
     if not href:
         return None
     match = _POST_HREF.match(href.strip())
-    return f"{match.group(1)}/{match.group(2)}" if match else None
+    return telegram_post_id(match.group(1), match.group(2)) if match else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -303,11 +310,13 @@ class TelegramCollector(Collector):
         post = post_from_record(
             {
                 "platform": "telegram",
-                "post_id": message.post_ref,
+                "post_id": telegram_post_id(
+                    message.post_ref.rpartition("/")[0], message.message_id
+                ),
                 "url": f"https://t.me/{message.post_ref}",
                 "created_at": created,
                 "author": {
-                    "id": channel.lower(),
+                    "id": telegram_channel(channel),
                     "handle": message.post_ref.rpartition("/")[0],
                     "display_name": (owner.text(deep=True).strip() if owner else None) or title,
                     "created_at": sub.get("created_at"),

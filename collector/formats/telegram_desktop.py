@@ -8,15 +8,18 @@ a time. Errors name the line where the message starts.
 Mapping: `date_unixtime` (UTC; `date` is the exporting computer's local time and is used only
 with --timezone), `text` as a string or a list of plain strings and entity objects,
 links from `text_entities` (`link`, `text_link`), hashtags, mentions, `reply_to_message_id`.
-`forwarded_from` is a display name, not a post id; it is kept in the post's provenance. Post
-ids are `<channel>/<message id>` as the web-preview collector writes them when the channel's
-public username is given (`--channel`), else `c<channel id>/<message id>`.
+`forwarded_from` is a display name and `forwarded_from_id` a peer id, neither a post id; both
+are kept in the post's provenance. Post ids are `<channel>/<message id>` spelt exactly as the
+web-preview collector spells them (`collector.post.telegram_post_id`: the username
+lower-cased) when the channel's public username is given (`--channel`), so an export and a
+collected channel meet on the same posts; else `c<channel id>/<message id>`.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -28,7 +31,7 @@ from collector.formats.base import (
     ParsedRecord,
 )
 from collector.formats.fields import make_post, time_of
-from collector.post import RecordError
+from collector.post import RecordError, telegram_channel, telegram_post_id
 
 __all__ = ["TelegramDesktopReader"]
 
@@ -164,16 +167,16 @@ class TelegramDesktopReader:
                 if record is not None:
                     yield record
 
-    def _channel(self, meta: Mapping[str, Any]) -> tuple[str, str]:
-        """(id prefix for post ids, author id)."""
+    def _channel(self, meta: Mapping[str, Any]) -> str:
+        """The channel's id (and prefix of its post ids): the username as the web collector
+        spells it (`telegram_channel`), else `c<channel id>`."""
         username = self.options.get("channel")
         if username:
-            username = str(username).lstrip("@")
-            return username, username.lower()
+            return telegram_channel(str(username))
         channel_id = meta.get("id")
         if channel_id is None:
             raise RecordError("id", "the export has no channel id; pass --channel USERNAME")
-        return f"c{channel_id}", f"c{channel_id}"
+        return f"c{channel_id}"
 
     def _record(
         self, message: Any, meta: Mapping[str, Any], line: int, source: bytes
@@ -188,7 +191,7 @@ class TelegramDesktopReader:
             return ParsedRecord(line, None, LineError(line, exc.field, exc.message), source)
 
     def _post(self, message: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
-        prefix, author_id = self._channel(meta)
+        channel = self._channel(meta)
         number = message.get("id")
         if not isinstance(number, int):
             raise RecordError("id", "required message id is missing")
@@ -202,31 +205,44 @@ class TelegramDesktopReader:
                 "missing; 'date' is in the exporting computer's local time: pass --timezone",
             )
         text, links, hashtags, mentions = _text(message)
+        # the channel's links to its own posts are navigation, as the web collector treats them
+        links = [link for link in links if not _own_post(link, channel)]
         reply = message.get("reply_to_message_id")
         username = self.options.get("channel")
+        handle = str(username).strip().lstrip("@") if username else None
         record = {
             "platform": "telegram",
-            "post_id": f"{prefix}/{number}",
-            "url": f"https://t.me/{str(username).lstrip('@')}/{number}" if username else None,
+            "post_id": telegram_post_id(channel, number),
+            "url": f"https://t.me/{handle}/{number}" if handle else None,
             "created_at": created.isoformat(),
             "author": {
-                "id": author_id,
-                "handle": str(username).lstrip("@") if username else None,
+                "id": channel,
+                "handle": handle,
                 "display_name": message.get("from") or meta.get("name"),
             },
             "text": text,
             "links": links,
             "hashtags": hashtags,
             "mentions": mentions,
-            "reply_to": f"{prefix}/{reply}" if isinstance(reply, int) else None,
+            "reply_to": telegram_post_id(channel, reply) if isinstance(reply, int) else None,
         }
         return make_post(
             record,
             message,
             forwarded_from=message.get("forwarded_from"),
+            forwarded_from_id=message.get("forwarded_from_id"),
+            edited=message.get("edited_unixtime"),
             views=message.get("views"),
             channel_name=meta.get("name"),
         )
+
+
+_OWN_POST = re.compile(r"^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z0-9_]+)/\d+")
+
+
+def _own_post(link: str, channel: str) -> bool:
+    match = _OWN_POST.match(link)
+    return match is not None and telegram_channel(match.group(1)) == channel
 
 
 def _text(message: Mapping[str, Any]) -> tuple[str, list[str], list[str], list[str]]:
