@@ -64,10 +64,13 @@ from analysis import _name_forms as nf
 
 __all__ = [
     "RULES_VERSION",
+    "AliasReading",
+    "DefenderReading",
     "Defender",
     "Mention",
     "MentionMatcher",
     "matcher_fingerprint",
+    "read_aliases",
 ]
 
 # Bump when the matching code changes what it finds; the data files are hashed separately.
@@ -257,6 +260,70 @@ def _classify(words: Sequence[str]) -> list[str]:
     return [r or _FIRST for r in roles]
 
 
+def _defender_gender(split: list[list[str]], roles: list[list[str]]) -> str:
+    for words, word_roles in zip(split, roles, strict=True):
+        for w, r in zip(words, word_roles, strict=True):
+            if r == _SURNAME:
+                g = _surname_gender(nf.fold(w))
+                if g:
+                    return g
+    for words, word_roles in zip(split, roles, strict=True):
+        for w, r in zip(words, word_roles, strict=True):
+            if r == _FIRST:
+                for c in _cyrillic_of(w):
+                    g = nf.first_name_gender(c)
+                    if g:
+                        return g
+    return "u"
+
+
+@dataclass(frozen=True)
+class AliasReading:
+    """One configured alias as the matcher reads it: its words and the role of each."""
+
+    text: str
+    words: tuple[str, ...]
+    roles: tuple[str, ...]  # "first_name", "surname" or "patronymic", one per word
+
+
+@dataclass(frozen=True)
+class DefenderReading:
+    """A defender's aliases as the matcher reads them, and the gender their endings give."""
+
+    aliases: tuple[AliasReading, ...]
+    gender: str  # "m", "f" or "u"
+
+
+def read_aliases(d: Defender) -> DefenderReading:
+    """Split and classify a defender's aliases exactly as the matcher does.
+
+    Public so that what searches for a defender (the collectors' default queries, built in
+    smearwatch/search_terms.py) starts from the same reading of the name as what matches it.
+    """
+    alias_texts = list(dict.fromkeys(a.strip() for a in (d.name, *d.aliases) if a.strip()))
+    split = [[w for w in _WORD_SPLIT.split(a) if w] for a in alias_texts]
+    roles = [_classify(ws) for ws in split]
+    # A one-word alias takes the role its word has in the defender's full names: "Сыздық"
+    # alone is the surname of "Даурен Сыздық", whatever a dictionary says about the word.
+    known = {
+        nf.fold(w): r
+        for ws, rs in zip(split, roles, strict=True)
+        if len(ws) > 1
+        for w, r in zip(ws, rs, strict=True)
+    }
+    roles = [
+        [known.get(nf.fold(ws[0]), rs[0])] if len(ws) == 1 else rs
+        for ws, rs in zip(split, roles, strict=True)
+    ]
+    return DefenderReading(
+        aliases=tuple(
+            AliasReading(text, tuple(ws), tuple(rs))
+            for text, ws, rs in zip(alias_texts, split, roles, strict=True)
+        ),
+        gender=_defender_gender(split, roles),
+    )
+
+
 class MentionMatcher:
     """Finds defenders in posts. Build once per defender list, then call `find` per post."""
 
@@ -302,22 +369,11 @@ class MentionMatcher:
         self, d: Defender, entries: dict[str, dict[int, list[frozenset[str]]]]
     ) -> None:
         index = len(self._defenders)
-        alias_texts = list(dict.fromkeys(a.strip() for a in (d.name, *d.aliases) if a.strip()))
-        split = [[w for w in _WORD_SPLIT.split(a) if w] for a in alias_texts]
-        roles = [_classify(ws) for ws in split]
-        # A one-word alias takes the role its word has in the defender's full names: "Сыздық"
-        # alone is the surname of "Даурен Сыздық", whatever a dictionary says about the word.
-        known = {
-            nf.fold(w): r
-            for ws, rs in zip(split, roles, strict=True)
-            if len(ws) > 1
-            for w, r in zip(ws, rs, strict=True)
-        }
-        roles = [
-            [known.get(nf.fold(ws[0]), rs[0])] if len(ws) == 1 else rs
-            for ws, rs in zip(split, roles, strict=True)
-        ]
-        gender = self._defender_gender(split, roles)
+        reading = read_aliases(d)
+        alias_texts = [a.text for a in reading.aliases]
+        split = [list(a.words) for a in reading.aliases]
+        roles = [list(a.roles) for a in reading.aliases]
+        gender = reading.gender
         info = _DefenderInfo(id=d.id, gender=gender)
         self._defenders.append(info)
         for text, words, word_roles in zip(alias_texts, split, roles, strict=True):
@@ -361,23 +417,6 @@ class MentionMatcher:
                 key = handle.strip().lstrip("@").lower()
                 if key:
                     self._handles[key].append((index, platform.lower(), handle.strip()))
-
-    @staticmethod
-    def _defender_gender(split: list[list[str]], roles: list[list[str]]) -> str:
-        for words, word_roles in zip(split, roles, strict=True):
-            for w, r in zip(words, word_roles, strict=True):
-                if r == _SURNAME:
-                    g = _surname_gender(nf.fold(w))
-                    if g:
-                        return g
-        for words, word_roles in zip(split, roles, strict=True):
-            for w, r in zip(words, word_roles, strict=True):
-                if r == _FIRST:
-                    for c in _cyrillic_of(w):
-                        g = nf.first_name_gender(c)
-                        if g:
-                            return g
-        return "u"
 
     def _word(
         self,

@@ -58,6 +58,7 @@ __all__ = [
     "DefenderLike",
     "NewestFirstWalk",
     "Page",
+    "SearchTerms",
     "Setting",
     "example_toml",
     "is_stream_error",
@@ -122,13 +123,34 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True)
+class SearchTerms:
+    """The default search input of one platform, worked out outside the collector.
+
+    Why outside: a platform's search matches whole words without stemming, so finding the
+    posts that decline a name needs the name's inflected forms, and those come from the mention
+    matcher, which a collector may not import. The wiring layer (smearwatch/search_terms.py)
+    builds them; a collector only sends them. `queries` are in priority order (a collector
+    with a request budget keeps the head); `hashtags` are tag names without '#'.
+    """
+
+    queries: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CollectorContext:
-    """Everything a collector gets from outside besides its settings."""
+    """Everything a collector gets from outside besides its settings.
+
+    `search_terms(platform)` gives the default queries and hashtags for the defenders; when it
+    is None (a collector built on its own, e.g. in a test) collectors fall back to the
+    defenders' configured aliases as written.
+    """
 
     http: HttpClient
     defenders: Sequence[DefenderLike] = ()
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: Callable[[], datetime] = utc_now
+    search_terms: Callable[[str], SearchTerms] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +394,11 @@ class Collector(ABC):
                 value = (value,)
             handles.extend(h.strip() for h in value or () if h and h.strip())
         return list(dict.fromkeys(handles))
+
+    def default_search_terms(self) -> SearchTerms | None:
+        """This platform's default queries and hashtags from the wiring layer, if it gave any."""
+        provider = self.context.search_terms
+        return provider(self.platform) if provider is not None else None
 
     def defender_aliases(self) -> list[str]:
         aliases: list[str] = []

@@ -4,6 +4,22 @@ Why two hosts: since 2025 Bluesky serves `app.bsky.feed.searchPosts` only to log
 clients, so search goes through the PDS (`base_url`) with an app-password session, while author
 feeds and profiles are read from the public AppView (`appview_url`) without credentials.
 
+Search semantics (bluesky-social/indigo `search/post_schema.json` and `parse_query.go`): the
+index splits text with `icu_tokenizer` and folds case and diacritics (`icu_folding`) but does
+not stem, and a query is strict AND of its words or "quoted phrases"; `OR` is not an operator.
+So each inflected form of a name is its own query: the default queries come from
+`CollectorContext.search_terms` (built from the mention matcher's forms in
+smearwatch/search_terms.py), highest priority first, under the `max_queries` budget (see
+`_queries_this_run`). A defender's handle is searched as `mentions:<handle>`, which matches the
+posts' mention facets (the DID), not the text. Explicit `queries` are sent as written.
+
+Blocks: a logged-in search hides the posts of accounts that block the research account (and of
+the ones it blocks: the AppView applies blocks in both directions to the viewer). An abuser who
+blocks the research account disappears from the search results; reading a known account
+through `authors` still works, because author feeds and profiles are read from the public
+AppView (`appview_url`) without credentials, where blocks of the research account do not
+apply. The report's methodology says so.
+
 Session: `createSession` is limited to 30 per 5 minutes and 300 per day per account, so the
 session is cached per process (keyed by PDS and identifier) and reused by every collector
 instance and run. An expired access token (`ExpiredToken`/`InvalidToken`, HTTP 400 or 401) is
@@ -321,9 +337,16 @@ class BlueskyCollector(Collector):
             "queries",
             "strings",
             None,
-            help="search queries; default: every defender's aliases and Bluesky handles",
+            help="search queries as written; default: every inflected form of the defenders' "
+            "names and mentions:<handle> for their Bluesky handles",
         ),
         Setting("authors", "strings", (), help="accounts whose feeds are read in full"),
+        Setting(
+            "max_queries",
+            "int",
+            400,
+            help="searches per run; with more queries, a quarter of it rotates through the rest",
+        ),
         Setting("page_size", "int", 100, help="posts per request (1-100)"),
         Setting(
             "max_pages",
@@ -350,9 +373,15 @@ class BlueskyCollector(Collector):
         self.appview: str = cfg["appview_url"]
         queries = cfg["queries"]
         if queries is None:
-            queries = [_as_query(a) for a in self.defender_aliases()]
-            queries += self.defender_handles("bluesky")
+            terms = self.default_search_terms()
+            if terms is not None:
+                queries = list(terms.queries)
+            else:
+                queries = [_as_query(a) for a in self.defender_aliases()]
+                queries += [f"mentions:{h.lstrip('@')}" for h in self.defender_handles("bluesky")]
         self.queries: tuple[str, ...] = tuple(dict.fromkeys(queries))
+        if cfg["max_queries"] < 1:
+            raise SettingsError(f"source {self.name!r}: max_queries must be at least 1")
         self.authors: tuple[str, ...] = tuple(cfg["authors"])
         if not 1 <= cfg["page_size"] <= 100:
             raise SettingsError(f"source {self.name!r}: page_size must be between 1 and 100")
@@ -368,13 +397,37 @@ class BlueskyCollector(Collector):
     # -- fetch -----------------------------------------------------------------------------
     def fetch(self, cursor: Mapping[str, Any] | None, *, since: datetime) -> Iterator[Page]:
         state: dict[str, Any] = {"search": {}, "authors": {}}
-        for key in state:
+        for key in ("search", "authors"):
             state[key] = dict((cursor or {}).get(key) or {})
-        for query in self.queries:
+        if (cursor or {}).get("rotation") is not None:
+            state["rotation"] = cursor["rotation"]
+        for query in self._queries_this_run(state):
             yield from self._guarded(f"search {query!r}", self._search(state, query, since))
         for actor in self.authors:
             yield from self._guarded(f"author {actor}", self._author_feed(state, actor, since))
         self.finish()
+
+    def _queries_this_run(self, state: dict[str, Any]) -> list[str]:
+        """The queries of this run under the `max_queries` budget.
+
+        Why a budget: the search has no OR, so every inflected form of every name is a query
+        of its own, and the PDS allows 3000 requests per 5 minutes per IP. The queries come in
+        priority order; when there are more than the budget, three quarters of the budget are
+        spent on the head of the list every run and the last quarter rotates through the rest
+        (`state["rotation"]` is where the next run starts). A rotating query's high-water mark
+        still makes its next turn walk back over everything since its last one.
+        """
+        budget = self.config["max_queries"]
+        if len(self.queries) <= budget:
+            state.pop("rotation", None)
+            return list(self.queries)
+        fixed = budget - budget // 4
+        head, tail = list(self.queries[:fixed]), list(self.queries[fixed:])
+        slots = budget - fixed
+        start = int(state.get("rotation") or 0) % len(tail)
+        turn = [tail[(start + i) % len(tail)] for i in range(slots)]
+        state["rotation"] = (start + slots) % len(tail)
+        return head + turn
 
     def _guarded(self, stream: str, pages: Iterator[Page]) -> Iterator[Page]:
         try:

@@ -198,15 +198,17 @@ class MastodonCollector(Collector):
         self.host = urlsplit(self.base).hostname or self.base
         if not 1 <= cfg["page_size"] <= 40:
             raise SettingsError(f"source {self.name!r}: page_size must be between 1 and 40")
+        terms = self.default_search_terms()  # from the wiring layer; None when built alone
         hashtags = cfg["hashtags"]
         if hashtags is None:
-            hashtags = [_as_hashtag(a) for a in self.defender_aliases()]
+            aliases = self.defender_aliases()
+            hashtags = terms.hashtags if terms else [_as_hashtag(a) for a in aliases]
         self.hashtags = tuple(dict.fromkeys(h.lstrip("#") for h in hashtags if h.lstrip("#")))
         self.accounts = tuple(a.lstrip("@") for a in cfg["accounts"])
         self.token = context.env.get(cfg["token_env"]) or None
         queries = cfg["queries"]
         if queries is None:
-            queries = self.defender_aliases() if self.token else ()
+            queries = (terms.queries if terms else self.defender_aliases()) if self.token else ()
         elif queries and not self.token:
             raise SettingsError(
                 f"source {self.name!r}: Mastodon status search needs a user token in "

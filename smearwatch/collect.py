@@ -46,6 +46,7 @@ from collector.post import Post
 from db import models
 from db.store import PostWriter
 from smearwatch.config import Config, ConfigError, SourceConfig
+from smearwatch.search_terms import search_terms_provider
 
 __all__ = [
     "AfterWrite",
@@ -148,6 +149,9 @@ def collect(
         defenders=config.defenders,
         env=os.environ if env is None else env,
         now=clock,
+        # Default search queries/hashtags: every inflected form of the names, worked out here
+        # because collectors may not import the matcher (computed on first use only).
+        search_terms=search_terms_provider(config.defenders),
     )
     try:
         for source, summary in zip(sources, summaries, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from collector.base import CollectorContext, example_toml
+from collector.base import CollectorContext, SearchTerms, example_toml
 from collector.bluesky import PASSWORD_ENV, BlueskyCollector, reset_caches
 from collector.errors import AuthFailed, PartialFailure, SettingsError
 
@@ -398,7 +399,7 @@ def test_default_queries_from_defenders(base: str, bsky_context: CollectorContex
         '"Ерлан Темирханов"',
         '"Yerlan Temirkhanov"',
         "Темирханов",
-        "bakhyt-ormanova.bsky.social",
+        "mentions:bakhyt-ormanova.bsky.social",  # the mention facet, not the text
     )
 
 
@@ -422,3 +423,78 @@ def test_changed_response_shape_is_reported_as_such(
     fake.search_pages = {None: "searchPosts_changed_shape.json"}
     with pytest.raises(PartialFailure, match="expected a JSON object with a 'posts' list"):
         list(make(base, bsky_context).fetch(None, since=SINCE))
+
+
+def test_default_queries_come_from_the_wiring_layer(
+    base: str, bsky_context: CollectorContext
+) -> None:
+    """The inflected forms are worked out outside the collector and sent as given; explicit
+    `queries` in the config still win."""
+    asked: list[str] = []
+
+    def terms(platform: str) -> SearchTerms:
+        asked.append(platform)
+        return SearchTerms(queries=("Орманова", "Ормановой", "Ормановаға", "Ормановой"))
+
+    context = dataclasses.replace(bsky_context, search_terms=terms)
+    assert make(base, context, queries=None).queries == ("Орманова", "Ормановой", "Ормановаға")
+    assert asked == ["bluesky"]
+    assert make(base, context, queries=["Бахыт"]).queries == ("Бахыт",)
+
+
+def test_query_budget_keeps_the_head_and_rotates_the_rest(
+    base: str, fake: FakeBluesky, bsky_context: CollectorContext
+) -> None:
+    """With more queries than `max_queries`, three quarters of the budget go to the head of
+    the list every run and the rest rotates, so every query gets its turn and its walk."""
+    fake.search_pages = {None: "searchPosts_page2.json"}  # one short page per query
+    queries = [f"q{i}" for i in range(10)]
+    collector = make(base, bsky_context, queries=queries, max_queries=4)
+    cursor = None
+    runs = []
+    for _ in range(4):
+        start = len(fake.search_params)
+        pages = list(collector.fetch(cursor, since=SINCE))
+        cursor = pages[-1].cursor
+        runs.append([p["q"] for p in fake.search_params[start:]])
+    assert runs == [
+        ["q0", "q1", "q2", "q3"],
+        ["q0", "q1", "q2", "q4"],
+        ["q0", "q1", "q2", "q5"],
+        ["q0", "q1", "q2", "q6"],
+    ]
+    assert cursor["rotation"] == 4
+    assert set(cursor["search"]) == {f"q{i}" for i in range(7)}
+    with pytest.raises(SettingsError, match="max_queries"):
+        make(base, bsky_context, max_queries=0)
+
+
+def test_author_feeds_go_to_the_public_appview_without_credentials(
+    base: str, fake: FakeBluesky, bsky_context: CollectorContext, server: HTTPServer
+) -> None:
+    """Search is logged in at the PDS; watched accounts' feeds and profiles are read from the
+    public AppView with no Authorization header, so an account that blocks the research
+    account is still read in full."""
+    seen: list[tuple[str, str | None]] = []
+
+    def appview(request: Request) -> Response:
+        seen.append((request.path, request.headers.get("Authorization")))
+        if request.path.endswith("getProfiles"):
+            return fake.profiles(request)
+        return fake.feed(request)
+
+    for method in ("app.bsky.feed.getAuthorFeed", "app.bsky.actor.getProfiles"):
+        server.expect_request(f"/appview/xrpc/{method}").respond_with_handler(appview)
+    collector = make(
+        base,
+        bsky_context,
+        appview_url=f"{base}/appview",
+        queries=["Орманова"],
+        authors=["user8812734.bsky.social"],
+    )
+    posts = [p for page in collector.fetch(None, since=SINCE) for p in page.posts]
+    assert fake.logins == 1 and fake.search_params  # search: logged in, at the PDS
+    assert any(p.extra.get("author") == "user8812734.bsky.social" for p in posts)
+    assert hits(server, "/xrpc/app.bsky.feed.getAuthorFeed") == 0  # never the PDS
+    assert {path for path, _ in seen} >= {"/appview/xrpc/app.bsky.feed.getAuthorFeed"}
+    assert all(auth is None for _, auth in seen)
