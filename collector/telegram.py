@@ -24,7 +24,14 @@ Mapping: `post_id` = `data-post` (`channel/123`), author = the channel (a signat
 channel shows one, goes to `extra["signature"]`), `repost_of` = the forwarded-from post
 (`other_channel/12`), `reply_to` = the replied-to post, links = anchors in the text plus the
 link preview (hashtag searches and the channel's own post links excluded), hashtags from the
-`?q=%23…` anchors, mentions from `@name` anchors, views in `extra["views"]`. The raw payload is
+`?q=%23…` anchors, mentions from `@name` anchors, views in `extra["views"]`. Photo, video and
+album posts keep their caption inside `.media_supported_cont`; it is their text like any other
+(`message_text_node`), and `extra["media"]` says which media the post carries. A forwarded
+message carries the original's text and links; its source goes to `repost_of` (when it is a
+public post), `extra["forwarded_from"]`, `…_url` and `…_author`. Message links' hrefs are
+escaped twice by t.me (`&amp;` survives HTML parsing), so they are decoded once
+(`decode_href`) before the store normalises them. Telegram's "edited" marker becomes
+`extra["edited"]`. The raw payload is
 the message's HTML fragment exactly as received. The channel's creation date (service message
 "Channel created", usually message 1) is remembered in the cursor once a walk has reached it
 and used as the author's creation date.
@@ -64,7 +71,16 @@ from collector.post import (
     telegram_post_id,
 )
 
-__all__ = ["TelegramCollector", "parse_channel_page", "parse_count"]
+__all__ = [
+    "TelegramCollector",
+    "album_ids",
+    "decode_href",
+    "is_edited",
+    "media_kinds",
+    "message_text_node",
+    "parse_channel_page",
+    "parse_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +101,99 @@ def parse_count(text: str | None) -> int | None:
     number = float(match.group(1).replace(",", "."))
     factor = {"k": 1_000, "m": 1_000_000}.get(match.group(2).lower(), 1)
     return int(round(number * factor))
+
+
+# Ancestors whose `.tgme_widget_message_text` is not the message's own text: the quoted
+# message of a reply, a link preview's description, a poll's question.
+_FOREIGN_TEXT = frozenset(
+    {"tgme_widget_message_reply", "tgme_widget_message_link_preview", "tgme_widget_message_poll"}
+)
+# `&amp;` as it stands in an href *after* HTML parsing: t.me escapes the ampersands of message
+# links twice (since 2024), so the parsed attribute still holds the entity.
+_ESCAPED_AMP = re.compile(r"&(?:amp|#0*38|#x0*26);", re.IGNORECASE)
+_MEDIA = (
+    ("tgme_widget_message_grouped_wrap", "album"),
+    ("tgme_widget_message_photo_wrap", "photo"),
+    ("tgme_widget_message_video_player", "video"),
+    ("tgme_widget_message_roundvideo_player", "video_note"),
+    ("tgme_widget_message_voice_player", "voice"),
+    ("tgme_widget_message_document_wrap", "document"),
+    ("tgme_widget_message_sticker_wrap", "sticker"),
+    ("tgme_widget_message_poll", "poll"),
+)
+
+
+def decode_href(href: str | None) -> str:
+    """An href with the second escaping of its ampersands undone, once.
+
+    Only `&amp;` (and its numeric forms) is decoded, not every entity: `html.unescape` would
+    also turn a query like `?a=1&copy=2` into `?a=1©=2`, HTML5's legacy entities needing no
+    semicolon. Decoding once keeps a link that really contains the text `&amp;` (escaped
+    three times on the page) as its author wrote it.
+    """
+    text = (href or "").strip()
+    return _ESCAPED_AMP.sub("&", text) if "&" in text else text
+
+
+def _classes(node: LexborNode) -> set[str]:
+    return set((node.attributes.get("class") or "").split())
+
+
+def message_text_node(message: LexborNode) -> LexborNode | None:
+    """The message's own text: a plain post's text or a media post's caption.
+
+    Photo, video and album posts keep the caption inside `.media_supported_cont`, so the text
+    is not always a direct child of the bubble; a reply's quoted text, a link preview and a
+    poll carry `.tgme_widget_message_text` nodes of their own, which are not this message's.
+    """
+    for candidate in message.css(".tgme_widget_message_text"):
+        parent = candidate.parent
+        foreign = False
+        while parent is not None:
+            if _classes(parent) & _FOREIGN_TEXT:
+                foreign = True
+                break
+            parent = parent.parent
+        if not foreign and "js-message_reply_text" not in _classes(candidate):
+            return candidate
+    return None
+
+
+def is_edited(message: LexborNode) -> bool:
+    """Telegram marks an edited message with the word "edited" before its time (no edit time
+    is shown, so the edit is dated by when it was noticed)."""
+    meta = message.css_first(".tgme_widget_message_meta")
+    if meta is None:
+        return False
+    date = meta.css_first(".tgme_widget_message_date")
+    text = meta.text(deep=True)
+    if date is not None:
+        text = text.replace(date.text(deep=True), " ")
+    return "edited" in text.lower()
+
+
+def media_kinds(message: LexborNode) -> list[str]:
+    """What media the message carries ('photo', 'album', 'video', ...), in a fixed order."""
+    found = set()
+    for node in message.css("[class]"):
+        classes = _classes(node)
+        for css_class, kind in _MEDIA:
+            if css_class in classes:
+                found.add(kind)
+    if "album" in found:
+        found.discard("photo")
+    return [kind for _, kind in _MEDIA if kind in found]
+
+
+def album_ids(message: LexborNode) -> list[int]:
+    """Message ids of an album's members (`…/<id>?single` links): one widget shows several
+    messages, so their ids are present on the page although only the first has a widget."""
+    ids = []
+    for a in message.css("a.grouped_media_wrap[href]"):
+        ref = _post_ref(a.attributes.get("href"))
+        if ref:
+            ids.append(int(ref.rpartition("/")[2]))
+    return ids
 
 
 def _post_ref(href: str | None) -> str | None:
@@ -272,14 +381,14 @@ class TelegramCollector(Collector):
             "time[datetime]"
         )
         created = time_node.attributes.get("datetime") if time_node else None
-        text_node = node.css_first(".tgme_widget_message_bubble > .tgme_widget_message_text")
+        text_node = message_text_node(node)
         links: list[str] = []
         hashtags: list[str] = []
         mentions: list[str] = []
         own = channel.lower()
         if text_node is not None:
             for a in text_node.css("a[href]"):
-                href = (a.attributes.get("href") or "").strip()
+                href = decode_href(a.attributes.get("href"))
                 label = a.text(deep=True).strip()
                 if href.startswith("?q="):
                     tag = unquote(href[3:])
@@ -300,7 +409,7 @@ class TelegramCollector(Collector):
             text = ""
         preview = node.css_first("a.tgme_widget_message_link_preview[href]")
         if preview is not None:
-            links.append(preview.attributes.get("href") or "")
+            links.append(decode_href(preview.attributes.get("href")))
         forwarded = node.css_first(".tgme_widget_message_forwarded_from_name")
         forwarded_href = forwarded.attributes.get("href") if forwarded is not None else None
         reply = node.css_first("a.tgme_widget_message_reply[href]")
@@ -339,7 +448,15 @@ class TelegramCollector(Collector):
         if forwarded is not None:
             extra["forwarded_from"] = forwarded.text(deep=True).strip()
             if forwarded_href:
-                extra["forwarded_from_url"] = forwarded_href
+                extra["forwarded_from_url"] = decode_href(forwarded_href)
+            forwarded_author = node.css_first(".tgme_widget_message_forwarded_from_author")
+            if forwarded_author is not None:
+                extra["forwarded_from_author"] = forwarded_author.text(deep=True).strip()
+        if is_edited(node):
+            extra["edited"] = True
+        media = media_kinds(node)
+        if media:
+            extra["media"] = media
         return dataclasses.replace(post, collected_at=fetched_at, extra=extra)
 
 
