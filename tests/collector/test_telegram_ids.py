@@ -74,3 +74,30 @@ def test_desktop_export_and_web_collector_give_the_same_posts(
     forwarded = desktop["pravda_kz_example/101"].extra["provenance"]
     assert forwarded["forwarded_from"] == "Other Source"
     assert forwarded["forwarded_from_id"] == "channel1009876543"
+
+
+def test_4cat_exports_give_the_web_collectors_posts(
+    server: HTTPServer, base: str, context: CollectorContext
+) -> None:
+    web = {p.post_id: p for p in _web_posts(server, base, context)}
+    for name in ("telegram.ndjson", "telegram.csv"):
+        with open_export(FIXTURES / "4cat" / name) as export:
+            fmt = "4cat-ndjson" if name.endswith("ndjson") else "4cat-csv"
+            fourcat = {r.post.post_id: r.post for r in reader_for(fmt).read(export) if r.post}
+        assert set(web) <= set(fourcat), name
+        for post_id, from_web in web.items():
+            item = fourcat[post_id]
+            assert (item.author.id, item.created_at, item.text) == (
+                from_web.author.id,
+                from_web.created_at,
+                from_web.text,
+            )
+            assert (item.links, item.mentions, item.reply_to) == (
+                from_web.links,
+                from_web.mentions,
+                from_web.reply_to,
+            )
+        if fmt == "4cat-ndjson":
+            assert (
+                fourcat["pravda_kz_example/101"].repost_of == web["pravda_kz_example/101"].repost_of
+            )
