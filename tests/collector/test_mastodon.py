@@ -560,3 +560,25 @@ def test_malformed_body_fails_that_stream(
     assert list(caught.value.errors) == ["#второй"]
     assert "malformed JSON" in caught.value.message
     assert sum(len(p.posts) for p in pages) == 6
+
+
+def test_seen_ids_are_capped(base: str, fake: FakeMastodon, context: CollectorContext) -> None:
+    """A busy hashtag: 2,100 statuses inside the overlap. The cursor keeps the newest 2,000
+    ids; the next run re-yields only the 100 it forgot (duplicates the store absorbs)."""
+    clock = Clock(at("2026-03-03T08:05:00"))
+    ctx = clocked(context, clock)
+    start = int(snowflake_at(at("2026-03-03T07:00:00")))
+    template = fake.tags[TAG][2]
+    busy = []
+    for n in range(2_100):
+        status_id = str(start + n * (1500 << 16))  # one every 1.5 s
+        uri = f"https://social.example/users/patriot_kz/statuses/{status_id}"
+        busy.append(dict(template, id=status_id, uri=uri, url=uri))
+    fake.tags[TAG] = busy
+    first = list(make(base, ctx, page_size=40, max_pages=60).fetch(None, since=SINCE))
+    assert sum(len(p.posts) for p in first) == 2_100
+    seen = first[-1].cursor["tags"][TAG]["seen"]
+    assert seen == [s["id"] for s in busy[-2_000:]]
+    clock.at = at("2026-03-03T08:20:00")
+    second = list(make(base, ctx, page_size=40, max_pages=60).fetch(first[-1].cursor, since=SINCE))
+    assert [p.post_id for page in second for p in page.posts] == [s["uri"] for s in busy[:100]]
