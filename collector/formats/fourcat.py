@@ -45,6 +45,7 @@ __all__ = [
     "as_lexicon",
     "bluesky_item_post",
     "guess_platform",
+    "hashtags_in_text",
     "telegram_item_post",
     "urls_in_text",
 ]
@@ -60,6 +61,7 @@ _BSKY_LINK = re.compile(r"^https?://bsky\.app/profile/([^/?#]+)/post/([A-Za-z0-9
 # 4CAT joins list columns with ','; a comma inside a link must not split it
 _LINK_SPLIT = re.compile(r",(?=\s*https?://)")
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'«»]+", re.IGNORECASE)
+_HASHTAG = re.compile(r"(?<![\w/#&=?])#(\w*[^\W\d]\w*)")
 _TRAILING = ".,;:!?…)]}»\"'"
 _TG_POST = re.compile(r"^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z0-9_]+)/(\d+)")
 # the first keys of a raw item, for a first line longer than the detection head
@@ -86,6 +88,11 @@ def urls_in_text(text: str) -> list[str]:
         if len(url) > len("https://"):
             out.append(url)
     return out
+
+
+def hashtags_in_text(text: str) -> list[str]:
+    """`#tag`s of a text as Telegram marks them (letters, digits, '_'; not a link's `#part`)."""
+    return _HASHTAG.findall(text or "")
 
 
 def _own_post(link: str, channel: str) -> bool:
@@ -154,6 +161,10 @@ class _Fourcat(RowReader):
             return value
 
         record["post_id"] = uri(record["post_id"])
+        if record["post_id"] and record["post_id"].startswith("at://did:"):
+            # the web link as the Bluesky collector writes it (by DID: a handle can change)
+            rkey = record["post_id"].rsplit("/", 1)[-1]
+            record["url"] = f"https://bsky.app/profile/{did}/post/{rkey}"
         record["links"] = [
             link.strip() for link in _LINK_SPLIT.split(cell(row, "links") or "") if link.strip()
         ]
@@ -198,6 +209,7 @@ class _Fourcat(RowReader):
         links = urls_in_text(record["text"]) + [cell(row, "link_attached") or ""]
         record["links"] = [link for link in links if link and not _own_post(link, channel)]
         record["mentions"] = listed(row.get("entities_mentioned"), "entities_mentioned")
+        record["hashtags"] = hashtags_in_text(record["text"])  # 4CAT's Telegram CSV has none
         reply = cell(row, "reply_to")
         if reply and reply.isdigit():
             record["reply_to"] = telegram_post_id(channel, reply)

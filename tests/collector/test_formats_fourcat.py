@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from collector.files import detect_format, open_export, reader_for
-from collector.formats.fourcat import as_lexicon, urls_in_text
+from collector.formats.fourcat import as_lexicon, hashtags_in_text, urls_in_text
 from collector.post import Post
 
 from .conftest import FIXTURES
@@ -52,8 +52,8 @@ def test_4cat_telegram(name: str) -> None:
     linking = posts["pravda_kz_example/105"]
     assert linking.links == ("https://t.me/qazaq_echo_example",)
     assert posts["pravda_kz_example/103"].links == ()
+    assert first.hashtags == ("грантоед",) and photo.hashtags == ("грантоед",)
     if name.endswith("ndjson"):
-        assert first.hashtags == ("грантоед",) and photo.hashtags == ("грантоед",)
         # the forward's source, from the forward header: the post the web collector links to
         assert first.repost_of == "other_source_example/12"
         assert first.author.display_name == "Правда KZ"
@@ -78,6 +78,7 @@ def test_4cat_telegram_ndjson_and_csv_agree() -> None:
             item.text,
         )
         assert (row.links, row.mentions, row.reply_to) == (item.links, item.mentions, item.reply_to)
+        assert row.hashtags == item.hashtags
 
 
 def test_4cat_bluesky_csv() -> None:
@@ -126,6 +127,7 @@ def test_4cat_bluesky_ndjson_items_read_as_the_collector_reads_them() -> None:
     _, rows, _ = read(FIXTURES / "4cat/bluesky.csv")
     for post_id, post in posts.items():
         assert (rows[post_id].text, rows[post_id].created_at) == (post.text, post.created_at)
+        assert (rows[post_id].url, rows[post_id].links) == (post.url, post.links)
 
 
 def test_a_long_item_is_recognised_from_its_first_keys(tmp_path: Path) -> None:
@@ -155,6 +157,10 @@ def test_helpers() -> None:
     assert urls_in_text("см. https://example.kz/a1, и www.example.org/b.") == [
         "https://example.kz/a1",
         "https://www.example.org/b",
+    ]
+    assert hashtags_in_text("#грантоед и #Qazaq_2026, не https://x.kz/#frag, не #2026") == [
+        "грантоед",
+        "Qazaq_2026",
     ]
     dumped = {
         "indexed_at": "t",
