@@ -277,6 +277,6 @@ def _text(message: Mapping[str, Any]) -> tuple[str, list[str], list[str], list[s
             links.append(str(entity["href"]))
         elif kind == "hashtag" and body:
             hashtags.append(body)
-        elif kind in ("mention", "mention_name") and body:
+        elif kind == "mention" and body:  # a mention_name is a person's name, not a handle
             mentions.append(body.lstrip("@"))
     return text, links, hashtags, mentions

@@ -95,7 +95,7 @@ def test_telegram_desktop_export() -> None:
     first, second = posts
     assert first.created_at.isoformat() == "2026-11-20T10:15:03+00:00"
     assert first.links == ("https://example.kz/news/7",)
-    assert second.text == "Кто платит @ormanova_kz? #грантоед источник"
+    assert second.text == "Кто платит @ormanova_kz? #грантоед источник, спросите Анну Кеслер"
     assert second.mentions == ("ormanova_kz",) and second.hashtags == ("грантоед",)
     assert second.links == ("https://example.org/leak?utm_source=tg",)
     assert second.reply_to == "pravda_kz_example/101"

@@ -174,3 +174,21 @@ def test_helpers() -> None:
         "record": {"createdAt": "t"},
         "4CAT_metadata": 1,
     }
+
+
+def test_a_forward_with_resolved_references(tmp_path: Path) -> None:
+    """4CAT's "resolve references" puts the channel's full info where the peer was."""
+    item = json.loads(
+        (FIXTURES / "4cat/telegram.ndjson").read_text(encoding="utf-8").split("\n")[0]
+    )
+    source = item["_forward"]["_chat"]
+    full = {"full_chat": {"id": source["id"], "about": "Другие новости", "_type": "ChannelFull"}}
+    resolved = {**full, "chats": [source], "users": [], "_type": "ChatFull"}
+    item["fwd_from"]["from_id"] = {**resolved, "channel_id": source["id"]}
+    item["peer_id"] = {**resolved, "chats": [item["_chat"]], "channel_id": item["_chat"]["id"]}
+    item["_forward"] = None
+    path = tmp_path / "resolved.ndjson"
+    path.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    _, posts, errors = read(path)
+    assert errors == []
+    assert posts["pravda_kz_example/101"].repost_of == "other_source_example/12"
