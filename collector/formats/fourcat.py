@@ -229,8 +229,13 @@ class _Fourcat(RowReader):
 def _created(row: Mapping[str, Any]) -> Any:
     """`unix_timestamp` (Telegram, VK) or `timestamp`: epoch seconds in the Bluesky CSV, the
     4CAT server's local time elsewhere (read as UTC only when nothing better is there)."""
-    if cell(row, "unix_timestamp"):
-        return time_of(float(need(row, "unix_timestamp")), "unix_timestamp")
+    unix = cell(row, "unix_timestamp")
+    if unix:
+        try:
+            seconds = float(unix)
+        except ValueError:
+            raise RecordError("unix_timestamp", f"expected epoch seconds, got {unix!r}") from None
+        return time_of(seconds, "unix_timestamp")
     stamp = need(row, "timestamp")
     if stamp.isdigit():
         return time_of(int(stamp), "timestamp")

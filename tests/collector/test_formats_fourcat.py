@@ -192,3 +192,13 @@ def test_a_forward_with_resolved_references(tmp_path: Path) -> None:
     _, posts, errors = read(path)
     assert errors == []
     assert posts["pravda_kz_example/101"].repost_of == "other_source_example/12"
+
+
+def test_a_bad_csv_cell_names_line_and_field(tmp_path: Path) -> None:
+    text = (FIXTURES / "4cat/telegram.csv").read_text(encoding="utf-8")
+    path = tmp_path / "telegram.csv"
+    path.write_text(text.replace(",1772524800,", ",вчера,", 1), encoding="utf-8")
+    _, posts, errors = read(path)
+    assert len(posts) == 4
+    # the row of message 102 starts on line 5: message 101's text spans lines 2-4
+    assert [(e.line, e.field) for e in errors] == [(5, "unix_timestamp")]
