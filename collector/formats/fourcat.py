@@ -443,7 +443,10 @@ def bluesky_item_post(item: Mapping[str, Any]) -> Post:
         raise RecordError("author.did", "required value is missing")
     if not isinstance(view.get("record"), Mapping):
         raise RecordError("record", "expected the post record")
-    post = post_from_view(view, raw=item)
+    try:
+        post = post_from_view(view, raw=item)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a field of another type
+        raise RecordError("record", f"not a Bluesky postView as expected ({exc})") from None
     if not post.post_id.startswith("at://"):
         raise RecordError("uri", "expected an at:// URI")
     return post

@@ -147,10 +147,17 @@ def test_an_unknown_item_names_its_line(tmp_path: Path) -> None:
     broken = json.loads(lines[2])
     del broken["author"]["did"]
     lines[2] = json.dumps(broken)
+    odd = json.loads(lines[3])
+    odd["record"]["facets"] = {"features": "not a list"}
+    lines[3] = json.dumps(odd)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _, posts, errors = read(path, "4cat-ndjson")
-    assert len(posts) == 3
-    assert [(e.line, e.field) for e in errors] == [(2, "(record)"), (3, "author.did")]
+    assert len(posts) == 2
+    assert [(e.line, e.field) for e in errors] == [
+        (2, "(record)"),
+        (3, "author.did"),
+        (4, "record"),
+    ]
 
 
 def test_helpers() -> None:
