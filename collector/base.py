@@ -109,6 +109,23 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+#: Declared for every collector that can re-read stored posts (`Collector.supports_recheck`).
+RECHECK_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "recheck",
+        "duration",
+        timedelta(hours=48),
+        help="re-read stored posts this recent for edits and deletions ('0s' turns it off)",
+    ),
+    Setting(
+        "recheck_max_posts",
+        "int",
+        2000,
+        help="at most this many recent posts re-read per run, newest first",
+    ),
+)
+
+
 class DefenderLike(Protocol):
     """What a collector needs to know about a defender to build default queries."""
 
@@ -168,6 +185,38 @@ class Page:
     fetched_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    """A stored post handed to `Collector.recheck`: what the platform needs to find it again.
+
+    `raw` is the payload as stored (a Mastodon status carries its instance-local id there).
+    """
+
+    post_id: str
+    created_at: datetime
+    url: str | None = None
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckResult:
+    """What re-reading some stored posts found, stored in one transaction.
+
+    `posts` are the asked-for posts as the platform serves them now: the store keeps an
+    unchanged one as it is and archives the stored version of an edited one. `deleted` are
+    the ids of asked-for posts the platform showed to be gone (a 404, missing from a batch
+    answer, a gap between present neighbours); they become tombstones, never removals. A post
+    in neither was not decided (not reached, or the answer did not say) and is asked again on
+    the next run.
+    """
+
+    posts: tuple[Post, ...]
+    deleted: tuple[str, ...]
+    request_url: str
+    status: int
+    fetched_at: datetime
+
+
 # -- settings --------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
@@ -222,7 +271,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
 def all_settings(collector_cls: type[Collector]) -> tuple[Setting, ...]:
     """Common settings, overridden by name (e.g. a default `base_url`) and extended."""
     own = {s.name: s for s in collector_cls.settings}
-    merged = [own.pop(s.name, s) for s in COMMON_SETTINGS]
+    common = COMMON_SETTINGS + (RECHECK_SETTINGS if collector_cls.supports_recheck else ())
+    merged = [own.pop(s.name, s) for s in common]
     return tuple(merged) + tuple(own.values())
 
 
@@ -324,13 +374,15 @@ class Collector(ABC):
     """Base class: settings handling, provenance and per-stream failure bookkeeping.
 
     Subclasses set `platform`, `version`, `settings` (and `examples` for `smearwatch init`)
-    and implement `fetch`.
+    and implement `fetch`. A platform that can look its posts up again sets
+    `supports_recheck` and implements `recheck`; it then gets the `recheck` settings.
     """
 
     platform: ClassVar[str]
     version: ClassVar[str] = "1"
     settings: ClassVar[tuple[Setting, ...]] = ()
     examples: ClassVar[Mapping[str, Any]] = {}
+    supports_recheck: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], context: CollectorContext) -> None:
         self.config = validate_settings(type(self), config)
@@ -342,6 +394,19 @@ class Collector(ABC):
     @abstractmethod
     def fetch(self, cursor: Mapping[str, Any] | None, *, since: datetime) -> Iterator[Page]:
         """Yield pages newest work first; see the module docstring for the contract."""
+
+    def recheck(self, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+        """Re-read recently stored posts so that edits and deletions are noticed.
+
+        The pipeline hands over this source's stored posts younger than the `recheck` horizon
+        (not yet known to be deleted, newest first, at most `recheck_max_posts`); cursors are
+        not involved. The failure rules are those of `fetch`: a failure of the whole source is
+        raised at once, a failure confined to one stream (a channel, a batch, one post's
+        look-up) is recorded with `stream_failed` and raised by `finish` at the end, after the
+        healthy results were yielded. Only a definite answer marks a post deleted: a timeout
+        or a 5xx never does.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot re-read its posts")
 
     # -- helpers for subclasses --------------------------------------------------------------
     @property

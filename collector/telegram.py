@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -55,7 +55,9 @@ from collector.base import (
     CollectorContext,
     NewestFirstWalk,
     Page,
+    RecheckResult,
     Setting,
+    StoredPost,
     is_stream_error,
     time_key,
 )
@@ -266,6 +268,7 @@ def parse_channel_page(html: str) -> ChannelPage:
 class TelegramCollector(Collector):
     platform = "telegram"
     version = "1"
+    supports_recheck = True
     settings = (
         Setting("base_url", "url", "https://t.me", help="web preview host"),
         Setting(
@@ -308,22 +311,7 @@ class TelegramCollector(Collector):
         horizon = sub.get("horizon") if hwm is None else None
         before = walk.next
         for _ in range(self.config["max_pages"]):
-            params = {"before": before} if before else None
-            response = self.http.get(f"{self.base}/s/{quote(channel)}", params=params)
-            fetched_at = self.context.now()
-            if not urlsplit(str(response.url)).path.startswith("/s/"):
-                raise AccessRefused(
-                    f"channel {channel!r} has no public web preview (redirected to "
-                    f"{safe_url(response.url)})",
-                    url=safe_url(response.url),
-                    status=response.status_code,
-                )
-            page = parse_channel_page(response.text)
-            if not page.messages and "tgme_channel_info" not in response.text:
-                url = safe_url(response.url)
-                raise MalformedResponse(
-                    f"{url}: not a channel preview page", url=url, status=response.status_code
-                )
+            page, response, fetched_at = self._read_page(channel, before)
             posts, keys = [], []
             reached_floor = False
             for message in page.messages:
@@ -354,6 +342,106 @@ class TelegramCollector(Collector):
             if walk.done:
                 return
             before = walk.next
+
+    def _read_page(
+        self, channel: str, before: int | None
+    ) -> tuple[ChannelPage, httpx.Response, datetime]:
+        """One page of the channel's preview (the newest, or the one before `before`)."""
+        params = {"before": before} if before else None
+        response = self.http.get(f"{self.base}/s/{quote(channel)}", params=params)
+        fetched_at = self.context.now()
+        if not urlsplit(str(response.url)).path.startswith("/s/"):
+            raise AccessRefused(
+                f"channel {channel!r} has no public web preview (redirected to "
+                f"{safe_url(response.url)})",
+                url=safe_url(response.url),
+                status=response.status_code,
+            )
+        page = parse_channel_page(response.text)
+        if not page.messages and "tgme_channel_info" not in response.text:
+            url = safe_url(response.url)
+            raise MalformedResponse(
+                f"{url}: not a channel preview page", url=url, status=response.status_code
+            )
+        return page, response, fetched_at
+
+    # -- recheck ---------------------------------------------------------------------------
+    def recheck(self, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+        """Re-read the pages that cover the stored messages, newest page first.
+
+        A stored message found again is yielded as it stands now (edited or not: the store
+        compares). A stored message id missing from the pages while ids below and above it
+        are present (messages, service messages, album members) was deleted: channel message
+        ids only grow and are never reused. The newest stored message has no neighbour above
+        it until the channel posts again, so its deletion is noticed on a later run. A channel
+        that lost its preview says nothing about its messages (a stream failure, no deletions).
+        """
+        by_channel: dict[str, dict[int, StoredPost]] = {}
+        for item in stored:
+            channel, _, number = item.post_id.rpartition("/")
+            if channel and number.isdigit():
+                by_channel.setdefault(channel, {})[int(number)] = item
+        for channel, wanted in by_channel.items():
+            try:
+                yield from self._recheck_channel(channel, wanted)
+            except CollectorError as exc:
+                if not is_stream_error(exc):
+                    raise
+                self.stream_failed(f"recheck {channel}", exc)
+        self.finish()
+
+    def _recheck_channel(
+        self, channel: str, wanted: dict[int, StoredPost]
+    ) -> Iterator[RecheckResult]:
+        lowest = min(wanted)
+        undecided = set(wanted)
+        present: set[int] = set()
+        before: int | None = None
+        sub: dict[str, Any] = {}
+        for _ in range(self.config["max_pages"]):
+            page, response, fetched_at = self._read_page(channel, before)
+            ids = [m.message_id for m in page.messages]
+            for message in page.messages:
+                ids.extend(album_ids(message.node))
+            present.update(ids)
+            posts = []
+            for message in page.messages:
+                if message.service:
+                    self._note_service(sub, message)
+                    continue
+                if message.message_id not in undecided:
+                    continue
+                try:
+                    posts.append(
+                        self._post(channel, message, page.title, sub, fetched_at, response)
+                    )
+                except RecordError as exc:
+                    log.warning("skipping malformed message %s (%s)", message.post_ref, exc)
+                    continue
+                undecided.discard(message.message_id)
+            undecided -= present
+            deleted = []
+            if present:
+                low, high = min(present), max(present)
+                deleted = sorted(i for i in undecided if low < i < high)
+                undecided.difference_update(deleted)
+            yield RecheckResult(
+                tuple(posts),
+                tuple(wanted[i].post_id for i in deleted),
+                safe_url(response.url),
+                response.status_code,
+                fetched_at,
+            )
+            next_before = page.before
+            if (
+                not undecided
+                or not ids
+                or min(ids) <= lowest
+                or next_before is None
+                or (before is not None and next_before >= before)
+            ):
+                return
+            before = next_before
 
     def _note_service(self, sub: dict[str, Any], message: Message) -> None:
         text_node = message.node.css_first(".tgme_widget_message_text")

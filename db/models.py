@@ -136,6 +136,8 @@ class CollectionRun(Base):
 class Post(Base):
     """The current version of a post; earlier versions of an edited post live in `post_version`.
 
+    A post the platform no longer serves keeps its row with `deleted_at` set (a tombstone).
+
     `raw` is the payload as received (canonical JSON or verbatim text) and `raw_sha256` its
     hash; the normalised columns beside it are derived from it and may be rebuilt.
     """
@@ -174,6 +176,10 @@ class Post(Base):
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
     collection_run_id: Mapped[int | None] = mapped_column(ForeignKey("collection_run.id"))
     provenance: Mapped[dict[str, Any] | None]
+    # A tombstone: when a re-read found the post gone, and how (request, status, run). The row
+    # and its versions stay: a deleted post is still evidence.
+    deleted_at: Mapped[datetime | None]
+    deletion: Mapped[dict[str, Any] | None]
 
 
 class PostVersion(Base):

@@ -123,6 +123,8 @@ def iter_post_records(
                 "evidence_id": row.evidence_id,
                 "raw_sha256": row.raw_sha256,
                 "version": row.version,
+                # A tombstone: when a re-read found the post deleted on its platform.
+                "deleted_at": _time(row.deleted_at),
                 "collector": row.collector,
                 "raw": raw_as_value(row.raw),
             }

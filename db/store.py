@@ -57,6 +57,7 @@ __all__ = [
     "foreign_keys_checked_once",
     "holds_posts",
     "known_source_lines",
+    "mark_deleted",
     "pages_written_once",
     "post_indexes_rebuilt",
 ]
@@ -823,6 +824,36 @@ class PostWriter:
         self._bulk.insert("post_link", columns, links, multirow=True)
         self._bulk.insert("post_hashtag", ("post_id", "position", "tag"), hashtags, multirow=True)
         self._bulk.insert("post_tag", ("post_id", "position", "handle"), tags, multirow=True)
+
+
+def mark_deleted(
+    connection: Connection,
+    platform: str,
+    post_ids: Sequence[str],
+    *,
+    when: datetime,
+    deletion: dict[str, Any],
+) -> int:
+    """Mark stored posts as deleted on the platform (tombstones); returns how many were marked.
+
+    Nothing is removed: the post row keeps its last version, its earlier versions stay in
+    `post_version`, and `deleted_at` says when the deletion was noticed, `deletion` how
+    (request, status, source, run). A post already marked keeps its first notice.
+    """
+    marked = 0
+    for start in range(0, len(post_ids), LOOKUP_CHUNK):
+        chunk = list(post_ids[start : start + LOOKUP_CHUNK])
+        result = connection.execute(
+            _POST.update()
+            .where(
+                _POST.c.platform == platform,
+                _POST.c.platform_id.in_(chunk),
+                _POST.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=when, deletion=deletion)
+        )
+        marked += result.rowcount or 0
+    return marked
 
 
 def holds_posts(connection: Connection) -> bool:

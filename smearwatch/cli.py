@@ -349,7 +349,7 @@ EXPORT_COLUMNS = {
         "platform", "post_id", "url", "created_at", "collected_at", "author_id", "author_handle",
         "author_display_name", "author_created_at", "text", "lang", "links", "hashtags",
         "mentions", "reply_to", "repost_of", "quote_of", "evidence_id", "raw_sha256", "version",
-        "collector", "raw",
+        "deleted_at", "collector", "raw",
     ],
     "accounts": [
         "platform", "account_id", "handle", "display_name", "created_at", "first_seen",

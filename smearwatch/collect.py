@@ -39,13 +39,14 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector import build_collector
-from collector.base import CollectorContext, Page, utc_now
+from collector.base import Collector, CollectorContext, Page, utc_now
 from collector.errors import CollectorError, PartialFailure
 from collector.http import HttpClient, HttpPolicy
 from collector.post import Post
 from db import models
 from db.store import PostWriter
 from smearwatch.config import Config, ConfigError, SourceConfig
+from smearwatch.recheck import recheck_source
 from smearwatch.search_terms import search_terms_provider
 
 __all__ = [
@@ -83,6 +84,8 @@ class SourceSummary:
     inserted: int = 0
     known: int = 0
     updated: int = 0
+    rechecked: int = 0  # stored posts re-read for edits and deletions
+    deleted: int = 0  # of them, found deleted (now tombstones)
     error: str | None = None
 
     @property
@@ -96,6 +99,8 @@ class SourceSummary:
         )
         if self.updated:
             text += f", edited {self.updated:,}"
+        if self.rechecked:
+            text += f"; re-read {self.rechecked:,} recent, {self.deleted:,} found deleted"
         if self.error:
             text += f"; error: {self.error}"
         return text
@@ -179,6 +184,7 @@ def _collect_source(
 
     source_id, cursor = _open_run(engine, source, summary, clock())
     report()
+    collector = None
     try:
         collector = build_collector(source.table, context)
         since = clock() - timedelta(seconds=source.backfill_seconds)
@@ -202,10 +208,43 @@ def _collect_source(
         summary.status, summary.error = "failed", _describe_unexpected(exc)
     else:
         summary.status = "ok"
+    if collector is not None and summary.status in ("ok", "partial"):
+        _recheck(engine, collector, summary, clock, before_write, after_write)
     if summary.error:
         log.warning("source %r: %s: %s", source.name, summary.status, summary.error)
     _close_run(engine, summary, clock())
     report()
+
+
+def _recheck(
+    engine: Engine,
+    collector: Collector,
+    summary: SourceSummary,
+    clock: Callable[[], datetime],
+    before_write: BeforeWrite | None,
+    after_write: AfterWrite | None,
+) -> None:
+    """Re-read the source's recent posts (smearwatch.recheck) inside the source's error
+    boundary: a failure makes the run "partial" and says so, the new posts stay committed."""
+    try:
+        recheck_source(
+            engine, collector, summary, clock, before_write, after_write, _with_provenance
+        )
+    except (KeyboardInterrupt, SystemExit):
+        summary.status, summary.error = "interrupted", "interrupted by the operator"
+        _close_run(engine, summary, clock())
+        raise
+    except CollectorError as exc:
+        _recheck_failed(summary, exc.message)
+    except Exception as exc:  # noqa: BLE001 - the error boundary of one source
+        log.exception("source %r: unexpected error while re-reading recent posts", summary.name)
+        _recheck_failed(summary, _describe_unexpected(exc))
+
+
+def _recheck_failed(summary: SourceSummary, message: str) -> None:
+    summary.status = "partial"
+    text = f"re-reading recent posts: {message}"
+    summary.error = f"{summary.error}; {text}" if summary.error else text
 
 
 def _open_run(
