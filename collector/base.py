@@ -189,13 +189,15 @@ class Page:
 class StoredPost:
     """A stored post handed to `Collector.recheck`: what the platform needs to find it again.
 
-    `raw` is the payload as stored (a Mastodon status carries its instance-local id there).
+    `raw` is the payload as stored (a Mastodon status carries its instance-local id there);
+    `reply_to` the stored parent, which a platform's answer may only give as a local id.
     """
 
     post_id: str
     created_at: datetime
     url: str | None = None
     raw: str = ""
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,19 +55,22 @@ import dataclasses
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
+import orjson
 
 from collector.base import (
     Collector,
     CollectorContext,
     NewestFirstWalk,
     Page,
+    RecheckResult,
     Setting,
+    StoredPost,
     is_stream_error,
     key_time,
     time_key,
@@ -76,13 +79,14 @@ from collector.errors import (
     AuthFailed,
     CollectorError,
     MalformedResponse,
+    NotFound,
     PartialFailure,
     RequestRejected,
     SettingsError,
 )
 from collector.htmltext import html_to_text
 from collector.http import safe_url
-from collector.post import Post, RecordError, canonical_json, post_from_record
+from collector.post import Post, RecordError, canonical_json, parse_time, post_from_record
 
 __all__ = ["MastodonCollector", "snowflake_at"]
 
@@ -185,6 +189,7 @@ class MastodonCollector(Collector):
             help="margin re-read below the last walk for posts that federated late",
         ),
     )
+    supports_recheck = True
     examples = {
         "base_url": "https://mastodon.social",
         "hashtags": ["example"],
@@ -536,17 +541,140 @@ class MastodonCollector(Collector):
             raw=canonical_json(status),
         )
         more = dict(extra)
+        more.update(_edit_extra(status))
         if reply_local:
             more["in_reply_to_id"] = str(reply_local)
             more["instance"] = self.host
         self._remember(status)
         return dataclasses.replace(post, collected_at=fetched_at, extra=more)
 
+    def recheck(self, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+        """See `_recheck` (kept apart from the paging code above)."""
+        return _recheck(self, stored)
+
     def _remember(self, status: Mapping[str, Any]) -> None:
         if status.get("id") and status.get("uri"):
             self._seen[str(status["id"])] = status["uri"]
             while len(self._seen) > _SEEN_LIMIT:
                 self._seen.popitem(last=False)
+
+
+# -- edits and recheck (GET /api/v1/statuses/:id) --------------------------------------------
+
+#: Statuses looked up before their answers are stored together (one transaction).
+RECHECK_BATCH = 20
+
+
+def _edit_extra(status: Mapping[str, Any]) -> dict[str, Any]:
+    """`edited_at` of a status that was edited (Mastodon 3.5+; null or absent otherwise),
+    kept as the platform's own time of the latest edit."""
+    edited = status.get("edited_at")
+    if not edited:
+        return {}
+    try:
+        return {"edited_at": parse_time(edited, "edited_at").isoformat()}
+    except RecordError:
+        return {}
+
+
+def _stored_status(item: StoredPost) -> dict[str, Any] | None:
+    try:
+        status = orjson.loads(item.raw)
+    except orjson.JSONDecodeError:
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def _local_status_id(status: Mapping[str, Any]) -> str | None:
+    """The instance-local status id of a stored status (the `uri` is global, the API wants
+    this instance's id)."""
+    value = status.get("id")
+    return str(value) if value is not None and str(value).isdigit() else None
+
+
+def _recheck(collector: MastodonCollector, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+    """`MastodonCollector.recheck`: each stored status looked up by its local id.
+
+    A 404 (or 410) is a deletion: Mastodon answers so for a status deleted on this instance
+    or whose deletion federated to it, and for one no longer visible to this client (made
+    private), which is gone from public view as well. An edit comes back with its new
+    content and `edited_at`. A 429, 5xx or timeout after the retries concerns the whole source
+    and stops the recheck (nothing is marked); a malformed answer or another 4xx fails that
+    status's look-up only.
+    """
+    posts: list[Post] = []
+    deleted: list[str] = []
+    last: tuple[str, int, datetime] | None = None
+    for item in stored:
+        status = _stored_status(item)
+        local_id = _local_status_id(status) if status is not None else None
+        if status is None or local_id is None:
+            continue
+        url = f"{collector.base}/api/v1/statuses/{local_id}"
+        try:
+            data, response = collector.http.get_json(url, headers=collector._headers)
+        except NotFound as exc:
+            deleted.append(item.post_id)
+            last = (exc.url or url, exc.status or 404, collector.context.now())
+        except CollectorError as exc:
+            if not is_stream_error(exc):
+                raise
+            collector.stream_failed(f"recheck {item.post_id}", exc)
+            continue
+        else:
+            fetched_at = collector.context.now()
+            last = (safe_url(response.request.url), response.status_code, fetched_at)
+            post = _rechecked_post(collector, item, status, data, fetched_at, response)
+            if post is not None:
+                posts.append(post)
+        if len(posts) + len(deleted) >= RECHECK_BATCH and last is not None:
+            yield RecheckResult(tuple(posts), tuple(deleted), *last)
+            posts, deleted = [], []
+    if (posts or deleted) and last is not None:
+        yield RecheckResult(tuple(posts), tuple(deleted), *last)
+    collector.finish()
+
+
+def _rechecked_post(
+    collector: MastodonCollector,
+    item: StoredPost,
+    stored: Mapping[str, Any],
+    data: Any,
+    fetched_at: datetime,
+    response: httpx.Response,
+) -> Post | None:
+    """The status as it stands now, if its author edited it since it was stored.
+
+    Only `edited_at` says an author edited: a preview card fetched after the status was
+    first read, or a parent now unknown to this run, changes what would be mapped without
+    anyone editing, so an unchanged `edited_at` yields nothing."""
+    url = safe_url(response.request.url)
+    if not isinstance(data, dict) or data.get("id") is None:
+        collector.stream_failed(
+            f"recheck {item.post_id}",
+            MalformedResponse(f"{url}: expected a JSON status", url=url, status=200),
+        )
+        return None
+    if data.get("visibility", "public") not in _PUBLIC:
+        return None  # narrowed to followers: neither the public post nor provably gone
+    extra = collector.provenance(url, recheck=True)
+    try:
+        post = collector._status_post(data, fetched_at, extra)
+    except (RecordError, KeyError, TypeError, ValueError) as exc:
+        collector.stream_failed(
+            f"recheck {item.post_id}",
+            MalformedResponse(f"{url}: unreadable status ({exc})", url=url, status=200),
+        )
+        return None
+    if post.post_id != item.post_id:
+        return None
+    target = data.get("reblog") if isinstance(data.get("reblog"), dict) else data
+    before = stored.get("reblog") if isinstance(stored.get("reblog"), dict) else stored
+    if target.get("edited_at") == before.get("edited_at"):
+        return None
+    if post.reply_to is None and item.reply_to is not None:
+        post = dataclasses.replace(post, reply_to=item.reply_to)
+    return post
 
 
 def _as_hashtag(alias: str) -> str:

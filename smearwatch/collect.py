@@ -84,7 +84,7 @@ class SourceSummary:
     inserted: int = 0
     known: int = 0
     updated: int = 0
-    rechecked: int = 0  # stored posts re-read for edits and deletions
+    rechecked: int = 0  # recent stored posts handed to the recheck
     deleted: int = 0  # of them, found deleted (now tombstones)
     error: str | None = None
 

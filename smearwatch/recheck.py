@@ -45,7 +45,7 @@ def recent_posts(
 ) -> list[StoredPost]:
     """The source's stored posts created since `since`, not deleted, newest first."""
     query = (
-        select(_POST.c.platform_id, _POST.c.created_at, _POST.c.url, _POST.c.raw)
+        select(_POST.c.platform_id, _POST.c.created_at, _POST.c.url, _POST.c.raw, _POST.c.reply_to)
         .where(
             _POST.c.platform == platform,
             _POST.c.source_name == source_name,
@@ -57,7 +57,7 @@ def recent_posts(
     )
     with engine.connect() as connection:
         return [
-            StoredPost(row.platform_id, row.created_at, row.url, row.raw)
+            StoredPost(row.platform_id, row.created_at, row.url, row.raw, row.reply_to)
             for row in connection.execute(query)
         ]
 
@@ -86,6 +86,7 @@ def recheck_source(
     )
     if not stored:
         return
+    summary.rechecked += len(stored)
     for result in collector.recheck(stored):
         _store_result(engine, collector, result, summary, clock, before_write, after_write, prepare)
 
@@ -133,4 +134,3 @@ def _store_result(
                 connection, collector.platform, result.deleted, when=now, deletion=deletion
             )
             summary.deleted += marked
-    summary.rechecked += len(result.posts) + len(result.deleted)
