@@ -56,7 +56,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,7 +67,9 @@ from collector.base import (
     CollectorContext,
     NewestFirstWalk,
     Page,
+    RecheckResult,
     Setting,
+    StoredPost,
     is_stream_error,
     key_time,
     time_key,
@@ -361,6 +363,7 @@ class BlueskyCollector(Collector):
             help="margin re-read below the high-water mark for late-indexed posts",
         ),
     )
+    supports_recheck = True
     examples = {
         "identifier": "research-account.bsky.social",
         "authors": ["example-account.bsky.social"],
@@ -537,6 +540,10 @@ class BlueskyCollector(Collector):
                 return
             token = walk.next
 
+    def recheck(self, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+        """See `_recheck` (kept apart from the search and feed code above)."""
+        return _recheck(self, stored)
+
     # -- helpers ---------------------------------------------------------------------------
     def _authed_get(self, method: str, params: Mapping[str, Any]) -> tuple[Any, httpx.Response]:
         session = self.session
@@ -613,6 +620,60 @@ class BlueskyCollector(Collector):
                     post = dataclasses.replace(post, author=author)
             result.append(post)
         return result
+
+
+# -- recheck (app.bsky.feed.getPosts on the public AppView) ---------------------------------
+
+#: `app.bsky.feed.getPosts` takes at most 25 URIs per call.
+GETPOSTS_BATCH = 25
+
+
+def _recheck(collector: BlueskyCollector, stored: Sequence[StoredPost]) -> Iterator[RecheckResult]:
+    """`BlueskyCollector.recheck`: the stored posts looked up 25 at a time, no login needed.
+
+    `getPosts` answers with the posts that still exist and leaves out the rest, so an asked-for
+    URI missing from a well-formed answer is a deletion. It is also missing when the author's
+    account was deleted, deactivated or taken down: gone from public view all the same, which
+    is what the tombstone records. A changed record (a client that rewrote it) comes back as a
+    new version. Reposts are records of their own (`app.bsky.feed.repost`) that `getPosts`
+    does not serve; they are not re-read. A batch that fails with a 4xx or a malformed answer
+    fails that batch only; a 429, 5xx or timeout after the retries stops the recheck.
+    """
+    uris = list(dict.fromkeys(s.post_id for s in stored if "/app.bsky.feed.post/" in s.post_id))
+    for number, start in enumerate(range(0, len(uris), GETPOSTS_BATCH), 1):
+        batch = uris[start : start + GETPOSTS_BATCH]
+        try:
+            data, response = collector.http.get_json(
+                f"{collector.appview}/xrpc/app.bsky.feed.getPosts",
+                params=[("uris", uri) for uri in batch],
+            )
+            views = _list_field(data, "posts", response)
+        except CollectorError as exc:
+            if not is_stream_error(exc):
+                raise
+            collector.stream_failed(f"recheck getPosts batch {number}", exc)
+            continue
+        fetched_at = collector.context.now()
+        wanted = set(batch)
+        found: set[str] = set()
+        posts: list[Post] = []
+        for view in views:
+            uri = view.get("uri")
+            if uri not in wanted:
+                continue
+            found.add(uri)
+            try:
+                posts.append(collector._post(view, fetched_at, response, recheck=True))
+            except (RecordError, KeyError, TypeError) as exc:
+                log.warning("skipping a malformed post view %s (%s)", uri, exc)
+        yield RecheckResult(
+            tuple(posts),
+            tuple(uri for uri in batch if uri not in found),
+            safe_url(response.request.url),
+            response.status_code,
+            fetched_at,
+        )
+    collector.finish()
 
 
 def _as_query(alias: str) -> str:
