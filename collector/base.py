@@ -27,7 +27,6 @@ and `smearwatch init` can write a commented example without knowing any platform
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import re
@@ -432,9 +431,13 @@ class Collector(ABC):
     def page(
         self, posts: Sequence[Post], cursor: Mapping[str, Any], response: Any, fetched_at: datetime
     ) -> Page:
-        """Freeze a page; the cursor is deep-copied and checked to be JSON-serialisable."""
-        snapshot = copy.deepcopy(dict(cursor))
-        orjson.dumps(snapshot)  # fails loudly in tests if a collector stores a non-JSON value
+        """Freeze a page; the cursor is deep-copied and checked to be JSON-serialisable.
+
+        The copy is a JSON round trip: it fails loudly if a collector stores a non-JSON value,
+        and it is many times faster than `copy.deepcopy` on a cursor with thousands of query
+        states (a Bluesky source searching every inflected form of many names).
+        """
+        snapshot = orjson.loads(orjson.dumps(dict(cursor)))
         return Page(
             posts=tuple(posts),
             cursor=snapshot,

@@ -346,7 +346,7 @@ class BlueskyCollector(Collector):
         Setting(
             "max_queries",
             "int",
-            400,
+            1000,
             help="searches per run; with more queries, a quarter of it rotates through the rest",
         ),
         Setting("page_size", "int", 100, help="posts per request (1-100)"),

@@ -156,9 +156,15 @@ def _regular_harmony(word: str) -> tuple[int, ...]:
 
 
 def _case_suffixes(word: str, harmony: int) -> list[str]:
-    """Kazakh case suffixes for `word` in table order (genitive, accusative, dative, ...)."""
+    """Kazakh case suffixes for `word` in table order (genitive, accusative, dative, ...); a
+    name that ends in a third-person possessive (Серікқызы, Бекұлы) takes the cases that follow
+    a possessive (Серікқызына) first."""
     kz = nf.rules().kazakh
     out: list[str] = []
+    if word.endswith(("қызы", "кызы", "ұлы", "улы")):
+        out += [
+            forms[harmony] for forms in kz.get("after_possessive", {}).get("third", {}).values()
+        ]
     for table in kz["cases"].values():
         out.extend(nf._suffix(table, word[-1], harmony))
     return nf.unique(out)
@@ -228,40 +234,45 @@ def _word_forms(word: str, role: str, gender: str) -> list[tuple[int, str]]:
     cyrillic = low if nf.is_cyrillic(low) else (nf.cyrillic_candidates(low)[:1] or [None])[0]
     if cyrillic is None:
         return out
-    bases = [cyrillic]
-    if nf.is_cyrillic(low):
-        bases += [v for v in nf.russified_variants(cyrillic) if v != cyrillic]
-    for n, base in enumerate(bases):
-        main = n == 0
-        forms = nf.russian_forms(base, role, gender)
-        russian = forms[1:] if main else forms
-        harmony = _regular_harmony(base)
-        kazakh = [base + s for h in harmony for s in _case_suffixes(base, h)]
-        other_harmony = [base + s for h in {0, 1} - set(harmony) for s in _case_suffixes(base, h)]
-        chains = [base + c for h in harmony for c in _other_chains(base, h)]
-        voiced = nf.voiced_stem(base)
-        if voiced:
-            chains += [voiced[0] + c for h in harmony for c in _other_chains(base, h)
-                       if c[:1] in "аәеиоөұүыіэюя"]  # fmt: skip
-        if not main:
-            out += [(5, f) for f in [*russian, *kazakh]]
-            continue
-        out += [(2, f) for f in russian]
-        out += [(3, f) for f in kazakh]
-        latin_sources = [cyrillic, *russian, *kazakh]
-        for form in latin_sources:
-            if latin_configured:
-                out += [(4, s) for s in _configured_latin(latin_configured, cyrillic, form)]
-            out += [(4, s) for s in _latin_spellings(form, full=False)]
-        for source in [word] if latin_configured else _latin_spellings(cyrillic, full=False)[:1]:
-            out += [(4, source + p) for p in nf.rules().kazakh.get("english", {})
-                    .get("possessive", ["'s"])[:1]]  # fmt: skip
-        typed = [nf.fold(f) for f in [cyrillic, *russian, *kazakh]]
-        out += [(5, f) for f in [*other_harmony, *typed, *chains]]
-        for form in [*other_harmony, *chains]:
-            out += [(5, s) for s in _latin_spellings(form, full=False)]
-        for form in latin_sources:
-            out += [(5, s) for s in _latin_spellings(form, full=True)[2:]]
+    forms = nf.russian_forms(cyrillic, role, gender)
+    russian = forms[1:]
+    harmony = _regular_harmony(cyrillic)
+    kazakh = [cyrillic + s for h in harmony for s in _case_suffixes(cyrillic, h)]
+    other_harmony = [
+        cyrillic + s for h in {0, 1} - set(harmony) for s in _case_suffixes(cyrillic, h)
+    ]
+    chains = [cyrillic + c for h in harmony for c in _other_chains(cyrillic, h)]
+    voiced = nf.voiced_stem(cyrillic)
+    if voiced:
+        chains += [voiced[0] + c for h in harmony for c in _other_chains(cyrillic, h)
+                   if c[:1] in "аәеиоөұүыіэюя"]  # fmt: skip
+    # Russian-language posts write Kazakh names with Russian letters: Әлімжанова is mostly
+    # Алимжанова there, and Абдыкадыров as often as Абдикадыров.
+    typed = nf.fold(cyrillic)
+    russified = nf.russified_variants(cyrillic) if nf.is_cyrillic(low) else []
+    out.append((1, typed))
+    out += [(2, f) for f in russian]
+    out += [(2, nf.fold(f)) for f in russian]
+    for variant in russified[:2]:
+        out += [(2, nf.fold(f)) for f in nf.russian_forms(variant, role, gender)]
+    out += [(3, f) for f in kazakh]
+    latin_sources = [cyrillic, *russian, *kazakh]
+    for form in latin_sources:
+        if latin_configured:
+            out += [(4, s) for s in _configured_latin(latin_configured, cyrillic, form)]
+        out += [(4, s) for s in _latin_spellings(form, full=False)]
+    possessive = nf.rules().kazakh.get("english", {}).get("possessive", ["'s"])[0]
+    for source in [word] if latin_configured else _latin_spellings(cyrillic, full=False)[:1]:
+        out.append((4, source + possessive))
+    out.append((4, nf.kazakh_2017_spelling(cyrillic)))  # O'mirzaqova
+    out += [(5, f) for f in [*other_harmony, *chains]]
+    out += [(5, nf.fold(f)) for f in [*kazakh, *other_harmony]]
+    for variant in russified[2:]:
+        out += [(5, nf.fold(f)) for f in nf.russian_forms(variant, role, gender)]
+    for form in [*other_harmony, *chains]:
+        out += [(5, s) for s in _latin_spellings(form, full=False)]
+    for form in latin_sources:
+        out += [(5, s) for s in _latin_spellings(form, full=True)[2:]]
     return out
 
 
@@ -289,14 +300,23 @@ def candidates(defenders: Sequence[Defender], matcher: MentionMatcher) -> list[C
                 pairs = _alias_pairs(alias.words, alias.roles, reading.gender, singles)
             for tier, words in pairs:
                 # one spelling reached from several aliases keeps its best tier
-                key = tuple(nf.fold(w) for w in words)
+                key = tuple(w.lower() for w in words)
                 if key not in best or tier < best[key][0]:
                     best[key] = (tier, best[key][1] if key in best else len(best), words)
         for tier, _, words in sorted(best.values(), key=lambda v: (v[0], v[1])):
-            found = matcher.find(" ".join(words))
-            if any(m.defender_id == d.id for m in found):
+            if _is_mention(matcher, d.id, " ".join(words)):
                 out.append(Candidate(d.id, tier, words))
     return out
+
+
+def _is_mention(matcher: MentionMatcher, defender_id: str, text: str) -> bool:
+    """Would the matcher count `text` as this defender, alone or in a Kazakh sentence? Some
+    suffixes (Кондратьевке, typed without қ) count only where the post looks Kazakh, and a
+    query is a word, not a post: what the search fetches is matched in its own context."""
+    for probe in (text, f"{text} туралы"):
+        if any(m.defender_id == defender_id for m in matcher.find(probe)):
+            return True
+    return False
 
 
 def _alias_pairs(
