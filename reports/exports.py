@@ -31,7 +31,7 @@ ACCOUNT_COLUMNS = [
 ]  # fmt: skip
 EVIDENCE_COLUMNS = [
     "evidence_id", "clusters", "platform", "post_id", "url", "author_id", "handle_at_capture",
-    "created_at", "collected_at", "raw_sha256", "lang", "text",
+    "created_at", "collected_at", "raw_sha256", "lang", "text", "deleted_at",
 ]  # fmt: skip
 
 
@@ -119,6 +119,7 @@ def _evidence_rows(report: WeekReport) -> list[dict[str, Any]]:
             "raw_sha256": row.raw_sha256,
             "lang": row.lang or "",
             "text": row.text,
+            "deleted_at": _time(row.deleted_at),
         }
         for row in report.evidence
     ]

@@ -152,6 +152,8 @@ class EvidenceRow:
     text: str
     lang: str | None
     clusters: list[str] = field(default_factory=list)
+    # When a re-read found the post deleted on its platform (the stored copy is the evidence).
+    deleted_at: datetime | None = None
 
 
 @dataclass
@@ -680,6 +682,7 @@ def _evidence_rows(connection: Connection, evidence_ids: Iterable[str]) -> dict[
                 _POST.c.raw_sha256,
                 _POST.c.text,
                 _POST.c.lang,
+                _POST.c.deleted_at,
                 _ACCOUNT.c.platform_id.label("author_id"),
             )
             .join(_ACCOUNT, _ACCOUNT.c.id == _POST.c.account_id)
@@ -699,6 +702,7 @@ def _evidence_rows(connection: Connection, evidence_ids: Iterable[str]) -> dict[
                 raw_sha256=row.raw_sha256,
                 text=row.text or "",
                 lang=row.lang,
+                deleted_at=row.deleted_at,
             )
     return found
 

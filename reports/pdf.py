@@ -1039,7 +1039,9 @@ def _annex(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowable]:
             _p(
                 "Every post cited above. SHA-256 is the hash of the raw payload as collected "
                 "(first 16 hex digits here, the full hash in evidence.csv); check it with "
-                "'smearwatch verify EVIDENCE-ID'. Handles are as at capture. Times are UTC.",
+                "'smearwatch verify EVIDENCE-ID'. Handles are as at capture. Times are UTC. "
+                "A post its author deleted later is marked with when the deletion was "
+                "noticed; the copy cited is the one collected.",
                 s["small"],
             )
         )
@@ -1060,7 +1062,9 @@ def _annex(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowable]:
                 _p(f"{para_text(row.author_id, limit=90)}<br/>"
                    f"{para_text(report.account_label(row.account_pk, row.handle), limit=90)}",
                    s["mono"]),
-                _p(f"{row.created_at:%Y-%m-%d %H:%M:%S}<br/>{row.collected_at:%Y-%m-%d %H:%M:%S}",
+                _p(f"{row.created_at:%Y-%m-%d %H:%M:%S}<br/>{row.collected_at:%Y-%m-%d %H:%M:%S}"
+                   + (f"<br/>deleted, noticed {row.deleted_at:%Y-%m-%d %H:%M:%S}"
+                      if row.deleted_at else ""),
                    s["mono"]),
                 _p(row.raw_sha256[:16], s["mono"]),
             ])  # fmt: skip
