@@ -48,6 +48,9 @@ Re-read posts are duplicates that the store absorbs on `(platform, post_id)`.
 Author feeds also yield the author's reposts as posts of their own (`post_id` = the repost
 record's URI, empty text, `repost_of` = the reposted post), because reposts are the
 amplification edges coordination analysis needs; the reposted post is yielded too.
+
+Recheck: recently stored posts are read back through `app.bsky.feed.getPosts` on the public
+AppView, 25 at a time; a post missing from the answer is a deletion (`_recheck`).
 """
 
 from __future__ import annotations

@@ -46,7 +46,11 @@ HTML content becomes plain text; anchors that are not mentions or hashtags becom
 the preview card's URL. A boost becomes a post of the booster with empty text and
 `repost_of` = the boosted status, and the boosted status is yielded too. `in_reply_to_id` is an
 id local to the instance: `reply_to` carries the parent's `uri` when this collector has seen
-the parent, and `extra["in_reply_to_id"]` always carries the local id.
+the parent, and `extra["in_reply_to_id"]` always carries the local id. An edited status's
+`edited_at` goes to `extra["edited_at"]`.
+
+Recheck: recently stored statuses are looked up by their local id (`GET /api/v1/statuses/:id`);
+404 is a deletion, a moved `edited_at` an edit (`_recheck`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,11 @@ message carries the original's text and links; its source goes to `repost_of` (w
 public post), `extra["forwarded_from"]`, `…_url` and `…_author`. Message links' hrefs are
 escaped twice by t.me (`&amp;` survives HTML parsing), so they are decoded once
 (`decode_href`) before the store normalises them. Telegram's "edited" marker becomes
-`extra["edited"]`. The raw payload is
+`extra["edited"]`.
+
+Recheck (`TelegramCollector.recheck`): the pages covering recently stored message ids are read
+again from the newest down; found messages come back as they stand (edits), and a stored id
+missing between present neighbours is a deletion (see the method). The raw payload is
 the message's HTML fragment exactly as received. The channel's creation date (service message
 "Channel created", usually message 1) is remembered in the cursor once a walk has reached it
 and used as the author's creation date.
