@@ -240,6 +240,9 @@ def status_counts(connection: Connection) -> dict[str, Any]:
     versions = connection.execute(
         select(func.count()).select_from(models.PostVersion.__table__)
     ).scalar_one()
+    deleted = connection.execute(
+        select(func.count()).select_from(_POST).where(_POST.c.deleted_at.is_not(None))
+    ).scalar_one()
     batch = models.ImportBatch.__table__
     imports = connection.execute(select(batch).order_by(batch.c.id.desc()).limit(5)).all()
     mention = models.Mention.__table__
@@ -282,6 +285,7 @@ def status_counts(connection: Connection) -> dict[str, Any]:
         "accounts": accounts,
         "spans": spans,
         "versions": versions,
+        "deleted": deleted,
         "imports": imports,
         "mentions": mentions,
     }

@@ -693,6 +693,9 @@ def status(state: State, check: bool) -> None:
     if counts["posts"]:
         stdout.print(table)
         stdout.print(f"Earlier versions of edited posts kept: {counts['versions']:,}")
+        stdout.print(
+            f"Posts found deleted on their platform (kept as tombstones): {counts['deleted']:,}"
+        )
     else:
         stdout.print("No posts yet: run 'smearwatch import FILE' (or 'smearwatch demo').")
     if counts["sources"]:

@@ -262,6 +262,8 @@ def test_exports_and_verify_carry_tombstones(
     verified = run_cli(path, db_url, "verify", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "Verified 8 post payload(s) and 1 earlier version(s)" in verified.stdout
+    shown = run_cli(path, db_url, "status", env=dict(env, COLUMNS="200"))
+    assert "Posts found deleted on their platform (kept as tombstones): 2" in shown.stdout
     # the export imports back into a fresh database
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     imported = run_cli(path, fresh, "import", str(out), env=env)
