@@ -32,7 +32,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
@@ -272,7 +272,14 @@ def _coerce(setting: Setting, value: Any) -> Any:
 def all_settings(collector_cls: type[Collector]) -> tuple[Setting, ...]:
     """Common settings, overridden by name (e.g. a default `base_url`) and extended."""
     own = {s.name: s for s in collector_cls.settings}
-    common = COMMON_SETTINGS + (RECHECK_SETTINGS if collector_cls.supports_recheck else ())
+    common = COMMON_SETTINGS
+    if collector_cls.supports_recheck:
+        common += tuple(
+            replace(s, default=collector_cls.default_recheck_max)
+            if s.name == "recheck_max_posts"
+            else s
+            for s in RECHECK_SETTINGS
+        )
     merged = [own.pop(s.name, s) for s in common]
     return tuple(merged) + tuple(own.values())
 
@@ -384,6 +391,9 @@ class Collector(ABC):
     settings: ClassVar[tuple[Setting, ...]] = ()
     examples: ClassVar[Mapping[str, Any]] = {}
     supports_recheck: ClassVar[bool] = False
+    # The `recheck_max_posts` default: what one run may ask of the platform (a Mastodon
+    # look-up is one request per post, a Bluesky one serves 25).
+    default_recheck_max: ClassVar[int] = 2000
 
     def __init__(self, config: Mapping[str, Any], context: CollectorContext) -> None:
         self.config = validate_settings(type(self), config)

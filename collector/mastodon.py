@@ -194,6 +194,7 @@ class MastodonCollector(Collector):
         ),
     )
     supports_recheck = True
+    default_recheck_max = 200  # one request each, within the usual 300 per 5 minutes
     examples = {
         "base_url": "https://mastodon.social",
         "hashtags": ["example"],

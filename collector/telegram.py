@@ -380,10 +380,12 @@ class TelegramCollector(Collector):
         it until the channel posts again, so its deletion is noticed on a later run. A channel
         that lost its preview says nothing about its messages (a stream failure, no deletions).
         """
+        configured = {c.lower() for c in self.channels}
         by_channel: dict[str, dict[int, StoredPost]] = {}
         for item in stored:
             channel, _, number = item.post_id.rpartition("/")
-            if channel and number.isdigit():
+            # a channel taken out of the config is not read any more, not even to recheck
+            if channel.lower() in configured and number.isdigit():
                 by_channel.setdefault(channel, {})[int(number)] = item
         for channel, wanted in by_channel.items():
             try:

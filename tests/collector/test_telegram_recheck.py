@@ -166,3 +166,10 @@ def test_recheck_is_a_declared_setting(base: str, context: CollectorContext) -> 
         make(base, context, recheck="soon")
     assert '# recheck = "2d"' in example_toml(TelegramCollector)
     assert "recheck" not in example_toml(RssCollector)  # feeds cannot be re-read per post
+
+
+def test_channels_no_longer_configured_are_not_read(
+    base: str, server: HTTPServer, fake: FakeChannel, context: CollectorContext
+) -> None:
+    results = list(make(base, context).recheck(stored(5, 6, channel="dropped_example")))
+    assert results == [] and hits(server, "/s/dropped_example") == 0
