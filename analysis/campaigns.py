@@ -26,8 +26,9 @@ beside it, so a coordinated support campaign is shown as such, with a low score.
 Confidence is about the strength of the evidence, not the score:
 
 * **high**: 5+ members, the cluster's co-actions have a Poisson tail below 1e-9 against the
-  null model, the median edge rests on 3+ distinct objects, and the proof comes from two or
-  more layers or from the fast sub-network;
+  null model, the median edge rests on 3+ distinct repetitions (each act counted once), and
+  the members' shared posts show two or more kinds of trace (say the same text and the same
+  link, even in one act) or the edges come from the fast sub-network;
 * **medium**: a cluster tail below 1e-6 and the median edge on ``min_repetitions``+ objects;
 * **low**: otherwise (small or thinly evidenced clusters: a lead, not a finding).
 

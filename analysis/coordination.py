@@ -14,6 +14,19 @@ Method (quoted by the report's methodology page)
    pileon     a defender the post mentions (from the defender matcher)
    ========== ==========================================================================
 
+   **One act counts once.** What a post inherits from the post it reposts, forwards or
+   quotes is not an action of its author. A twarc2 retweet carries ``RT @x: <text>`` and the
+   original's links, hashtags and mentions; a Telegram forward carries the original's text
+   and links; a Bluesky quote has its own text beside an embedded record. So a plain repost
+   or forward (``repost_of`` set) is one action on the repost layer and nothing else, and a
+   quote acts on the repost layer (the quoted post) and with its *own* text, links and
+   hashtags: those its quoted post (when it is in the window) also carries are dropped.
+   Across layers, one pair of posts makes at most one repetition for its account pair: two
+   posts sharing a link, a text and a hashtag sequence count once, on the strongest layer
+   (layer weight x popularity weight below), and the other layers stay as evidence. Two
+   followers who happened to repost the same viral post within a minute have met once, not
+   three times on the repost, link and hashtag layers.
+
 2. **Sliding windows.** Two actions on the same object co-act when ``|t1 - t2| <=
    window_seconds``. Pairs come from sorting each layer's actions by (object, time) and
    binary-searching the end of each action's window, so there are no fixed time bins (a pair
@@ -53,14 +66,20 @@ Method (quoted by the report's methodology page)
    expected count ``lambda`` and a Poisson tail. Because trending objects make most of a
    layer's co-acting pairs, the null is stratified: repetitions on *rare* objects (weight 1)
    are tested against the rare objects' expectation, those on popular objects against
-   theirs, and all together against the total; ``p`` is the smallest of the three tails,
-   Bonferroni-corrected (times 3). Two accounts meeting twice on links nobody else shares
-   are then surprising even in a week full of viral bursts. The null is estimated from the
+   theirs, and all together against the total; each layer is also tested on its own
+   (``n_layer`` against ``lambda_layer``: after "one act counts once" a pair that meets on
+   quiet near-identical texts is not drowned by the chances that layers full of viral
+   bursts offered it); ``p`` is the smallest of these tails times 3. The layer tails and the
+   strata are views of the same repetitions (the fused count is their sum), so the
+   correction stays that of the three strata; ``alpha`` is a screening threshold whose
+   organic false-positive rate ``bench/coordination.py`` measures, not a calibrated error.
+   Two accounts meeting twice on links nobody else shares are then surprising even in a
+   week full of viral bursts. The null is estimated from the
    same window, so it is only as good as the background it sees: a window made only of one
    campaign's posts has no organic baseline to beat.
 
-6. **Fusion and acceptance.** Layers are summed per pair (for exact and near-identical text,
-   which see the same posts, only the larger of the two counts). A pair becomes a
+6. **Fusion and acceptance.** Layers are summed per pair (each post pair counts on one layer
+   only, see "one act counts once"). A pair becomes a
    coordination edge when ``n >= min_repetitions``, ``s >= min_edge_weight`` and
    ``p <= alpha`` (1e-4). Its graph weight is
    ``sum_layers layer_weight * max(s_layer - E[s_layer], 0)``. It is *fast* when
@@ -173,9 +192,12 @@ def layer_events(
     """The actions of each layer with an int64 object key and a readable label per key.
 
     ``texts`` is `analysis.text.near_duplicate_groups` over the posts' texts (indexed by
-    post_pk). Plain reposts carry no text of their own and are not text actions. Targets of
-    reposts and replies are keyed by (platform, post id); everything is keyed by stable
-    content hashes, never by input position.
+    post_pk). What a post inherits is not an action of its author (module doc, "one act
+    counts once"): a plain repost or forward (``repost_of`` set) acts on the repost layer
+    only, whatever text, links, hashtags or defender mentions it carries; a quote's links
+    and hashtags that its quoted post (found in the window) also has are dropped, its own
+    text, links and hashtags stay. Targets of reposts and replies are keyed by (platform,
+    post id); everything is keyed by stable content hashes, never by input position.
     """
     posts = inp.posts
     pk = posts["post_pk"].to_numpy()
@@ -183,7 +205,12 @@ def layer_events(
     t_ms = posts["created_at"].astype("int64").to_numpy() // 1_000_000
     platform = posts["platform"].to_numpy(dtype=object)
     multi_platform = len(pd.unique(platform)) > 1
-    by_pk = pd.DataFrame({"account": account, "t_ms": t_ms}, index=pk)
+    plain_repost = posts["repost_of"].notna().to_numpy()
+    # a plain repost or forward acts only on the post it passes on: the text, links, hashtags
+    # and mentions it carries are the original's (one act counts once)
+    own = ~plain_repost
+    by_pk = pd.DataFrame({"account": account[own], "t_ms": t_ms[own]}, index=pk[own])
+    quoted = _quoted_posts(posts, plain_repost)
     out: dict[str, LayerEvents] = {}
     wanted = set(params.layers)
 
@@ -213,6 +240,7 @@ def layer_events(
 
     if "link" in wanted and len(inp.links):
         lk = inp.links[["post_pk", "normalized_url"]].dropna().drop_duplicates()
+        lk = _drop_inherited(lk, quoted, "normalized_url")
         joined = lk.join(by_pk, on="post_pk", how="inner")
         urls = joined["normalized_url"].to_numpy(dtype=object)
         out["link"] = _layer(
@@ -223,9 +251,7 @@ def layer_events(
     if "reply" in wanted and (layer := target_layer(("reply_to",))) is not None:
         out["reply"] = layer
     if ("text" in wanted or "near_text" in wanted) and len(texts):
-        plain_repost = posts["repost_of"].notna().to_numpy()
-        tx = texts[texts.index.isin(pk[~plain_repost])]
-        joined = tx.join(by_pk, how="inner")
+        joined = texts.join(by_pk, how="inner")
         if "text" in wanted:
             out["text"] = _layer(
                 joined.index,
@@ -250,6 +276,8 @@ def layer_events(
             out["near_text"] = layer
     if "hashtags" in wanted and len(inp.hashtags):
         tags = inp.hashtags[["post_pk", "tag", "position"]].dropna(subset=["tag"])
+        tags = tags[tags["post_pk"].isin(by_pk.index)]
+        tags = _drop_inherited(tags, quoted, "tag")
         tags = tags.sort_values(["post_pk", "position", "tag"], kind="stable")
         tpk = tags["post_pk"].to_numpy()
         starts = np.flatnonzero(np.r_[True, tpk[1:] != tpk[:-1]])
@@ -286,6 +314,35 @@ def layer_events(
         labels = m["defender_id"].astype(str).to_numpy(dtype=object)
         out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
     return {k: v for k, v in out.items() if len(v.frame)}
+
+
+def _quoted_posts(posts: pd.DataFrame, plain_repost: np.ndarray) -> pd.DataFrame:
+    """(post_pk, orig_pk) of every quote whose quoted post is in the window."""
+    quote = posts["quote_of"].notna().to_numpy() & ~plain_repost
+    if not quote.any():
+        return pd.DataFrame({"post_pk": [], "orig_pk": []}, dtype=np.int64)
+    q = posts.loc[quote, ["post_pk", "platform", "quote_of"]]
+    orig = posts[["post_pk", "platform", "post_id"]].rename(
+        columns={"post_pk": "orig_pk", "post_id": "quote_of"}
+    )
+    found = q.merge(orig, on=["platform", "quote_of"], how="inner")
+    return found[["post_pk", "orig_pk"]].astype(np.int64)
+
+
+def _drop_inherited(rows: pd.DataFrame, quoted: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``rows`` (post_pk, column, ...) without the values a quote shares with its original."""
+    if not len(quoted) or not len(rows):
+        return rows
+    mine = rows[["post_pk", column]].merge(quoted, on="post_pk", how="inner")
+    if not len(mine):
+        return rows
+    theirs = rows[["post_pk", column]].rename(columns={"post_pk": "orig_pk"})
+    inherited = mine.merge(theirs, on=["orig_pk", column], how="inner")
+    if not len(inherited):
+        return rows
+    drop = pd.MultiIndex.from_frame(inherited[["post_pk", column]])
+    keep = ~pd.MultiIndex.from_frame(rows[["post_pk", column]]).isin(drop)
+    return rows[keep]
 
 
 _PAIR_COLUMNS = ("a", "b", "obj", "occasion", "dt_ms", "pk_a", "pk_b", "w")
@@ -483,7 +540,8 @@ def coordination_edges(
     ``lam_<layer>``, ``es_<layer>``, ``fast_<layer>``, the fused ``n``, ``n_rare``, ``s``,
     ``lam``, ``expected_s``, ``excess``, ``p_value``, ``n_fast``, ``weight``, ``min_dt_s``
     and the flags ``accepted`` and ``fast``; ``evidence`` lists, for accepted edges, the
-    posts behind each shared object (a, b, layer, obj, object, pk_a, pk_b, t_a, t_b, dt_s).
+    posts behind each shared object (a, b, layer, obj, object, pk_a, pk_b, t_a, t_b, dt_s,
+    and ``counted``: False where the post pair already counted on a stronger layer).
     """
     window_ms = int(params.window_seconds * 1000)
     fast_ms = int(params.fast_window * 1000)
@@ -528,6 +586,11 @@ def coordination_edges(
             null_c=c,
         )
         objects_by_layer[name] = objects
+        if len(po):
+            pair_objs[name] = po
+    _one_act_once(pair_objs, params)
+    for name, po in pair_objs.items():
+        po = po[po["counted"].to_numpy()]
         if not len(po):
             continue
         w = po["w"].to_numpy().astype(np.float64)
@@ -538,8 +601,7 @@ def coordination_edges(
             np.diff(np.r_[starts, len(pair)]).astype(np.int32),
             np.add.reduceat(w, starts).astype(np.float32),
         )
-        pair_objs[name] = po
-    if not pair_objs:
+    if not upper:
         return CoordinationResult(
             _empty_edges(), _empty_evidence(), stats, objects_by_layer, events
         )
@@ -556,6 +618,7 @@ def coordination_edges(
         pair = po["a"].to_numpy() * stride + po["b"].to_numpy()
         po = po[np.isin(pair, survivors)].reset_index(drop=True)
         pair_objs[name] = po  # only rows that can become evidence are kept
+        po = po[po["counted"].to_numpy()]
         if not len(po):
             continue
         w = po["w"].to_numpy().astype(np.float64)
@@ -600,16 +663,10 @@ def coordination_edges(
         edges[f"lr_{name}"] = da * db * cr
 
     def fused(col: str) -> np.ndarray:
+        # a post pair counts on one layer only (_one_act_once), so layers simply add up
         total = np.zeros(len(edges))
-        text_like = [n for n in ("text", "near_text") if n in layer_names]
         for name in layer_names:
-            if name not in text_like:
-                total = total + edges[f"{col}_{name}"].to_numpy(dtype=np.float64)
-        if text_like:
-            # exact and near-identical text see the same posts: count the larger only
-            pick = edges[[f"n_{n}" for n in text_like]].to_numpy().argmax(axis=1)
-            vals = edges[[f"{col}_{n}" for n in text_like]].to_numpy(dtype=np.float64)
-            total = total + vals[np.arange(len(edges)), pick]
+            total = total + edges[f"{col}_{name}"].to_numpy(dtype=np.float64)
         return total
 
     edges["n"] = fused("n").astype(np.int64)
@@ -624,7 +681,15 @@ def coordination_edges(
     p_rare = _poisson_sf(n_rare, lam_rare)
     p_pop = _poisson_sf(n_all - n_rare, np.maximum(lam_all - lam_rare, 0.0))
     edges["n_rare"] = n_rare.astype(np.int64)
-    edges["p_value"] = np.minimum(1.0, 3.0 * np.minimum(np.minimum(p_all, p_rare), p_pop))
+    # and each layer on its own: a pair that meets on one quiet layer is not drowned by the
+    # chance meetings other layers full of viral bursts would have offered it
+    p_min = np.minimum(np.minimum(p_all, p_rare), p_pop)
+    for name in layer_names:
+        p_layer = _poisson_sf(
+            edges[f"n_{name}"].to_numpy(), edges[f"lam_{name}"].to_numpy(dtype=np.float64)
+        )
+        p_min = np.minimum(p_min, p_layer)
+    edges["p_value"] = np.minimum(1.0, 3.0 * p_min)
     weight = np.zeros(len(edges))
     for name in layer_names:
         lw = float(params.layer_weights.get(name, 1.0))
@@ -655,6 +720,38 @@ def coordination_edges(
     )
 
 
+def _one_act_once(pair_objs: dict[str, pd.DataFrame], params: AnalysisParams) -> None:
+    """Mark, in place, which repetitions count: a post pair counts once over all layers.
+
+    Two posts that share a link, a text and a hashtag sequence are one act of each account,
+    not three: each (pk_a, pk_b) keeps the repetition of its strongest layer (layer weight x
+    popularity weight; ties by layer order) as ``counted``, the others stay as evidence.
+    """
+    names = list(pair_objs)
+    if not names:
+        return
+    sizes = [len(pair_objs[n]) for n in names]
+    pk_a = np.concatenate([pair_objs[n]["pk_a"].to_numpy() for n in names])
+    pk_b = np.concatenate([pair_objs[n]["pk_b"].to_numpy() for n in names])
+    strength = np.concatenate(
+        [
+            pair_objs[n]["w"].to_numpy().astype(np.float64)
+            * float(params.layer_weights.get(n, 1.0))
+            for n in names
+        ]
+    )
+    rank = np.repeat(np.arange(len(names)), sizes)
+    stride = int(pk_b.max()) + 1 if len(pk_b) else 1
+    post_pair = pk_a * stride + pk_b
+    order = np.lexsort((rank, -strength, post_pair))
+    first = np.r_[True, post_pair[order][1:] != post_pair[order][:-1]]
+    counted = np.zeros(len(post_pair), dtype=bool)
+    counted[order[first]] = True
+    bounds = np.cumsum([0, *sizes])
+    for k, name in enumerate(names):
+        pair_objs[name]["counted"] = counted[bounds[k] : bounds[k + 1]]
+
+
 def _empty_evidence() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -668,6 +765,7 @@ def _empty_evidence() -> pd.DataFrame:
             "t_a": pd.Series(dtype="int64"),
             "t_b": pd.Series(dtype="int64"),
             "dt_s": pd.Series(dtype="float64"),
+            "counted": pd.Series(dtype="bool"),
         }
     )
 
@@ -703,6 +801,7 @@ def _evidence(
                     "t_a": t_of.reindex(sel["pk_a"].to_numpy()).to_numpy(),
                     "t_b": t_of.reindex(sel["pk_b"].to_numpy()).to_numpy(),
                     "dt_s": sel["dt_ms"].to_numpy() / 1000.0,
+                    "counted": sel["counted"].to_numpy(),
                 }
             )
         )

@@ -488,7 +488,9 @@ def _build_cluster(
         size=size,
         p_value=p_value,
         median_edge_objects=median_objects,
-        layers_used=len(community.layers),
+        # kinds of trace the members shared, counted or not: one act counts once in the
+        # edges, but the same text, link and hashtags in one act are still three traces
+        layers_used=len(layer_facts),
         fast_share=fast_share,
         min_repetitions=params.min_repetitions,
     )

@@ -958,6 +958,18 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 s["body"],
             )
         )
+        story.append(
+            _p(
+                "One act counts once. What a post inherits from the post it reposts, forwards "
+                "or quotes (its text, links, hashtags and mentions) is not counted as a "
+                "separate action of the account passing it on: a repost or forward counts "
+                "only as a repost of the original, while a quote's own added text and links "
+                "count. Two posts count at most once for a pair of accounts, on the strongest "
+                "trace they share (a shared link, text and hashtag in the same two posts are "
+                "one repetition, not three); the other traces are kept as evidence.",
+                s["body"],
+            )
+        )
         definition = _score_definition()
         if definition:
             story.append(_p("Score definition (from the analysis code)", s["h3"]))

@@ -208,7 +208,15 @@ def test_text_layers_are_not_double_counted():
             posts.append(post(f"c{i}", 5000 * k + i, base + f" {k}", pid=f"c{i}-{k}"))
     _, res = _edges(posts)
     e = res.edges[res.edges["n_text"] > 0]
-    assert (e["n"] == e[["n_text", "n_near_text"]].max(axis=1)).all()
+    assert len(e) == 3
+    # the same two posts are one act: two occasions make two repetitions, not four
+    assert (e["n"] == 2).all()
+    near = [c for c in e.columns if c == "n_near_text"]
+    assert (e["n"] == e[["n_text", *near]].sum(axis=1)).all()
+    # the near-duplicate layer saw the same post pairs: kept as evidence, not counted
+    ev = res.evidence
+    assert set(ev.loc[ev["layer"] == "near_text", "counted"]) == {False}
+    assert ev.loc[ev["layer"] == "text", "counted"].all()
 
 
 action = st.tuples(st.integers(1, 8), st.integers(0, 600), st.sampled_from(["u1", "u2", "u3"]))

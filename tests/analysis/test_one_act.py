@@ -1,0 +1,219 @@
+"""One act counts once, on the shapes real exports and collectors produce.
+
+A twarc2 retweet carries ``RT @x: <text>`` and the original's links, hashtags and mentions; a
+Telegram forward (web preview) carries the original's text, links and hashtags; a Bluesky
+quote has its own text and links beside the embedded record. The fixtures are read by the
+real readers (twarc2 JSONL reader, Telegram collector on a local HTTP server, Bluesky
+postView parser), so the test sees exactly what the database would hold. All accounts are
+fictional.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from analysis.coordination import coordination_edges, layer_events
+from analysis.frames import input_from_posts
+from analysis.params import AnalysisParams
+from analysis.text import near_duplicate_groups
+from collector.base import CollectorContext
+from collector.bluesky import post_from_view
+from collector.files import open_export, reader_for
+from collector.http import HttpClient, HttpPolicy
+from collector.post import Post
+from collector.telegram import TelegramCollector
+
+from .helpers import organic_background
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _run(posts: list[Post]):
+    # ordinary traffic around the fixture's posts, so the null model has a background
+    inp = input_from_posts([*posts, *organic_background()]).validate()
+    params = AnalysisParams()
+    own = inp.posts[inp.posts["repost_of"].isna()].set_index("post_pk")["text"]
+    texts = near_duplicate_groups(own)
+    events = layer_events(inp, params, texts)
+    res = coordination_edges(inp, params, texts)
+    return inp, events, res
+
+
+def _pk(inp, author_id: str) -> int:
+    row = inp.accounts[inp.accounts["author_id"] == author_id]
+    return int(row["account_pk"].iloc[0])
+
+
+def _pks_of(inp, author_id: str) -> set[int]:
+    return set(inp.posts.loc[inp.posts["author_id"] == author_id, "post_pk"])
+
+
+def _pair(res, a: int, b: int):
+    e = res.edges
+    return e[(e["a"] == min(a, b)) & (e["b"] == max(a, b))]
+
+
+def _twarc2_posts() -> list[Post]:
+    with open_export(FIXTURES / "twarc2" / "coretweets_one_act.jsonl") as export:
+        records = list(reader_for("twarc2-jsonl").read(export))
+    assert all(r.error is None for r in records)
+    return [r.post for r in records if r.post is not None]
+
+
+def test_twarc2_retweet_with_entities_is_one_act() -> None:
+    posts = _twarc2_posts()
+    retweets = [p for p in posts if p.repost_of]
+    # the shape under test: the retweet carries the original's text, link, hashtag, mention
+    assert retweets and all(p.text.startswith("RT @qazaq_times_example: ") for p in retweets)
+    assert all(p.links and p.hashtags and p.mentions for p in retweets)
+    inp, events, res = _run(posts)
+    a, b = _pk(inp, "1700000000000000202"), _pk(inp, "1700000000000000303")
+    mine = _pks_of(inp, "1700000000000000202") | _pks_of(inp, "1700000000000000303")
+    # a retweet acts on the retweeted post only: not on its inherited link or hashtags
+    assert set(events["repost"].frame["post_pk"]) >= mine
+    for layer in ("link", "hashtags", "text", "near_text", "pileon"):
+        if layer in events:
+            assert not set(events[layer].frame["post_pk"]) & mine, layer
+    # one co-retweet within a minute (the other retweets are hours apart): one repetition,
+    # which is below min_repetitions, so the pair is not even a candidate edge (counting the
+    # inherited link and hashtag too would have made it three)
+    assert _pair(res, a, b).empty
+
+
+def test_twarc2_retweets_counted_once_whatever_layers_they_touch() -> None:
+    posts = _twarc2_posts()
+    # the same two readers retweet a second story within seconds: now two acts each
+    second = [p for p in posts if p.post_id in ("1861500000000000021", "1861500000000000022")]
+    late = next(p for p in second if p.post_id.endswith("22"))
+    early = next(p for p in second if p.post_id.endswith("21"))
+    moved = [
+        p
+        if p is not late
+        else dataclasses.replace(p, created_at=early.created_at + timedelta(seconds=9))
+        for p in posts
+    ]
+    inp, _, res = _run(moved)
+    a, b = _pk(inp, "1700000000000000202"), _pk(inp, "1700000000000000303")
+    row = _pair(res, a, b)
+    assert len(row) == 1
+    assert int(row["n"].iloc[0]) == 2 and int(row["n_repost"].iloc[0]) == 2
+    for col in ("n_link", "n_hashtags", "n_text", "n_pileon"):
+        if col in row:
+            assert int(row[col].iloc[0]) == 0, col
+
+
+NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+POLICY = HttpPolicy(
+    timeout=1.0,
+    connect_timeout=1.0,
+    max_attempts=2,
+    backoff_base=0.01,
+    backoff_cap=0.05,
+    max_wait=1.0,
+    per_host_limit=2,
+    min_interval=0.0,
+    user_agent="smearwatch-tests/1 (+tests)",
+)
+CHANNELS = {
+    "aigerim_digest_example": "forwards_reader_one.html",
+    "almaty_chat_news_example": "forwards_reader_two.html",
+}
+
+
+@pytest.fixture
+def telegram_posts(httpserver: HTTPServer) -> list[Post]:
+    for channel, name in CHANNELS.items():
+        html = (FIXTURES / "telegram" / name).read_text(encoding="utf-8")
+        httpserver.expect_request(f"/s/{channel}").respond_with_response(
+            Response(html, status=200, content_type="text/html; charset=utf-8")
+        )
+    http = HttpClient(POLICY)
+    try:
+        context = CollectorContext(http=http, defenders=(), env={}, now=lambda: NOW)
+        collector = TelegramCollector(
+            {
+                "name": "tg",
+                "platform": "telegram",
+                "base_url": httpserver.url_for("/").rstrip("/"),
+                "channels": list(CHANNELS),
+            },
+            context,
+        )
+        pages = list(collector.fetch(None, since=datetime(2026, 11, 19, tzinfo=UTC)))
+    finally:
+        http.close()
+    return [p for page in pages for p in page.posts]
+
+
+def test_telegram_forwards_count_as_reposts_only(telegram_posts: list[Post]) -> None:
+    posts = telegram_posts
+    assert len(posts) == 4
+    # the forwards carry the original's text, link and hashtag, and point to it
+    assert all(p.repost_of and p.repost_of.startswith("qazaq_times_tg_example/") for p in posts)
+    assert all(p.links and p.hashtags and p.text for p in posts)
+    inp, events, res = _run(posts)
+    a, b = _pk(inp, "aigerim_digest_example"), _pk(inp, "almaty_chat_news_example")
+    row = _pair(res, a, b)
+    # two co-forwards within seconds: two repetitions (as reposts), not six
+    assert len(row) == 1
+    assert int(row["n"].iloc[0]) == 2 and int(row["n_repost"].iloc[0]) == 2
+    forwards = set(inp.posts.loc[inp.posts["repost_of"].notna(), "post_pk"])
+    for layer in ("link", "hashtags", "text", "near_text"):
+        if layer in events:
+            assert not set(events[layer].frame["post_pk"]) & forwards, layer
+
+
+def test_bluesky_quote_counts_its_own_link_and_a_post_pair_once() -> None:
+    data = json.loads((FIXTURES / "bluesky" / "searchPosts_quotes.json").read_text("utf-8"))
+    posts = [post_from_view(v) for v in data["posts"]]
+    quotes = [p for p in posts if p.quote_of]
+    assert len(quotes) == 3 and all(p.links for p in quotes)
+    inp, events, res = _run(posts)
+    aliya = _pk(inp, "did:plc:fakealiyareads0000000000001")
+    bolat = _pk(inp, "did:plc:fakebolatkz000000000000001")
+    # a quote's own added link is its author's action
+    quote_pks = set(inp.posts.loc[inp.posts["quote_of"].notna(), "post_pk"])
+    assert quote_pks <= set(events["link"].frame["post_pk"])
+    assert quote_pks <= set(events["repost"].frame["post_pk"])
+    row = _pair(res, aliya, bolat)
+    assert len(row) == 1
+    # 09:00 both quote the same post and add the same link: one act each, one repetition;
+    # 13:00 a quote's own link is shared by a plain post: a second repetition, on the link
+    assert int(row["n"].iloc[0]) == 2
+    assert int(row["n_link"].iloc[0]) >= 1
+    ev = res.evidence[(res.evidence["a"] == min(aliya, bolat))]
+    ev = ev[ev["b"] == max(aliya, bolat)]
+    # accepted edges keep every layer of a post pair as evidence, one of them counted
+    assert bool(row["accepted"].iloc[0])
+    morning = ev[ev["dt_s"] == 14.0]
+    assert set(morning["layer"]) == {"repost", "link"}
+    assert morning["counted"].sum() == 1
+    assert ev.loc[ev["dt_s"] == 20.0, "counted"].all()
+
+
+def test_quote_does_not_act_on_links_it_shares_with_the_quoted_post() -> None:
+    data = json.loads((FIXTURES / "bluesky" / "searchPosts_quotes.json").read_text("utf-8"))
+    posts = [post_from_view(v) for v in data["posts"]]
+    original = next(p for p in posts if not p.quote_of and p.links)
+    # an export that copies the quoted post's link into the quote (as some tools do)
+    copied = [
+        dataclasses.replace(p, links=(*p.links, *original.links))
+        if p.quote_of == original.post_id
+        else p
+        for p in posts
+    ]
+    inp, events, _ = _run(copied)
+    link_events = events["link"].frame
+    quote_pks = set(inp.posts.loc[inp.posts["quote_of"] == original.post_id, "post_pk"])
+    labels = events["link"].label_of(
+        link_events.loc[link_events["post_pk"].isin(quote_pks), "key"].to_numpy()
+    )
+    assert len(labels) == len(quote_pks)  # only the quotes' own links remain
+    assert not any("qazaq-times.example" in str(u) for u in labels)
