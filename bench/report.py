@@ -562,8 +562,10 @@ def render(config_path: str, out: str, variants: list[str], profile: str | None)
     from reports.build import write_report
     from reports.weeks import parse_week
     from smearwatch.config import load_config
+    from smearwatch.reporting import report_inputs
 
     config = load_config(config_path)
+    inputs = report_inputs(config)
     engine = open_database(config.database_url)
     week = parse_week(WEEK)
     started = time.perf_counter()
@@ -572,11 +574,11 @@ def render(config_path: str, out: str, variants: list[str], profile: str | None)
 
         profiler = cProfile.Profile()
         outputs = profiler.runcall(
-            write_report, engine, config, week, out_dir=Path(out), variants=tuple(variants)
+            write_report, engine, inputs, week, out_dir=Path(out), variants=tuple(variants)
         )
         profiler.dump_stats(profile)
     else:
-        outputs = write_report(engine, config, week, out_dir=Path(out), variants=tuple(variants))
+        outputs = write_report(engine, inputs, week, out_dir=Path(out), variants=tuple(variants))
     seconds = time.perf_counter() - started
     engine.dispose()
     return {

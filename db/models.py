@@ -427,3 +427,19 @@ class Alert(Base):
     delivered: Mapped[dict[str, Any] | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebUser(Base):
+    """An analyst who may log in to `smearwatch serve`; only an Argon2 hash of the password.
+
+    Accounts are made with `smearwatch user add NAME` (never through the web pages), so a web
+    login cannot create another one.
+    """
+
+    __tablename__ = "web_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]

@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from reports.exports import write_exports
 from reports.model import WeekReport, build_week_report
 from reports.pdf import render_pdf
 from reports.pseudonym import Pseudonymiser, load_or_create_key
+from reports.settings import ReportInputs
 from reports.variants import make_shareable
 from reports.weeks import Week
-from smearwatch.config import Config
 
-__all__ = ["VARIANTS", "ReportOutput", "default_out_dir", "key_file", "write_report"]
+__all__ = ["VARIANTS", "ReportOutput", "default_out_dir", "write_report"]
 
 VARIANTS = ("internal", "shareable")
 MANIFEST = "MANIFEST.sha256"
@@ -42,25 +41,9 @@ class ReportOutput:
     pages: int
 
 
-def _base_dir(config: Config) -> Path:
-    return config.path.parent if config.path else Path.cwd()
-
-
-def default_out_dir(config: Config, week: Week, defender: str | None = None) -> Path:
+def default_out_dir(inputs: ReportInputs, week: Week, defender: str | None = None) -> Path:
     name = week.label + (f"-{defender}" if defender else "")
-    return _base_dir(config) / "reports" / name
-
-
-def key_file(config: Config) -> Path:
-    """`[reports] key_file`, else `report.key` beside the SQLite file (or the config)."""
-    configured = config.sections.get("reports", {}).get("key_file")
-    if configured:
-        path = Path(configured)
-        return path if path.is_absolute() else _base_dir(config) / path
-    url = make_url(config.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / "report.key"
-    return _base_dir(config) / "report.key"
+    return inputs.base_dir / "reports" / name
 
 
 def _sha256(path: Path) -> str:
@@ -85,7 +68,7 @@ def _write_variant(report: WeekReport, folder: Path) -> ReportOutput:
 
 def write_report(
     engine: Engine,
-    config: Config,
+    inputs: ReportInputs,
     week: Week,
     *,
     defender: str | None = None,
@@ -95,17 +78,17 @@ def write_report(
     """Build the week's report and write the requested variants; return what was written.
 
     Raises:
-        ConfigError: unknown defender.
+        UnknownDefender: unknown defender.
         OSError, ValueError: the report key file cannot be read or created.
     """
-    out_dir = out_dir or default_out_dir(config, week, defender)
-    report = build_week_report(engine, config, week, defender=defender)
+    out_dir = out_dir or default_out_dir(inputs, week, defender)
+    report = build_week_report(engine, inputs, week, defender=defender)
     outputs = []
     for variant in variants:
         if variant == "internal":
             outputs.append(_write_variant(report, out_dir / "internal"))
         elif variant == "shareable":
-            pseudonymiser = Pseudonymiser(load_or_create_key(key_file(config)))
+            pseudonymiser = Pseudonymiser(load_or_create_key(inputs.key_path()))
             shared = make_shareable(report, pseudonymiser)
             outputs.append(_write_variant(shared, out_dir / "shareable"))
         else:

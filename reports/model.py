@@ -26,10 +26,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from db import models
+from reports.settings import ReportInputs, ReportSettings, SourceSchedule
 from reports.vocabulary import Vocabulary, vocabulary_from_run
-from reports.weeks import Week
-from smearwatch import __version__
-from smearwatch.config import Config, ConfigError
+from reports.weeks import Week, week_of
 
 __all__ = [
     "AccountRow",
@@ -43,7 +42,10 @@ __all__ = [
     "SourceHealth",
     "WatchRow",
     "WeekReport",
+    "build_cluster_section",
     "build_week_report",
+    "latest_run",
+    "refresh_reviews",
 ]
 
 SUCCESS = {"ok", "success", "succeeded", "completed", "complete", "done", "finished"}
@@ -55,35 +57,6 @@ STREAM = 5000  # rows per fetch when a query is streamed
 _POST = models.Post.__table__
 _ACCOUNT = models.Account.__table__
 _MENTION = models.Mention.__table__
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """`[reports]` settings that change what the report contains."""
-
-    min_score: float = 40.0
-    evidence_objects_per_cluster: int = 6
-    posts_per_evidence_object: int = 6
-    examples_per_narrative: int = 3
-    narratives_per_cluster: int = 4
-    accounts_per_cluster: int = 40
-    top_terms: int = 12
-    classification: str = "CONFIDENTIAL — internal, do not forward"
-    shareable_classification: str = "RESTRICTED — shareable version, accounts pseudonymised"
-    distribution: str = ""
-
-    @classmethod
-    def from_config(cls, config: Config) -> ReportSettings:
-        section = dict(config.sections.get("reports", {}))
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(section) - known - {"key_file"})
-        if unknown:
-            where = config.path or "(defaults)"
-            raise ConfigError(
-                f"{where}: [reports] unknown key(s) {', '.join(unknown)} "
-                f"(allowed: {', '.join(sorted(known | {'key_file'}))})"
-            )
-        return cls(**{k: v for k, v in section.items() if k in known})
 
 
 @dataclass
@@ -478,9 +451,9 @@ def _top_children(
 
 
 def _source_health(
-    connection: Connection, config: Config, week: Week
+    connection: Connection, sources_configured: Sequence[SourceSchedule], week: Week
 ) -> tuple[list[SourceHealth], list[ImportHealth]]:
-    every = {s.name: s.every_seconds for s in config.sources}
+    every = {s.name: s.every_seconds for s in sources_configured}
     run = models.CollectionRun.__table__
     sources = connection.execute(select(models.Source.__table__).order_by(models.Source.name)).all()
     health = []
@@ -544,7 +517,8 @@ def _source_health(
     return health, imports
 
 
-def _latest_run(connection: Connection, start: datetime, end: datetime) -> Any | None:
+def latest_run(connection: Connection, start: datetime, end: datetime) -> Any | None:
+    """The latest successful analysis run whose window overlaps [start, end), or None."""
     run = models.AnalysisRun.__table__
     rows = connection.execute(
         select(run)
@@ -766,7 +740,7 @@ def _previous_week_clusters(
 ) -> dict[str, dict[str, Any]]:
     """stable_id -> score, flagged and member posts in the previous week."""
     prev = week.shifted(-1)
-    run = _latest_run(connection, prev.start, prev.end)
+    run = latest_run(connection, prev.start, prev.end)
     if run is None:
         return {}
     rows = _active_clusters(connection, run.id, prev.start, prev.end, defender)
@@ -805,8 +779,18 @@ def _cluster_sections(
     defender: str | None,
     settings: ReportSettings,
     previous: dict[str, dict[str, Any]],
+    *,
+    only: str | None = None,
 ) -> tuple[list[ClusterSection], dict[str, EvidenceRow]]:
-    rows = _active_clusters(connection, run.id, week.start, week.end, defender)
+    """The week's active clusters of `run`; with `only`, that one cluster of the run whether or
+    not it was active in the week, with its narratives, evidence and edges even if not flagged."""
+    if only is None:
+        rows = _active_clusters(connection, run.id, week.start, week.end, defender)
+    else:
+        cluster = models.Cluster.__table__
+        rows = connection.execute(
+            select(cluster).where(cluster.c.analysis_run_id == run.id, cluster.c.stable_id == only)
+        ).all()
     members = _members(connection, [r.id for r in rows])
     counts = _posts_per_account(
         connection, (m.account_id for ms in members.values() for m in ms), week.start, week.end
@@ -838,7 +822,8 @@ def _cluster_sections(
         cited: list[str] = []
         narratives = []
         evidence: list[EvidenceObject] = []
-        if flagged:
+        detailed = flagged or only is not None
+        if detailed:
             for item in _as_list(row.narratives)[: settings.narratives_per_cluster]:
                 if not isinstance(item, dict):
                     continue
@@ -911,9 +896,9 @@ def _cluster_sections(
                 explanation=[str(s) for s in _as_list(row.explanation)],
                 alternatives=[str(s) for s in _as_list(row.alternatives)],
                 accounts=accounts,
-                edges=_edges(connection, row.id, run.id, member_ids) if flagged else [],
+                edges=_edges(connection, row.id, run.id, member_ids) if detailed else [],
                 evidence=evidence,
-                hourly=_hourly(connection, sorted(member_ids), week) if flagged else [],
+                hourly=_hourly(connection, sorted(member_ids), week) if detailed else [],
                 review=reviews.get(row.stable_id),
                 cited=cited,
             )
@@ -1123,7 +1108,7 @@ def report_review_label(review: dict[str, Any]) -> str:
 
 def build_week_report(
     engine: Engine,
-    config: Config,
+    inputs: ReportInputs,
     week: Week,
     *,
     defender: str | None = None,
@@ -1132,11 +1117,11 @@ def build_week_report(
     """Read everything the week's report shows from the database (internal variant).
 
     Raises:
-        ConfigError: `defender` is not a configured defender.
+        UnknownDefender: `defender` is not a configured defender.
     """
-    settings = settings or ReportSettings.from_config(config)
+    settings = settings or inputs.settings
     if defender is not None:
-        config.defender(defender)
+        inputs.check_defender(defender)
     baseline_start = week.shifted(-BASELINE_WEEKS).start
     with engine.connect() as connection:
         per_day = _daily_mentions(connection, baseline_start, week.end, defender)
@@ -1149,7 +1134,7 @@ def build_week_report(
                 prev_week[defender_id] += n
             elif day in week_days:
                 this_week[defender_id] += n
-        configured = [(d.id, d.name) for d in config.defenders]
+        configured = list(inputs.defenders)
         seen = sorted({r[1] for r in per_day} - {d for d, _ in configured})
         defenders = configured + [(d, d) for d in seen]
         if defender is not None:
@@ -1189,7 +1174,7 @@ def build_week_report(
         known_age = [(t, c) for _, t, c in first_post if c is not None]
         young = sum(1 for t, c in known_age if (t - c) < timedelta(days=YOUNG_DAYS))
 
-        run = _latest_run(connection, week.start, week.end)
+        run = latest_run(connection, week.start, week.end)
         vocabulary: Vocabulary = vocabulary_from_run(run.vocabulary if run else None)
         smear_counts, smear_posts = _smear_counts(
             connection, week.start, week.end, defender, vocabulary
@@ -1212,7 +1197,7 @@ def build_week_report(
             defender,
             settings.top_terms,
         )
-        sources, imports = _source_health(connection, config, week)
+        sources, imports = _source_health(connection, inputs.sources, week)
 
         analysis = None
         clusters: list[ClusterSection] = []
@@ -1251,7 +1236,7 @@ def build_week_report(
         week=week,
         variant="internal",
         generated_at=_report_time(week),
-        version=__version__,
+        version=inputs.version,
         defenders=defenders,
         defender_filter=defender,
         settings=settings,
@@ -1274,11 +1259,72 @@ def build_week_report(
         findings=[],
         actions=[],
         evidence=sorted(evidence.values(), key=lambda e: (e.created_at, e.evidence_id)),
-        configured_sources=[(s.name, s.platform) for s in config.sources],
-        analysis_window=(config.analysis.window_seconds, config.analysis.min_repetitions),
+        configured_sources=[(s.name, s.platform) for s in inputs.sources],
+        analysis_window=(inputs.window_seconds, inputs.min_repetitions),
     )
     report.watch = _watch_rows(
         defenders, this_week, prev_week, baseline, accounts_per_defender, smear_posts, clusters
     )
+    report.findings, report.actions = _findings(report)
+    return report
+
+
+def build_cluster_section(
+    engine: Engine,
+    inputs: ReportInputs,
+    stable_id: str,
+    *,
+    run_id: int | None = None,
+    week: Week | None = None,
+) -> tuple[ClusterSection, list[EvidenceRow], Week, int] | None:
+    """One cluster as the report would show it, with every detail even when not flagged.
+
+    The run is `run_id`, else the latest successful run holding `stable_id`; the week is
+    `week`, else the week of the cluster's last activity (its week counts are for that week).
+    Returns (section, cited posts, week, run id), or None when no such cluster exists.
+    """
+    run_table = models.AnalysisRun.__table__
+    cluster = models.Cluster.__table__
+    with engine.connect() as connection:
+        query = (
+            select(run_table)
+            .join(cluster, cluster.c.analysis_run_id == run_table.c.id)
+            .where(cluster.c.stable_id == stable_id, run_table.c.status.in_(sorted(SUCCESS)))
+            .order_by(run_table.c.id.desc())
+            .limit(1)
+        )
+        if run_id is not None:
+            query = query.where(run_table.c.id == run_id)
+        run = connection.execute(query).first()
+        if run is None:
+            return None
+        if week is None:
+            last = connection.execute(
+                select(cluster.c.last_activity).where(
+                    cluster.c.analysis_run_id == run.id, cluster.c.stable_id == stable_id
+                )
+            ).scalar()
+            week = week_of(last or run.until or run.started_at)
+        previous = _previous_week_clusters(connection, week, None, inputs.settings.min_score)
+        sections, found = _cluster_sections(
+            connection, run, week, None, inputs.settings, previous, only=stable_id
+        )
+    if not sections:
+        return None
+    evidence = sorted(found.values(), key=lambda e: (e.created_at, e.evidence_id))
+    return sections[0], evidence, week, run.id
+
+
+def refresh_reviews(engine: Engine, report: WeekReport) -> WeekReport:
+    """The same report with its clusters' latest analyst verdicts read again.
+
+    Verdicts change while a built report is being looked at (the web page keeps one built
+    report per week and data state); the findings and actions that quote them are derived
+    again, so nothing else about the counts changes.
+    """
+    with engine.connect() as connection:
+        reviews = _latest_reviews(connection, sorted({c.stable_id for c in report.clusters}))
+    for cluster in report.clusters:
+        cluster.review = reviews.get(cluster.stable_id)
     report.findings, report.actions = _findings(report)
     return report

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,12 +20,10 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from collector.files import FORMATS, ImportFormatError
 from collector.post import RecordError, parse_time
-from db import models
 from db.engine import DatabaseError, open_database
 from db.queries import (
     cluster_network,
@@ -36,6 +34,8 @@ from db.queries import (
     iter_post_records,
     status_counts,
 )
+from db.reviews import cluster_exists, record_review, review_history
+from reports.settings import UnknownDefender
 from smearwatch import __version__
 from smearwatch.config import CONFIG_TEMPLATE, Config, ConfigError, load_config
 from smearwatch.matching import CollectMatching, MentionStep, refresh_stale_mentions
@@ -90,7 +90,7 @@ def user_errors() -> Iterator[None]:
     """Turn the domain errors into one readable line and exit code 1."""
     try:
         yield
-    except (ConfigError, DatabaseError, ImportFormatError) as exc:
+    except (ConfigError, DatabaseError, ImportFormatError, UnknownDefender) as exc:
         fail(_escape(str(exc)))
     except ImportRejected as exc:
         fail(_escape(str(exc)))
@@ -593,32 +593,24 @@ def review(
     Examples: smearwatch review C1 --confirm --note "same operator as in March" --reviewer ak;
     smearwatch review C4 --dismiss --note "fan accounts of a football club";  smearwatch review C1
     """
-    table = models.Review.__table__
     with user_errors():
         engine = state.engine()
     with engine.connect() as connection:
-        known = connection.execute(
-            select(models.Cluster.id).where(models.Cluster.stable_id == cluster_id).limit(1)
-        ).first()
-    if known is None:
+        known = cluster_exists(connection, cluster_id)
+    if not known:
         engine.dispose()
         fail(f"no cluster {cluster_id!r} in any analysis run (see 'smearwatch export clusters')")
     with engine.begin() as connection:
         if verdict is not None:
-            connection.execute(
-                insert(table),
-                {
-                    "stable_id": cluster_id,
-                    "verdict": verdict,
-                    "confidence": confidence,
-                    "note": note,
-                    "reviewer": reviewer,
-                    "created_at": datetime.now(UTC),
-                },
+            record_review(
+                connection,
+                cluster_id,
+                verdict,
+                note=note,
+                reviewer=reviewer,
+                confidence=confidence,
             )
-        history = connection.execute(
-            select(table).where(table.c.stable_id == cluster_id).order_by(table.c.id)
-        ).all()
+        history = review_history(connection, cluster_id)
     engine.dispose()
     if verdict is not None:
         stdout.print(f"Recorded: {cluster_id} {verdict}.", highlight=False)
@@ -893,8 +885,9 @@ def report(
 
     Examples: smearwatch report;  smearwatch report --week 2026-W47 --defender ormanova
     """
-    from reports.build import VARIANTS, write_report
+    from reports.build import VARIANTS
     from reports.weeks import last_complete_week, parse_week
+    from smearwatch.reporting import write_week_report
 
     try:
         chosen = parse_week(week) if week else last_complete_week()
@@ -904,7 +897,7 @@ def report(
         engine = state.engine()
         state.mention_step(engine)
         try:
-            outputs = write_report(
+            outputs = write_week_report(
                 engine,
                 state.config,
                 chosen,
@@ -922,6 +915,142 @@ def report(
         )
         for path in output.files[1:]:
             stdout.print(f"  {path}", highlight=False)
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8750, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--login/--no-login",
+    default=None,
+    help="Require a login (default: only when binding to an address other than localhost; "
+    "any other address always requires one).",
+)
+@click.option(
+    "--reviewer",
+    envvar="SMEARWATCH_REVIEWER",
+    help="Default reviewer name on review forms when nobody logs in (env SMEARWATCH_REVIEWER).",
+)
+@click.pass_obj
+def serve(state: State, host: str, port: int, login: bool | None, reviewer: str | None) -> None:
+    """Run the analyst's web interface on the same database (this week, clusters, evidence).
+
+    Binds 127.0.0.1 by default. Any other address requires a login: create accounts first with
+    'smearwatch user add NAME'. Session secret: env SMEARWATCH_WEB_SECRET (default: random at
+    each start, so a restart logs everyone out).
+
+    Examples: smearwatch serve;  smearwatch serve --host 0.0.0.0 --port 8080
+    """
+    import os
+
+    import uvicorn
+
+    from smearwatch.reporting import report_inputs
+    from smearwatch.web import WebSettings, create_app
+    from smearwatch.web.auth import list_users
+
+    local = host in LOOPBACK
+    if login is False and not local:
+        fail(f"--no-login is only allowed on localhost, not on {host}")
+    require_login = bool(login) or not local
+    with user_errors():
+        inputs = report_inputs(state.config)
+        engine = state.engine()
+        state.mention_step(engine)
+    if require_login and not list_users(engine):
+        engine.dispose()
+        fail("a login is required but no user exists: create one with 'smearwatch user add NAME'")
+    settings = WebSettings(inputs=inputs, require_login=require_login, reviewer=reviewer)
+    secret = os.environ.get("SMEARWATCH_WEB_SECRET")
+    if secret:
+        settings = WebSettings(
+            inputs=inputs, require_login=require_login, reviewer=reviewer, secret_key=secret
+        )
+    app = create_app(engine, settings)
+    shown = f"[{host}]" if ":" in host else host
+    stderr.print(
+        f"smearwatch serve: http://{shown}:{port}/ "
+        + ("(login required)" if require_login else "(no login: local use only)"),
+        highlight=False,
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    finally:
+        engine.dispose()
+
+
+@cli.group()
+def user() -> None:
+    """Manage the accounts that may log in to 'smearwatch serve' (Argon2-hashed passwords).
+
+    Examples: smearwatch user add amina;  smearwatch user list;  smearwatch user remove amina
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--replace", is_flag=True, help="Set a new password for an existing user.")
+@click.pass_obj
+def user_add(state: State, name: str, password_stdin: bool, replace: bool) -> None:
+    """Create a web login (asks for the password twice; never pass it as an argument)."""
+    from smearwatch.web.auth import UserError, add_user
+
+    password = _read_password(password_stdin)
+    with user_errors():
+        engine = state.engine()
+    try:
+        add_user(engine, name, password, replace=replace)
+    except UserError as exc:
+        fail(_escape(str(exc)))
+    finally:
+        engine.dispose()
+    stdout.print(f"User {name.strip()} {'updated' if replace else 'created'}.", highlight=False)
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(state: State) -> None:
+    """List the web logins with when each was created and last used."""
+    from smearwatch.web.auth import list_users
+
+    with user_errors():
+        engine = state.engine()
+    users = list_users(engine)
+    engine.dispose()
+    if not users:
+        stdout.print("No users: create one with 'smearwatch user add NAME'.")
+    for name, created, last in users:
+        stdout.print(
+            f"{name}  created {created:%Y-%m-%d %H:%M} UTC, last login "
+            + (f"{last:%Y-%m-%d %H:%M} UTC" if last else "never"),
+            highlight=False,
+        )
+
+
+@user.command("remove")
+@click.argument("name")
+@click.pass_obj
+def user_remove(state: State, name: str) -> None:
+    """Delete a web login (existing sessions end when the server restarts)."""
+    from smearwatch.web.auth import remove_user
+
+    with user_errors():
+        engine = state.engine()
+    removed = remove_user(engine, name)
+    engine.dispose()
+    if not removed:
+        fail(f"no user {name!r}")
+    stdout.print(f"User {name} removed.", highlight=False)
 
 
 @cli.command()

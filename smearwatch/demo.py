@@ -14,12 +14,12 @@ from typing import Any
 from rich.console import Console
 
 from db.engine import open_database
-from reports.build import write_report
 from reports.weeks import parse_week
 from smearwatch.analyze import AnalysisSummary, run_analysis
 from smearwatch.config import load_config
 from smearwatch.matching import MentionStep, refresh_stale_mentions
 from smearwatch.pipeline import import_file
+from smearwatch.reporting import write_week_report
 
 __all__ = ["run_demo"]
 
@@ -56,7 +56,7 @@ def run_demo(out_dir: Path, console: Console) -> tuple[Path, AnalysisSummary, li
         console.print(summary.line(), highlight=False)
         console.print(f"File SHA-256: {summary.file_sha256}")
         analysis = run_analysis(engine, config, since=DEMO_SINCE, until=DEMO_UNTIL)
-        reports = write_report(engine, config, parse_week(DEMO_WEEK))
+        reports = write_week_report(engine, config, parse_week(DEMO_WEEK))
     finally:
         engine.dispose()
     return config_path, analysis, reports
@@ -71,5 +71,6 @@ def next_steps(config_path: Path) -> str:
         f"  smearwatch --config {config_path} report --week {DEMO_WEEK}\n"
         f"  smearwatch --config {config_path} export posts --out {out_dir / 'posts.csv'}\n"
         f"  smearwatch --config {config_path} export clusters --out {out_dir / 'clusters.csv'}\n"
-        f"  smearwatch --config {config_path} verify"
+        f"  smearwatch --config {config_path} verify\n"
+        f"  smearwatch --config {config_path} serve      # the web interface, 127.0.0.1:8750"
     )

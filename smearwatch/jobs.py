@@ -51,10 +51,10 @@ def _run_analysis(engine: Engine, config: Config, *, since: datetime, until: dat
 
 
 def _write_report(engine: Engine, config: Config, *, week: str, out_dir: Path) -> Any:
-    from reports.build import write_report
     from reports.weeks import parse_week
+    from smearwatch.reporting import write_week_report
 
-    return write_report(engine, config, parse_week(week), out_dir=out_dir)
+    return write_week_report(engine, config, parse_week(week), out_dir=out_dir)
 
 
 #: run_analysis(engine, config, *, since, until) -> analysis run id

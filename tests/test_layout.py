@@ -52,3 +52,10 @@ def test_every_command_has_help_and_is_in_the_readme(name: str) -> None:
     assert command.help and len(command.help) > 40
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"smearwatch {name}" in readme
+
+
+@pytest.mark.parametrize("path", _package_files("reports"), ids=lambda p: p.name)
+def test_reports_never_import_the_shell_or_collectors(path: Path) -> None:
+    """reports/ takes plain inputs (reports.settings); the shell builds them from the config."""
+    ours = {n for n in _imports(path) if n.split(".")[0] in {"collector", "smearwatch"}}
+    assert not ours, f"{path.name} imports {ours}"

@@ -21,9 +21,11 @@ from sqlalchemy import Engine, insert, select
 
 from db import models
 from db.engine import open_database
+from reports.settings import ReportInputs
 from smearwatch.config import Config, load_config
 from smearwatch.matching import MentionStep
 from smearwatch.pipeline import import_file
+from smearwatch.reporting import report_inputs
 
 CONFIG = """
 [database]
@@ -216,6 +218,11 @@ class World:
     accounts: dict[str, int]  # short handle -> account pk
     attackers: list[str]
     tmp: Path
+
+    @property
+    def inputs(self) -> ReportInputs:
+        """The report's plain inputs, as the shell builds them from the config."""
+        return report_inputs(self.config)
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

@@ -76,7 +76,7 @@ def _reference(world: World, defender: str | None) -> dict:
 
 @pytest.mark.parametrize("defender", [None, "ormanova"])
 def test_week_aggregates_equal_row_by_row_counts(world: World, defender: str | None) -> None:
-    report = build_week_report(world.engine, world.config, W47, defender=defender)
+    report = build_week_report(world.engine, world.inputs, W47, defender=defender)
     expected = _reference(world, defender)
     daily = sorted(((d.day, d.defender_id, d.platform), d.posts) for d in report.daily)
     assert daily == expected["daily"]

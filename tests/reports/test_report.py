@@ -70,7 +70,7 @@ def test_weeks_are_exact_utc_intervals() -> None:
 
 
 def test_internal_report_reads_back(world: World) -> None:
-    outputs = write_report(world.engine, world.config, W47, out_dir=world.tmp / "out")
+    outputs = write_report(world.engine, world.inputs, W47, out_dir=world.tmp / "out")
     pdf = _pdf(outputs, "internal")
     text = _text(pdf)
     flat = _flat(text)
@@ -108,7 +108,7 @@ def test_internal_report_reads_back(world: World) -> None:
 
 
 def test_manifest_lists_every_file_with_its_hash(sqlite_world: World) -> None:
-    outputs = write_report(sqlite_world.engine, sqlite_world.config, W47, variants=("internal",))
+    outputs = write_report(sqlite_world.engine, sqlite_world.inputs, W47, variants=("internal",))
     folder = outputs[0].folder
     assert folder == sqlite_world.tmp / "reports" / "2026-W47" / "internal"
     lines = (folder / "MANIFEST.sha256").read_text(encoding="utf-8").splitlines()
@@ -128,10 +128,10 @@ def test_manifest_lists_every_file_with_its_hash(sqlite_world: World) -> None:
 def test_same_data_gives_identical_bytes(sqlite_world: World, monkeypatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     first = write_report(
-        sqlite_world.engine, sqlite_world.config, W47, out_dir=sqlite_world.tmp / "a"
+        sqlite_world.engine, sqlite_world.inputs, W47, out_dir=sqlite_world.tmp / "a"
     )
     second = write_report(
-        sqlite_world.engine, sqlite_world.config, W47, out_dir=sqlite_world.tmp / "b"
+        sqlite_world.engine, sqlite_world.inputs, W47, out_dir=sqlite_world.tmp / "b"
     )
     for one, two in zip(first, second, strict=True):
         for a, b in zip(one.files, two.files, strict=True):
@@ -139,14 +139,14 @@ def test_same_data_gives_identical_bytes(sqlite_world: World, monkeypatch) -> No
     assert b"/CreationDate (D:20261123000000" in first[0].pdf.read_bytes()
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
     third = write_report(
-        sqlite_world.engine, sqlite_world.config, W47, out_dir=sqlite_world.tmp / "c",
+        sqlite_world.engine, sqlite_world.inputs, W47, out_dir=sqlite_world.tmp / "c",
         variants=("internal",),
     )  # fmt: skip
     assert b"/CreationDate (D:20270115" in third[0].pdf.read_bytes()
 
 
 def test_hostile_text_is_shown_literally_and_safely(sqlite_world: World) -> None:
-    outputs = write_report(sqlite_world.engine, sqlite_world.config, W47, variants=("internal",))
+    outputs = write_report(sqlite_world.engine, sqlite_world.inputs, W47, variants=("internal",))
     flat = _flat(_text(outputs[0].pdf))
     assert "<b>Орманова</b> & <para>грантоед</para>" in flat  # markup shown, not obeyed
     assert "\x07" not in flat and "\x1b" not in flat and "\u202e" not in flat
@@ -159,7 +159,7 @@ def test_hostile_text_is_shown_literally_and_safely(sqlite_world: World) -> None
 def test_empty_week_gives_a_valid_report_that_says_so(db_url: str, tmp_path: Path) -> None:
     world = build_world(db_url, tmp_path, analysis=False)
     try:
-        outputs = write_report(world.engine, world.config, parse_week("2025-W10"))
+        outputs = write_report(world.engine, world.inputs, parse_week("2025-W10"))
     finally:
         world.engine.dispose()
     for output in outputs:
@@ -173,13 +173,14 @@ def test_empty_week_gives_a_valid_report_that_says_so(db_url: str, tmp_path: Pat
 def test_report_without_any_database_content(tmp_path: Path) -> None:
     from db.engine import open_database
     from smearwatch.config import load_config
+    from smearwatch.reporting import report_inputs
 
     config_path = tmp_path / "smearwatch.toml"
     config_path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "x.db"}"\n', encoding="utf-8")
     config = load_config(config_path)
     engine = open_database(config.database_url)
     try:
-        report = build_week_report(engine, config, W47)
+        report = build_week_report(engine, report_inputs(config), W47)
         pages = render_pdf(report, tmp_path / "empty.pdf")
     finally:
         engine.dispose()
@@ -188,7 +189,7 @@ def test_report_without_any_database_content(tmp_path: Path) -> None:
 
 
 def test_shareable_variant_pseudonymises_attackers(world: World) -> None:
-    outputs = write_report(world.engine, world.config, W47, out_dir=world.tmp / "w47")
+    outputs = write_report(world.engine, world.inputs, W47, out_dir=world.tmp / "w47")
     shared = _pdf(outputs, "shareable")
     folder = shared.parent
     everything = _flat(_text(shared)) + "".join(
@@ -208,7 +209,7 @@ def test_shareable_variant_pseudonymises_attackers(world: World) -> None:
     assert {r["raw_sha256"] for r in shared_rows} <= {r["raw_sha256"] for r in internal}
     # the same key gives the same pseudonyms in another week (C1 started in W46)
     w46 = write_report(
-        world.engine, world.config, parse_week("2026-W46"), out_dir=world.tmp / "w46",
+        world.engine, world.inputs, parse_week("2026-W46"), out_dir=world.tmp / "w46",
         variants=("shareable",),
     )  # fmt: skip
 
@@ -223,15 +224,14 @@ def test_shareable_variant_pseudonymises_attackers(world: World) -> None:
 
 
 def test_shareable_pseudonyms_are_stable_across_weeks(sqlite_world: World) -> None:
-    from reports.build import key_file
     from reports.pseudonym import Pseudonymiser, load_or_create_key
     from reports.variants import make_shareable
 
-    key = load_or_create_key(key_file(sqlite_world.config))
-    assert load_or_create_key(key_file(sqlite_world.config)) == key
+    key = load_or_create_key(sqlite_world.inputs.key_path())
+    assert load_or_create_key(sqlite_world.inputs.key_path()) == key
     labels = []
     for week in (parse_week("2026-W46"), W47):
-        report = build_week_report(sqlite_world.engine, sqlite_world.config, week)
+        report = build_week_report(sqlite_world.engine, sqlite_world.inputs, week)
         shared = make_shareable(report, Pseudonymiser(key))
         labels.append(dict(shared.pseudonyms))
     pk = sqlite_world.accounts[ATTACKERS[0]]
@@ -279,7 +279,7 @@ def test_export_clusters_cli(world: World) -> None:
 
 
 def test_week_model_counts(sqlite_world: World) -> None:
-    report = build_week_report(sqlite_world.engine, sqlite_world.config, W47)
+    report = build_week_report(sqlite_world.engine, sqlite_world.inputs, W47)
     assert [c.stable_id for c in report.flagged] == ["C1"]
     assert report.flagged[0].status == "escalating"
     assert report.flagged[0].posts_prev_week == 1

@@ -1,0 +1,105 @@
+"""This week's page shows the report model's figures, and its downloads are the report's."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import networkx as nx
+import pypdf
+
+from reports.model import build_week_report
+from reports.weeks import parse_week
+from tests.smearwatch.web.conftest import WebWorld
+
+W47 = parse_week("2026-W47")
+
+
+def _cells(html: str, row_label: str) -> list[str]:
+    """The cells of the table row whose first cell is `row_label`, tags removed."""
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
+        cells = [
+            re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        if cells and cells[0] == row_label:
+            return cells
+    raise AssertionError(f"no row {row_label!r}")
+
+
+def test_week_page_has_the_report_figures(web: WebWorld) -> None:
+    report = build_week_report(web.engine, web.world.inputs, W47)
+    page = web.client().get("/week/2026-W47")
+    assert page.status_code == 200
+    html = page.text
+    assert f"<b>{report.totals['mentions']:,}</b><span>mentions</span>" in html
+    assert f"<b>{report.totals['unique_accounts']:,}</b><span>accounts mentioning</span>" in html
+    for row in report.watch:
+        cells = _cells(html, row.name)
+        assert cells[1] == row.light
+        assert cells[2] == f"{row.mentions:,}"
+        assert cells[3] == f"{row.mentions_prev:,}"
+    # per defender per day: the model's daily counts summed over platforms
+    for defender_id, name in report.defenders:
+        expected = [
+            sum(d.posts for d in report.daily if d.defender_id == defender_id and d.day == day)
+            for day in W47.days()
+        ]
+        rows = [r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if f"<td>{name}</td>" in r]
+        daily = [
+            re.sub(r"<[^>]+>", "", c) for c in re.findall(r'<td class="num">(.*?)</td>', rows[1])
+        ]
+        assert [int(x.replace(",", "")) for x in daily[:7]] == expected
+        assert int(daily[7].replace(",", "")) == sum(expected)
+    # the flagged new cluster is listed, with a link to its page
+    assert 'href="/clusters/C1"' in html
+    assert "Review cluster(s) C1" in html
+
+
+def test_week_page_reads_verdicts_again_but_keeps_the_built_report(sqlite_web: WebWorld) -> None:
+    client = sqlite_web.client()
+    first = client.get("/week/2026-W47").text
+    assert "not yet reviewed" in first
+    cache = client.app.state.weeks
+    built = list(cache._reports.values())
+    page = client.get("/clusters/C1")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post(
+        "/clusters/C1/review", data={"csrf_token": token, "verdict": "confirmed", "note": "ok"}
+    )
+    second = client.get("/week/2026-W47").text
+    assert "analyst verdict: confirmed" in second
+    assert list(cache._reports.values()) == built  # same report object, not rebuilt
+
+
+def test_week_downloads_come_from_the_report_code(web: WebWorld) -> None:
+    client = web.client()
+    report = build_week_report(web.engine, web.world.inputs, W47)
+    daily = list(csv.DictReader(io.StringIO(client.get("/week/2026-W47/daily.csv").text)))
+    assert {r["defender_id"] for r in daily} == {d for d, _ in report.defenders}
+    for row in daily:
+        assert int(row["week"]) == next(
+            w.mentions for w in report.watch if w.defender_id == row["defender_id"]
+        )
+    clusters = client.get("/week/2026-W47/export/clusters.csv")
+    assert clusters.status_code == 200 and "C1" in clusters.text
+    gexf = client.get("/week/2026-W47/export/network.gexf")
+    graph = nx.read_gexf(io.BytesIO(gexf.content))
+    assert graph.number_of_nodes() >= len(web.world.attackers)
+    pdf = client.get("/week/2026-W47/report.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() or "" for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Cluster C1" in text
+    chart = client.get("/week/2026-W47/daily.png")
+    assert chart.content.startswith(b"\x89PNG")
+    assert client.get("/week/2026-W47/export/secrets.txt").status_code == 404
+
+
+def test_home_opens_the_week_of_the_newest_post_and_bad_weeks_are_404(web: WebWorld) -> None:
+    client = web.client()
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/week/2026-W47"
+    assert client.get("/week/2026-W99").status_code == 404
+    assert client.get("/week/2026-W47?defender=nobody").status_code == 404
+    one = client.get("/week/2026-W47?defender=kesler").text
+    assert "Anna Kesler" in one and "Week 2026-W47 · Anna Kesler" in one
