@@ -19,9 +19,10 @@ import pandas as pd
 
 from analysis import campaigns
 from analysis.accounts import account_signals, creation_batch, handle_sequences
+from analysis.background import null_background, sparse_discoveries
 from analysis.coordination import coordination_edges
 from analysis.frames import AnalysisInput
-from analysis.network import centrality, find_communities
+from analysis.network import centrality, find_communities, sparse_communities
 from analysis.params import AnalysisParams
 from analysis.results import (
     AnalysisResult,
@@ -109,6 +110,8 @@ def analyze(
 
     t0 = time.perf_counter()
     graph, communities = find_communities(coord.edges, params)
+    background, sparse = _background(coord, communities, posts, params)
+    communities = communities + sparse
     timings["network"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -147,6 +150,8 @@ def analyze(
                 params,
             )
         )
+    for community, cluster in zip(communities, clusters, strict=True):
+        _sparse_note(community, background, cluster, params)
     # most alarming first; ties by evidence strength, then by smallest member
     clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
     node_cluster: dict[int, int] = {}
@@ -173,6 +178,7 @@ def analyze(
         "clusters": len(clusters),
         "clustered_accounts": len(members_all),
         "near_duplicate_groups": int(texts["group_key"].nunique()) if len(texts) else 0,
+        "background": background.to_dict(),
         "seconds": {k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
     }
@@ -187,6 +193,46 @@ def analyze(
         clusters=clusters,
         edges=edges,
     )
+
+
+def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams):
+    """The null model's verdict on its background and the sparse clusters it vouches for."""
+    window_pairs = {name: stats.window_pairs for name, stats in coord.layers.items()}
+    background = null_background(coord.edges, window_pairs, params.thin_background_share)
+    if not len(coord.edges):
+        return background, []
+    # the fused edge test adds the layers' expectations (exact and near-identical text see
+    # the same posts: the larger of the two)
+    nulls = {name: stats.null_c for name, stats in coord.layers.items()}
+    text_c = max(nulls.pop("text", 0.0), nulls.pop("near_text", 0.0))
+    activity = posts.groupby("account_pk", sort=True).size().to_numpy()
+    accepted = coord.edges[coord.edges["accepted"]]
+    found, background.expected_chance_edges = sparse_discoveries(
+        accepted,
+        activity,
+        sum(nulls.values()) + text_c,
+        params.min_repetitions,
+        params.sparse_fdr,
+        params.alpha,
+    )
+    taken = {m for c in communities for m in c.members}
+    sparse = sparse_communities(coord.edges, found, taken, params)
+    background.sparse_edges = sum(len(c.edges) for c in sparse)
+    return background, sparse
+
+
+def _sparse_note(community, background, cluster: Cluster, params: AnalysisParams) -> None:
+    """A sparse cluster says why it is reported although it is no dense cluster."""
+    cluster.signals["shape"] = community.shape
+    if community.shape == "sparse":
+        cluster.explanation.insert(
+            0,
+            "A sparse network: these accounts form no dense cluster, but their links are "
+            "among the strongest edges of the window, which holds more of them than chance "
+            f"allows (the null model expects {background.expected_chance_edges:.1f} chance "
+            f"edges at the acceptance level; at most {params.sparse_fdr:.0%} of the edges "
+            "reported this way are expected to be chance).",
+        )
 
 
 def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> list[Edge]:

@@ -15,7 +15,8 @@ than ``min_member_links`` other members (its k-core), it has at least ``min_clus
 members and a density (coordination edges / possible member pairs) of at least
 ``min_cluster_density``. Planted campaigns are near-cliques; accounts that met by chance on
 trending objects form sparse chains that fail the density test even when a few chance edges
-survive the per-edge test.
+survive the per-edge test. Pairs and chains are reported only when the whole window vouches for
+their edges (`sparse_communities`, the false-discovery test of `analysis.background`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pandas as pd
 
 from analysis.params import AnalysisParams
 
-__all__ = ["Community", "build_graph", "find_communities"]
+__all__ = ["Community", "build_graph", "find_communities", "sparse_communities"]
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Community:
     observed: int
     layers: dict[str, int]
     fast_edges: int
+    shape: str = "dense"
+    """"dense" (passed the size, k-core and density tests) or "sparse" (pairs and chains kept
+    by the window's false-discovery test, `analysis.background`)."""
 
 
 def build_graph(edges: pd.DataFrame, layers: list[str] | tuple[str, ...]) -> nx.Graph:
@@ -92,36 +96,64 @@ def find_communities(
             if core.number_of_nodes():
                 found.append(set(core.nodes))
     acc = edges[edges["accepted"]]
-    layer_cols = [f"n_{n}" for n in params.layers if f"n_{n}" in acc.columns]
     out: list[Community] = []
     for members in found:
-        size = len(members)
-        if size < params.min_cluster_size:
+        if len(members) < params.min_cluster_size:
             continue
-        inside = acc[acc["a"].isin(members) & acc["b"].isin(members)]
-        possible = size * (size - 1) / 2
-        density = len(inside) / possible
-        if density < params.min_cluster_density:
-            continue
-        out.append(
-            Community(
-                members=sorted(members),
-                edges=inside.sort_values(["a", "b"]).reset_index(drop=True),
-                density=float(density),
-                internal_weight=float(inside["weight"].sum()),
-                internal_excess=float(inside["excess"].sum()),
-                expected=float(inside["lam"].sum()),
-                observed=int(inside["n"].sum()),
-                layers={
-                    col[2:]: int((inside[col] > 0).sum())
-                    for col in layer_cols
-                    if (inside[col] > 0).any()
-                },
-                fast_edges=int(inside["fast"].sum()),
-            )
-        )
+        community = _community(members, acc, params)
+        if community.density >= params.min_cluster_density:
+            out.append(community)
     out.sort(key=lambda c: (-round(c.internal_weight, 9), c.members[0]))
     return graph, out
+
+
+def _community(
+    members: set[int], acc: pd.DataFrame, params: AnalysisParams, shape: str = "dense"
+) -> Community:
+    """The accepted edges among ``members`` and the numbers a cluster is judged by."""
+    layer_cols = [f"n_{n}" for n in params.layers if f"n_{n}" in acc.columns]
+    size = len(members)
+    inside = acc[acc["a"].isin(members) & acc["b"].isin(members)]
+    possible = size * (size - 1) / 2
+    return Community(
+        members=sorted(members),
+        edges=inside.sort_values(["a", "b"]).reset_index(drop=True),
+        density=float(len(inside) / possible) if possible else 0.0,
+        internal_weight=float(inside["weight"].sum()),
+        internal_excess=float(inside["excess"].sum()),
+        expected=float(inside["lam"].sum()),
+        observed=int(inside["n"].sum()),
+        layers={
+            col[2:]: int((inside[col] > 0).sum()) for col in layer_cols if (inside[col] > 0).any()
+        },
+        fast_edges=int(inside["fast"].sum()),
+        shape=shape,
+    )
+
+
+def sparse_communities(
+    edges: pd.DataFrame,
+    discovered: np.ndarray,
+    taken: set[int],
+    params: AnalysisParams,
+) -> list[Community]:
+    """Connected accounts of the discovered edges (`analysis.background.sparse_discoveries`)
+    that no dense cluster holds: the pairs and chains of a network seen through a sparse
+    sample. ``discovered`` is a mask over the accepted rows of ``edges``, in their order."""
+    acc = edges[edges["accepted"]]
+    strong = acc[discovered]
+    strong = strong[~strong["a"].isin(taken) & ~strong["b"].isin(taken)]
+    if not len(strong):
+        return []
+    graph = nx.Graph()
+    graph.add_edges_from(zip(strong["a"].tolist(), strong["b"].tolist(), strict=True))
+    out = []
+    for component in sorted(nx.connected_components(graph), key=lambda c: min(c)):
+        # only the discovered edges make the cluster: a weaker accepted edge between two of its
+        # accounts is not evidence the window vouches for
+        out.append(_community(set(component), strong, params, shape="sparse"))
+    out.sort(key=lambda c: (-round(c.internal_weight, 9), c.members[0]))
+    return out
 
 
 def _merge_dense_parts(

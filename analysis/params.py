@@ -64,6 +64,13 @@ class AnalysisParams:
     louvain_resolution: float = 1.0
     merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""
+    sparse_fdr: float = 0.05
+    """Accepted edges outside any dense cluster still make a (sparse) cluster of the accounts
+    they connect when the window's false-discovery rate at their p-value is at most this (the
+    null's expected chance edges / edges found, `analysis.background`); 0 turns it off."""
+    thin_background_share: float = 0.5
+    """A layer whose co-acting pairs come at least this much from the candidate edges gave the
+    null model nothing to compare with; the run says so (`analysis.background`)."""
     seed: int = 7
     young_account_days: int = 30
     creation_batch_days: int = 3

@@ -778,6 +778,10 @@ def print_analysis(summary: Any) -> None:
         f"{len(result.clusters)} coordinated cluster(s).",
         highlight=False,
     )
+    background = result.stats.get("background") or {}
+    if background.get("message"):
+        # "no cluster" must not read as "no coordination" when chance had no baseline
+        stdout.print(f"[yellow]Note:[/] {_escape(background['message'])}", highlight=False)
     if not result.clusters:
         return
     table = Table(title="Coordinated clusters")

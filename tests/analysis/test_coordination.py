@@ -127,7 +127,9 @@ def _table_posts() -> list:
         (120, 2, [{"a0", "a1", "a2", "a3"}, {"b0", "b1", "b2", "b3"}]),
         (20, 2, [{"a0", "a1", "a2", "a3"}]),
         (60, 3, [{"a0", "a1", "a2", "a3"}]),
-        (5, 2, []),  # only neighbours 5 s apart link: a chain a0-a1-a2-a3 is not a group
+        # only neighbours 5 s apart link: the chain a0-a1-a2-a3 is no dense group, but three
+        # links nobody else shares are more than the window's chance: a sparse cluster
+        (5, 2, [{"a0", "a1", "a2", "a3"}]),
         (10, 2, [{"a0", "a1", "a2", "a3"}]),  # neighbours and second neighbours: dense
         (2, 2, []),
         (60, 4, []),
@@ -139,6 +141,8 @@ def test_membership_by_window_and_min_repetitions(window, min_rep, expected):
     names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
     got = [{names[m.account_pk].removeprefix("did:") for m in c.members} for c in res.clusters]
     assert sorted(got, key=sorted) == sorted(expected, key=sorted)
+    if window == 5:
+        assert [c.signals["shape"] for c in res.clusters] == ["sparse"]
 
 
 def _edges(posts, **kw):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -150,3 +151,36 @@ def test_review_and_network_export(db_url: str, tmp_path: Path) -> None:
         assert graph.number_of_edges() > 100
         _, _, data = next(iter(graph.edges(data=True)))
         assert data["cluster"] == "C1" and data["shared_objects"] >= 2 and "excess" in data
+
+
+def test_analyze_says_when_the_null_model_had_nothing_to_compare_with(tmp_path: Path) -> None:
+    """A window made only of one network's retweets: the run says chance had no baseline."""
+    lines = []
+    for k in range(12):
+        for i in range(8):
+            stamp = f"2026-11-20T{10 + k // 6:02d}:{(k % 6) * 10:02d}:{3 * i:02d}Z"
+            record = {
+                "platform": "bluesky",
+                "post_id": f"at://did:plc:net{i}/app.bsky.feed.repost/rt{k}",
+                "created_at": stamp,
+                "author": {"id": f"did:plc:net{i}", "handle": f"net{i}.bsky.social"},
+                "text": "",
+                "repost_of": f"at://did:plc:src/app.bsky.feed.post/{k}",
+            }
+            lines.append(json.dumps(record))
+    posts = tmp_path / "network.jsonl"
+    posts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = _demo_config(tmp_path, f"sqlite:///{tmp_path / 'thin.db'}")
+    result = CliRunner().invoke(cli, ["--config", str(config), "import", str(posts)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "analyze", "--since", "2026-11-20", "--until", "2026-11-21"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 coordinated cluster(s)" in result.stdout
+    assert "The null model had nothing to compare with" in " ".join(result.stdout.split())
+    engine = open_database(load_config(config).database_url)
+    with engine.connect() as connection:
+        stats = connection.execute(select(models.AnalysisRun.stats)).scalar_one()
+    engine.dispose()
+    assert stats["background"]["thin"] is True

@@ -1,0 +1,211 @@
+"""What the null model had to compare with, and which sparse edges stand out of the whole window.
+
+The null model (`analysis.coordination`, step 5) estimates chance from the window itself:
+``lambda_ab = d_a * d_b * C`` with ``C`` fitted to every co-acting pair of posts in the layer.
+Two things follow, and this module measures both.
+
+**Thin background.** Chance is ``C`` spread over every post of the window, so what keeps it
+low is the ordinary traffic: posts that co-act with nobody. When most of a layer's co-acting
+pairs are made by the pairs that co-act repeatedly (the candidate edges) *and* the null,
+fitted to them, expects at least that share of what they did, ``C`` was estimated from the
+campaign itself: a window made of one network's posts expects exactly what the network does,
+and no pair can stand out. Per layer, the *campaign share* is the candidate edges'
+repetitions divided by the layer's co-acting pairs (repetitions count a burst once, so it is a
+lower bound) and the *expected share* their null expectation divided by their repetitions. A
+layer where both reach ``thin_background_share`` (default 0.5) is *thin*; the run then says
+that the null model had nothing to compare with, in the CLI output and in the report, instead
+of letting "no cluster" read as "no coordination". (A campaign inside ordinary traffic may
+make most co-actions too, but the quiet posts around it keep its expectation near zero.)
+
+**Sparse networks.** Dense clusters (`analysis.network`) need triangles. A network seen
+through a sparse sample (each account a handful of posts in the window, such as CooRTweet's
+``russian_coord_tweets``: 35,125 retweets by 9,509 accounts over seven months) shows up as
+pairs and short chains instead, each edge significant on its own but below the density test.
+Such edges are kept when the whole window says they are not chance: the null model also tells
+how many account pairs would reach a p-value by chance,
+
+    E(t) = 3 * sum over account pairs of P(Poisson(d_a d_b C) >= k*(t))
+
+where ``k*(t)`` is the smallest count (at least ``min_repetitions``) whose Bonferroni-corrected
+tail is at most ``t`` and the factor 3 bounds the three strata of the edge test (union bound).
+With the accepted edges ranked by p-value, the false-discovery rate at the i-th is
+``E(p_i) / i``; the edges up to the last rank where it is at most ``sparse_fdr`` (default
+0.05, Benjamini-Hochberg's step-up rule with the null's own count of chances in place of the
+number of tests) are discoveries. Connected accounts among them that no dense cluster holds
+become a *sparse* cluster. Accounts are grouped by their number of posts, so the sum costs
+(distinct activity levels)**2, not (accounts)**2; above 512 levels they are binned on a log
+scale by their mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+__all__ = [
+    "LayerBackground",
+    "Background",
+    "null_background",
+    "chance_edge_curve",
+    "sparse_discoveries",
+    "NOTHING_TO_COMPARE",
+]
+
+NOTHING_TO_COMPARE = "the null model had nothing to compare with"
+
+# The p-value of an edge is the smallest of three strata's tails, times 3 (coordination.py).
+_STRATA = 3
+_MAX_LEVELS = 512
+_TAIL_TERMS = 25
+
+
+@dataclass
+class LayerBackground:
+    """One layer's co-acting pairs and the share of them made by the candidate edges."""
+
+    layer: str
+    window_pairs: int
+    campaign_pairs: int
+    share: float
+    expected_share: float
+    thin: bool
+
+    def to_dict(self) -> dict[str, float | int | str | bool]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Background:
+    """The run's verdict on its null model; ``message`` is None when the background held."""
+
+    layers: list[LayerBackground] = field(default_factory=list)
+    thin: bool = False
+    message: str | None = None
+    expected_chance_edges: float = 0.0
+    sparse_edges: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "layers": [x.to_dict() for x in self.layers],
+            "thin": self.thin,
+            "message": self.message,
+            "expected_chance_edges": round(float(self.expected_chance_edges), 6),
+            "sparse_edges": int(self.sparse_edges),
+        }
+
+
+def null_background(
+    edges: pd.DataFrame, window_pairs: dict[str, int], thin_share: float
+) -> Background:
+    """Per layer, how much of the null's material came from the pairs it was testing.
+
+    ``edges`` is `coordination_edges`'s candidate table (columns ``n_<layer>`` and
+    ``lam_<layer>``), ``window_pairs`` each layer's co-acting pairs (`LayerStats`).
+    """
+    out: list[LayerBackground] = []
+    for layer, pairs in window_pairs.items():
+        if pairs <= 0:
+            continue
+        n_col, lam_col = f"n_{layer}", f"lam_{layer}"
+        campaign = int(edges[n_col].sum()) if n_col in edges.columns and len(edges) else 0
+        expected = float(edges[lam_col].sum()) if lam_col in edges.columns and len(edges) else 0.0
+        share = min(1.0, campaign / pairs)
+        expected_share = min(1.0, expected / campaign) if campaign else 0.0
+        thin = share >= thin_share and expected_share >= thin_share
+        out.append(LayerBackground(layer, int(pairs), campaign, share, expected_share, thin))
+    thin_layers = [x for x in out if x.thin]
+    message = None
+    if thin_layers:
+        names = ", ".join(
+            f"{x.layer}: {x.share:.0%} of the co-actions, {x.expected_share:.0%} expected"
+            for x in thin_layers
+        )
+        message = (
+            f"{NOTHING_TO_COMPARE[0].upper()}{NOTHING_TO_COMPARE[1:]}: almost every co-action "
+            f"in this window is by accounts that co-act again and again ({names}), so chance "
+            "was estimated from those same accounts and expects what they did; no pair could "
+            "stand out. Analyse a longer window, or one that also holds ordinary traffic, "
+            "before reading 'no cluster' as 'no coordination'."
+        )
+    return Background(layers=out, thin=bool(thin_layers), message=message)
+
+
+def _levels(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct activity levels and how many accounts have each (log-binned above 512)."""
+    vals, counts = np.unique(np.asarray(activity, dtype=np.float64), return_counts=True)
+    if len(vals) <= _MAX_LEVELS:
+        return vals, counts.astype(np.float64)
+    edges = np.unique(np.geomspace(vals[0], vals[-1] + 1, _MAX_LEVELS + 1))
+    idx = np.clip(np.searchsorted(edges, vals, side="right") - 1, 0, len(edges) - 2)
+    n = np.bincount(idx, weights=counts)
+    mean = np.bincount(idx, weights=counts * vals) / np.maximum(n, 1)
+    keep = n > 0
+    return mean[keep], n[keep]
+
+
+def chance_edge_curve(
+    activity: np.ndarray, c: float, min_repetitions: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The null's expected number of chance edges as a step function of the p threshold.
+
+    Returns ``(thresholds, expected)`` sorted by threshold: ``E(t)`` is
+    ``expected[searchsorted(thresholds, t, "right") - 1]`` (0 below the first threshold).
+    """
+    if c <= 0 or len(activity) < 2:
+        return np.zeros(0), np.zeros(0)
+    vals, counts = _levels(activity)
+    i, j = np.triu_indices(len(vals))
+    lam = vals[i] * vals[j] * c
+    weight = np.where(i == j, counts[i] * (counts[i] - 1) / 2.0, counts[i] * counts[j])
+    keep = weight > 0
+    lam, weight = lam[keep], weight[keep]
+    ks = np.arange(min_repetitions, min_repetitions + _TAIL_TERMS + 1)
+    tails = poisson.sf(ks[:, None] - 1, lam[None, :])  # P(X >= k)
+    # the p-value of an edge seen k times is 3 * tail; reaching threshold t first at k* adds
+    # P(X >= k*) chances, so each k adds P(X = k) chances below (the union bound times 3)
+    increments = weight[None, :] * (tails[:-1] - tails[1:])
+    increments[-1] += weight * tails[-1]
+    levels = np.minimum(1.0, _STRATA * tails[:-1])
+    order = np.argsort(levels, axis=None, kind="stable")
+    thresholds = levels.ravel()[order]
+    expected = _STRATA * np.cumsum(increments.ravel()[order])
+    return thresholds, expected
+
+
+def _expected_at(curve: tuple[np.ndarray, np.ndarray], t: np.ndarray) -> np.ndarray:
+    thresholds, expected = curve
+    if not len(thresholds):
+        return np.zeros(len(t))
+    pos = np.searchsorted(thresholds, t, side="right") - 1
+    return np.where(pos >= 0, expected[np.maximum(pos, 0)], 0.0)
+
+
+def sparse_discoveries(
+    accepted: pd.DataFrame,
+    activity: np.ndarray,
+    c: float,
+    min_repetitions: int,
+    fdr: float,
+    alpha: float,
+) -> tuple[np.ndarray, float]:
+    """Which accepted edges the whole window says are not chance (see module docstring).
+
+    Returns a boolean mask over ``accepted`` (rows in its order) and the expected number of
+    chance edges at ``alpha``.
+    """
+    curve = chance_edge_curve(activity, c, min_repetitions)
+    at_alpha = float(_expected_at(curve, np.array([alpha]))[0])
+    mask = np.zeros(len(accepted), dtype=bool)
+    if not len(accepted) or fdr <= 0:
+        return mask, at_alpha
+    p = accepted["p_value"].to_numpy(dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    rate = _expected_at(curve, ranked) / np.arange(1, len(ranked) + 1)
+    ok = np.flatnonzero(rate <= fdr)
+    if len(ok):
+        mask[order[: ok[-1] + 1]] = True
+    return mask, at_alpha

@@ -1,0 +1,157 @@
+"""The null model's background: a thin one is named, a sparse network is still found."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import poisson
+
+from analysis.background import (
+    NOTHING_TO_COMPARE,
+    chance_edge_curve,
+    null_background,
+    sparse_discoveries,
+)
+from analysis.engine import analyze
+from analysis.params import AnalysisParams
+from tests.analysis.helpers import build, organic_background, post
+
+
+def _brute_expected(activity: list[int], c: float, t: float, min_rep: int) -> float:
+    """3 x the chance that each account pair reaches p <= t, summed pair by pair."""
+    total = 0.0
+    for da, db in itertools.combinations(activity, 2):
+        lam = da * db * c
+        for k in range(min_rep, min_rep + 26):
+            if min(1.0, 3 * poisson.sf(k - 1, lam)) <= t:
+                total += poisson.sf(k - 1, lam)
+                break
+    return 3 * total
+
+
+@pytest.mark.parametrize("t", [1e-9, 1e-6, 1e-4, 1e-2])
+def test_chance_edge_curve_matches_the_pair_by_pair_sum(t: float) -> None:
+    rng = np.random.default_rng(5)
+    activity = [int(x) for x in rng.zipf(1.8, size=60).clip(1, 400)]
+    thresholds, expected = chance_edge_curve(np.array(activity), 2e-4, 2)
+    pos = np.searchsorted(thresholds, t, side="right") - 1
+    got = expected[pos] if pos >= 0 else 0.0
+    assert got == pytest.approx(_brute_expected(activity, 2e-4, t, 2), rel=1e-9, abs=1e-15)
+
+
+def test_more_active_accounts_expect_more_chance_edges() -> None:
+    quiet = chance_edge_curve(np.full(500, 3), 1e-5, 2)
+    busy = chance_edge_curve(np.full(500, 30), 1e-5, 2)
+    assert busy[1][-1] > 100 * quiet[1][-1]
+
+
+def test_discoveries_stop_where_chance_would_explain_them() -> None:
+    # 1,000 quiet accounts: the null expects almost no edge at 1e-9, some at 1e-4
+    activity = np.full(1000, 4)
+    accepted = pd.DataFrame({"p_value": [1e-12, 1e-11, 5e-5, 9e-5]})
+    mask, at_alpha = sparse_discoveries(accepted, activity, 1e-3, 2, 0.05, 1e-4)
+    assert mask.tolist() == [True, True, False, False]
+    assert at_alpha > 1.0  # that many chance edges at the acceptance level itself
+
+
+def test_a_layer_is_thin_when_its_repeat_pairs_make_the_co_actions_and_their_expectation() -> None:
+    edges = pd.DataFrame(
+        {
+            "n_repost": [10, 10, 5],
+            "lam_repost": [9.0, 8.0, 4.0],
+            "n_link": [0, 0, 1],
+            "lam_link": [0.0, 0.0, 0.9],
+            "n_text": [4, 4, 0],
+            "lam_text": [0.01, 0.01, 0.0],
+        }
+    )
+    bg = null_background(edges, {"repost": 30, "link": 1000, "text": 8, "reply": 0}, 0.5)
+    by = {x.layer: x for x in bg.layers}
+    assert set(by) == {"repost", "link", "text"}  # a layer without co-actions says nothing
+    assert by["repost"].share == pytest.approx(25 / 30)
+    assert by["repost"].expected_share == pytest.approx(21 / 25) and by["repost"].thin
+    assert not by["link"].thin  # most co-actions are someone else's
+    assert not by["text"].thin  # all co-actions are the pairs', but chance expects none of it
+    assert bg.thin and NOTHING_TO_COMPARE in bg.message.lower()
+    assert "repost: 83% of the co-actions, 84% expected" in bg.message
+
+
+def _campaign(accounts: int = 8, targets: int = 12) -> list:
+    """One network retweeting the same posts within seconds, on separate hours."""
+    out = []
+    for k in range(targets):
+        for i in range(accounts):
+            out.append(
+                post(f"net{i}", 3600 * k + 3 * i, "", pid=f"net{i}-rt{k}", repost_of=f"src-{k}")
+            )
+    return out
+
+
+def test_a_window_with_no_organic_background_says_the_null_had_nothing_to_compare_with() -> None:
+    res = analyze(build(_campaign()))
+    bg = res.stats["background"]
+    assert bg["thin"]
+    assert NOTHING_TO_COMPARE in bg["message"].lower()
+    assert [x["layer"] for x in bg["layers"] if x["thin"]] == ["repost"]
+    # chance was fitted to the campaign itself: it expects what the campaign does
+    assert res.clusters == []
+
+
+def test_the_same_campaign_in_ordinary_traffic_is_found_and_the_background_holds() -> None:
+    rng = random.Random(2)
+    background = organic_background(n_accounts=300, posts_each=8)
+    # ordinary reposts of many posts, at their own times
+    background += [
+        post(f"org{i}", rng.uniform(-20000, 60000), "", pid=f"org{i}-rt", repost_of=f"pop-{i % 97}")
+        for i in range(300)
+    ]
+    res = analyze(build(background + _campaign()))
+    assert not res.stats["background"]["thin"] and res.stats["background"]["message"] is None
+    members = {m.handle.split(".")[0] for c in res.clusters for m in c.members}
+    assert members == {f"net{i}" for i in range(8)}
+
+
+def _sparse_world(seed: int = 4) -> list:
+    """2,000 accounts with a handful of retweets each over a week, no two meeting twice by
+    design, plus one pair that retweets four posts within seconds of each other."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(2000):
+        for k in range(rng.randint(1, 5)):
+            t = rng.uniform(0, 7 * 86400)
+            out.append(
+                post(f"u{i}", round(t, 1), "", pid=f"u{i}-{k}", repost_of=f"o{rng.randrange(6000)}")
+            )
+    for k in range(4):
+        t = 86400 * (k + 1) + 1000
+        out.append(post("pair_a", t, "", pid=f"pa-{k}", repost_of=f"hot-{k}"))
+        out.append(post("pair_b", t + 4, "", pid=f"pb-{k}", repost_of=f"hot-{k}"))
+        out.append(post(f"u{k}", t + 40000, "", pid=f"late-{k}", repost_of=f"hot-{k}"))
+    return out
+
+
+def test_a_pair_the_whole_window_vouches_for_is_a_sparse_cluster() -> None:
+    res = analyze(build(_sparse_world()))
+    assert len(res.clusters) == 1
+    (cluster,) = res.clusters
+    assert {m.handle.split(".")[0] for m in cluster.members} == {"pair_a", "pair_b"}
+    assert cluster.signals["shape"] == "sparse"
+    assert cluster.explanation[0].startswith("A sparse network")
+    assert res.stats["background"]["sparse_edges"] == 1
+
+
+def test_sparse_clusters_can_be_turned_off() -> None:
+    res = analyze(build(_sparse_world()), AnalysisParams(sparse_fdr=0.0))
+    assert res.clusters == []
+
+
+def test_chance_meetings_of_sparse_accounts_make_no_cluster() -> None:
+    # the same world without the pair: whatever pairs meet twice by chance stay unreported
+    posts = [p for p in _sparse_world() if not p.post_id.startswith(("pa-", "pb-", "late-"))]
+    res = analyze(build(posts))
+    assert res.clusters == []
+    assert not res.stats["background"]["thin"]
