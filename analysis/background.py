@@ -24,10 +24,14 @@ pairs and short chains instead, each edge significant on its own but below the d
 Such edges are kept when the whole window says they are not chance: the null model also tells
 how many account pairs would reach a p-value by chance,
 
-    E(t) = 3 * sum over account pairs of P(Poisson(d_a d_b C) >= k*(t))
+    E(t) = sum over the edge test's tails of
+           sum over account pairs of P(Poisson(d_a d_b C_tail) >= k*(t))
 
-where ``k*(t)`` is the smallest count (at least ``min_repetitions``) whose Bonferroni-corrected
-tail is at most ``t`` and the factor 3 bounds the three strata of the edge test (union bound).
+where ``k*(t)`` is the smallest count (at least ``min_repetitions``) whose tail, times the
+edge test's Bonferroni factor 3, is at most ``t``. The edge test takes the smallest of the
+three strata's tails (all, rare and popular objects: each bounded by the all-objects one,
+``C`` summed over layers) and of each layer's own tail (``C`` of that layer), so ``E`` adds
+three all-objects sums and one sum per layer (a union bound: an upper limit of the chances).
 With the accepted edges ranked by p-value, the false-discovery rate at the i-th is
 ``E(p_i) / i``; the edges up to the last rank where it is at most ``sparse_fdr`` (default
 0.05, Benjamini-Hochberg's step-up rule with the null's own count of chances in place of the
@@ -39,6 +43,7 @@ scale by their mean.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,32 +152,36 @@ def _levels(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def chance_edge_curve(
-    activity: np.ndarray, c: float, min_repetitions: int
+    activity: np.ndarray, nulls: Sequence[tuple[float, float]], min_repetitions: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The null's expected number of chance edges as a step function of the p threshold.
 
-    Returns ``(thresholds, expected)`` sorted by threshold: ``E(t)`` is
+    ``nulls`` lists the edge test's tails as (C, how many tails use it). Returns
+    ``(thresholds, expected)`` sorted by threshold: ``E(t)`` is
     ``expected[searchsorted(thresholds, t, "right") - 1]`` (0 below the first threshold).
     """
-    if c <= 0 or len(activity) < 2:
+    nulls = [(c, m) for c, m in nulls if c > 0 and m > 0]
+    if not nulls or len(activity) < 2:
         return np.zeros(0), np.zeros(0)
     vals, counts = _levels(activity)
     i, j = np.triu_indices(len(vals))
-    lam = vals[i] * vals[j] * c
+    product = vals[i] * vals[j]
     weight = np.where(i == j, counts[i] * (counts[i] - 1) / 2.0, counts[i] * counts[j])
     keep = weight > 0
-    lam, weight = lam[keep], weight[keep]
+    product, weight = product[keep], weight[keep]
     ks = np.arange(min_repetitions, min_repetitions + _TAIL_TERMS + 1)
-    tails = poisson.sf(ks[:, None] - 1, lam[None, :])  # P(X >= k)
-    # the p-value of an edge seen k times is 3 * tail; reaching threshold t first at k* adds
-    # P(X >= k*) chances, so each k adds P(X = k) chances below (the union bound times 3)
-    increments = weight[None, :] * (tails[:-1] - tails[1:])
-    increments[-1] += weight * tails[-1]
-    levels = np.minimum(1.0, _STRATA * tails[:-1])
-    order = np.argsort(levels, axis=None, kind="stable")
-    thresholds = levels.ravel()[order]
-    expected = _STRATA * np.cumsum(increments.ravel()[order])
-    return thresholds, expected
+    all_levels, all_increments = [], []
+    for c, multiplicity in nulls:
+        tails = poisson.sf(ks[:, None] - 1, product[None, :] * c)  # P(X >= k)
+        # an edge seen k times has p = 3 * tail; reaching threshold t first at k* adds
+        # P(X >= k*) chances, so each k adds P(X = k) chances below it
+        increments = weight[None, :] * (tails[:-1] - tails[1:])
+        increments[-1] += weight * tails[-1]
+        all_levels.append(np.minimum(1.0, _STRATA * tails[:-1]).ravel())
+        all_increments.append(multiplicity * increments.ravel())
+    levels = np.concatenate(all_levels)
+    order = np.argsort(levels, kind="stable")
+    return levels[order], np.cumsum(np.concatenate(all_increments)[order])
 
 
 def _expected_at(curve: tuple[np.ndarray, np.ndarray], t: np.ndarray) -> np.ndarray:
@@ -186,7 +195,7 @@ def _expected_at(curve: tuple[np.ndarray, np.ndarray], t: np.ndarray) -> np.ndar
 def sparse_discoveries(
     accepted: pd.DataFrame,
     activity: np.ndarray,
-    c: float,
+    layer_nulls: dict[str, float],
     min_repetitions: int,
     fdr: float,
     alpha: float,
@@ -194,9 +203,11 @@ def sparse_discoveries(
     """Which accepted edges the whole window says are not chance (see module docstring).
 
     Returns a boolean mask over ``accepted`` (rows in its order) and the expected number of
-    chance edges at ``alpha``.
+    chance edges at ``alpha``. ``layer_nulls`` is each layer's ``C`` (`LayerStats.null_c`).
     """
-    curve = chance_edge_curve(activity, c, min_repetitions)
+    nulls = [(sum(layer_nulls.values()), float(_STRATA))]
+    nulls += [(c, 1.0) for c in layer_nulls.values()]
+    curve = chance_edge_curve(activity, nulls, min_repetitions)
     at_alpha = float(_expected_at(curve, np.array([alpha]))[0])
     mask = np.zeros(len(accepted), dtype=bool)
     if not len(accepted) or fdr <= 0:

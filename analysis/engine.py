@@ -201,16 +201,13 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
     background = null_background(coord.edges, window_pairs, params.thin_background_share)
     if not len(coord.edges):
         return background, []
-    # the fused edge test adds the layers' expectations (exact and near-identical text see
-    # the same posts: the larger of the two)
     nulls = {name: stats.null_c for name, stats in coord.layers.items()}
-    text_c = max(nulls.pop("text", 0.0), nulls.pop("near_text", 0.0))
     activity = posts.groupby("account_pk", sort=True).size().to_numpy()
     accepted = coord.edges[coord.edges["accepted"]]
     found, background.expected_chance_edges = sparse_discoveries(
         accepted,
         activity,
-        sum(nulls.values()) + text_c,
+        nulls,
         params.min_repetitions,
         params.sparse_fdr,
         params.alpha,

@@ -37,15 +37,29 @@ def _brute_expected(activity: list[int], c: float, t: float, min_rep: int) -> fl
 def test_chance_edge_curve_matches_the_pair_by_pair_sum(t: float) -> None:
     rng = np.random.default_rng(5)
     activity = [int(x) for x in rng.zipf(1.8, size=60).clip(1, 400)]
-    thresholds, expected = chance_edge_curve(np.array(activity), 2e-4, 2)
+    thresholds, expected = chance_edge_curve(np.array(activity), [(2e-4, 3.0)], 2)
     pos = np.searchsorted(thresholds, t, side="right") - 1
     got = expected[pos] if pos >= 0 else 0.0
     assert got == pytest.approx(_brute_expected(activity, 2e-4, t, 2), rel=1e-9, abs=1e-15)
 
 
+def test_curves_of_several_tails_add_up() -> None:
+    activity = np.array([1, 2, 2, 5, 9, 40, 40, 3])
+    one = chance_edge_curve(activity, [(1e-3, 3.0)], 2)
+    other = chance_edge_curve(activity, [(4e-4, 1.0)], 2)
+    both = chance_edge_curve(activity, [(1e-3, 3.0), (4e-4, 1.0)], 2)
+    for t in (1e-8, 1e-5, 1e-3, 0.5):
+
+        def at(curve, t=t):
+            pos = np.searchsorted(curve[0], t, side="right") - 1
+            return curve[1][pos] if pos >= 0 else 0.0
+
+        assert at(both) == pytest.approx(at(one) + at(other))
+
+
 def test_more_active_accounts_expect_more_chance_edges() -> None:
-    quiet = chance_edge_curve(np.full(500, 3), 1e-5, 2)
-    busy = chance_edge_curve(np.full(500, 30), 1e-5, 2)
+    quiet = chance_edge_curve(np.full(500, 3), [(1e-5, 3.0)], 2)
+    busy = chance_edge_curve(np.full(500, 30), [(1e-5, 3.0)], 2)
     assert busy[1][-1] > 100 * quiet[1][-1]
 
 
@@ -53,7 +67,7 @@ def test_discoveries_stop_where_chance_would_explain_them() -> None:
     # 1,000 quiet accounts: the null expects almost no edge at 1e-9, some at 1e-4
     activity = np.full(1000, 4)
     accepted = pd.DataFrame({"p_value": [1e-12, 1e-11, 5e-5, 9e-5]})
-    mask, at_alpha = sparse_discoveries(accepted, activity, 1e-3, 2, 0.05, 1e-4)
+    mask, at_alpha = sparse_discoveries(accepted, activity, {"repost": 1e-3}, 2, 0.05, 1e-4)
     assert mask.tolist() == [True, True, False, False]
     assert at_alpha > 1.0  # that many chance edges at the acceptance level itself
 
