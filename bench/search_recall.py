@@ -185,9 +185,11 @@ def report(r: Result, show_missed: bool = False) -> None:
     )
     print(f"all labelled mentions fetched: {r.recall():.3f} of {r.total()}")
     print(f"fetched and matched end to end: {r.matched / max(1, r.total()):.3f}")
-    print(
-        f"searches per pass: {r.searches_per_pass}; HTTP requests per pass: {r.requests_per_pass}"
-    )
+    if r.passes > 1:
+        after = ", ".join(f"{x:.3f}" for x in r.declined_per_pass)
+        print(f"declined-form recall after each pass: {after}")
+    print(f"searches per pass: {r.searches_per_pass}")
+    print(f"HTTP requests per pass: {r.requests_per_pass}")
     for category, (h, t) in sorted(r.by_category.items()):
         flag = (
             " (declined)"

@@ -904,7 +904,8 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
     story: list[Flowable] = [_p("5. Methodology and limitations", s["h1"])]
     story.append(_p("Sources and access routes", s["h2"]))
     routes = {
-        "bluesky": "Bluesky public API (search, author feeds) with a research account",
+        "bluesky": "Bluesky API: keyword search logged in as a research account, watched "
+        "accounts' feeds through the public AppView without login",
         "mastodon": "Mastodon public API (hashtag and account timelines)",
         "telegram": "Telegram public web preview of channels (t.me/s/…)",
         "rss": "RSS/Atom feeds of news sites",
@@ -921,6 +922,24 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
     if not lines:
         lines.append("No sources configured and no imports: nothing was collected.")
     story += [Paragraph(line, s["bullet"], bulletText="•") for line in lines]
+    if any(platform in ("bluesky", "mastodon") for _, platform in report.configured_sources):
+        story.append(_p("What platform search cannot see", s["h2"]))
+        story.append(
+            _p(
+                "Platform search matches whole words and does not stem Russian or Kazakh, so "
+                "every declined form of a name (Ормановой, Ормановаға, Ormanovaga) is searched "
+                "as a query of its own, under a request budget per run. Bluesky search is done "
+                "logged in, and a logged-in search hides the posts of accounts that block the "
+                "research account: an account that blocked it is absent from search results "
+                "and is only seen when it is read as a watched account (through the public "
+                "AppView, where blocks do not apply) or when others reply to or quote it. A "
+                "name written inside a longer hashtag (#ОрмановаПредатель) cannot be found by "
+                "search at all. Mastodon search finds only posts of authors who opted in to "
+                "search; hashtag timelines find exact tags only. Counts in this report are "
+                "therefore lower bounds.",
+                s["body"],
+            )
+        )
     story.append(_p("Defender matching", s["h2"]))
     story.append(
         _p(

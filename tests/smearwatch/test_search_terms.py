@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from analysis.mentions import MentionMatcher
+from collector.base import CollectorContext
+from collector.bluesky import PASSWORD_ENV, BlueskyCollector
+from collector.http import HttpClient, HttpPolicy
+from collector.mastodon import TOKEN_ENV, MastodonCollector
 from smearwatch.search_terms import (
     bluesky_key,
     mastodon_key,
@@ -88,3 +92,39 @@ def test_the_provider_computes_once_per_platform() -> None:
     provide = search_terms_provider([ORMANOVA])
     assert provide("bluesky") is provide("bluesky")
     assert provide("mastodon").hashtags
+
+
+def test_collectors_take_their_defaults_from_the_wiring_layer() -> None:
+    """What `smearwatch collect` hands the collectors: Bluesky and Mastodon build their default
+    queries and hashtags from these terms; explicit settings still win."""
+    http = HttpClient(HttpPolicy())
+    try:
+        context = CollectorContext(
+            http=http,
+            defenders=[ORMANOVA, KASYMOVA],
+            env={PASSWORD_ENV: "x", TOKEN_ENV: "t"},
+            search_terms=search_terms_provider([ORMANOVA, KASYMOVA]),
+        )
+        bsky = BlueskyCollector(
+            {"name": "b", "platform": "bluesky", "identifier": "research.example"}, context
+        )
+        assert bsky.queries == terms_for("bluesky", [ORMANOVA, KASYMOVA]).queries
+        assert "Ормановаға" in bsky.queries and "mentions:bormanova.bsky.social" in bsky.queries
+        masto = MastodonCollector(
+            {"name": "m", "platform": "mastodon", "base_url": "https://example.social"}, context
+        )
+        assert "Касымова" in masto.hashtags and "БахытОрманова" in masto.hashtags
+        assert "Ормановой" in masto.queries
+        own = MastodonCollector(
+            {
+                "name": "m2",
+                "platform": "mastodon",
+                "base_url": "https://example.social",
+                "hashtags": ["грантоед"],
+                "queries": ["Орманова"],
+            },
+            context,
+        )
+        assert own.hashtags == ("грантоед",) and own.queries == ("Орманова",)
+    finally:
+        http.close()
