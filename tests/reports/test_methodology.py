@@ -11,6 +11,7 @@ import pypdf
 from reports.build import write_report
 from reports.weeks import parse_week
 from smearwatch.config import SourceConfig
+from smearwatch.reporting import report_inputs
 from tests.reports.conftest import World
 
 W47 = parse_week("2026-W47")
@@ -29,7 +30,8 @@ def test_bluesky_source_names_the_block_and_stemming_limits(sqlite_world: World)
     config = dataclasses.replace(
         sqlite_world.config, sources=(SourceConfig(name="bluesky", platform="bluesky"),)
     )
-    outputs = write_report(sqlite_world.engine, config, W47, out_dir=sqlite_world.tmp / "b")
+    inputs = report_inputs(config)
+    outputs = write_report(sqlite_world.engine, inputs, W47, out_dir=sqlite_world.tmp / "b")
     flat = _flat_pdf(_internal(outputs))
     assert "What platform search cannot see" in flat
     assert "block the research account" in flat
@@ -39,6 +41,6 @@ def test_bluesky_source_names_the_block_and_stemming_limits(sqlite_world: World)
 
 def test_no_search_source_no_search_caveat(sqlite_world: World) -> None:
     outputs = write_report(
-        sqlite_world.engine, sqlite_world.config, W47, out_dir=sqlite_world.tmp / "n"
+        sqlite_world.engine, sqlite_world.inputs, W47, out_dir=sqlite_world.tmp / "n"
     )
     assert "What platform search cannot see" not in _flat_pdf(_internal(outputs))
