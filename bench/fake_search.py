@@ -38,9 +38,18 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["IDENTIFIER", "PASSWORD", "CorpusPost", "FakeSearch", "analyze", "labelled_corpus"]
+__all__ = [
+    "IDENTIFIER",
+    "PASSWORD",
+    "CorpusPost",
+    "FakeMastodon",
+    "FakeSearch",
+    "analyze",
+    "labelled_corpus",
+    "mastodon_fields",
+]
 
 PASSWORD = "recall-app-password-0000"
 IDENTIFIER = "research-account.example"
@@ -480,5 +489,211 @@ class FakeSearch:
                 with fake._lock:
                     fake.queries[params.get("q", "")] += 1
                 self._send(200, fake.search(params))
+
+        return Handler
+
+
+# -- Mastodon ---------------------------------------------------------------------------------
+
+_URL_OR_EMAIL = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def _standard_tokens(text: str) -> list[str]:
+    """Lucene's `standard` tokenizer: UAX #29 words, without ICU's break at a script change."""
+    words = re.findall(r"[^\W_]+(?:['’.:][^\W_]+)*", text)
+    return [w for w in words if w]
+
+
+def _ascii_fold(word: str) -> str:
+    """`asciifolding`: diacritics off Latin letters only (Cyrillic й, ё and ә stay)."""
+    out = []
+    for c in word:
+        if "LATIN" in unicodedata.name(c, ""):
+            base = unicodedata.normalize("NFD", c)[0]
+            out.append(_UTR30.get(c, base))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mastodon_fields(text: str) -> tuple[list[str], list[str]]:
+    """(`text`, `text.stemmed`) tokens of Mastodon's `PublicStatusesIndex`: the verbatim field
+    is `uax_url_email` + `lowercase`; the stemmed one `standard` + `lowercase` + `asciifolding`
+    + the English possessive stemmer (the English stop words and Porter stemmer are left out:
+    they change English words, not names)."""
+    verbatim = _URL_OR_EMAIL.findall(text.lower()) + _standard_tokens(
+        _URL_OR_EMAIL.sub(" ", text.lower())
+    )
+    stemmed = [re.sub(r"['’]s?$", "", _ascii_fold(t)) for t in _standard_tokens(text.lower())]
+    return verbatim, stemmed
+
+
+def mastodon_tag(name: str) -> str:
+    """Mastodon's `HashtagNormalizer`: case and Latin diacritics folded, nothing else."""
+    return _ascii_fold(unicodedata.normalize("NFKC", name).lower())
+
+
+@dataclass
+class _Status:
+    id: int
+    body: dict[str, Any]
+    verbatim: list[str]
+    stemmed: list[str]
+    tags: frozenset[str]
+    indexable: bool
+    post: CorpusPost
+
+
+def _snowflake(created: str, n: int) -> int:
+    when = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (int(when.timestamp() * 1000) << 16) + n % 65536
+
+
+def mastodon_statuses(posts: list[CorpusPost], *, base: str) -> list[_Status]:
+    """The corpus as Mastodon statuses on one instance; every third author has not opted in
+    to search (`indexable: false`), as many Mastodon users have not."""
+    out = []
+    for n, p in enumerate(posts):
+        text = p.view["record"]["text"]
+        author = p.view["author"]
+        username = author["handle"].split(".", 1)[0]
+        indexable = int(username[4:7]) % 3 != 0
+        status_id = _snowflake(p.created, n)
+        tags = sorted(p.tags)
+        html = "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</p>"
+        body = {
+            "id": str(status_id),
+            "uri": f"{base}/users/{username}/statuses/{status_id}",
+            "url": f"{base}/@{username}/{status_id}",
+            "created_at": p.created,
+            "edited_at": None,
+            "visibility": "public",
+            "language": p.view["record"]["langs"][0],
+            "sensitive": False,
+            "spoiler_text": "",
+            "content": html,
+            "in_reply_to_id": None,
+            "reblog": None,
+            "card": None,
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [{"name": t, "url": f"{base}/tags/{t}"} for t in tags],
+            "account": {
+                "id": str(100000 + n % 97),
+                "username": username,
+                "acct": username,
+                "url": f"{base}/@{username}",
+                "uri": f"{base}/users/{username}",
+                "display_name": "",
+                "created_at": author["createdAt"][:10] + "T00:00:00.000Z",
+                "indexable": indexable,
+                "discoverable": indexable,
+            },
+        }
+        verbatim, stemmed = mastodon_fields(text)
+        out.append(
+            _Status(
+                status_id, body, verbatim, stemmed, frozenset(map(mastodon_tag, tags)), indexable, p
+            )
+        )
+    out.sort(key=lambda s: s.id, reverse=True)
+    return out
+
+
+def _mastodon_query(raw: str) -> tuple[list[str], list[list[str]]]:
+    """Mastodon's query grammar, the part our queries use: words (each must match, in either
+    field) and "phrases" (on the verbatim field)."""
+    phrases = [mastodon_fields(p)[0] for p in re.findall(r'"([^"]*)"', raw)]
+    rest = re.sub(r'"[^"]*"', " ", raw)
+    return [w for w in rest.split() if w], phrases
+
+
+class FakeMastodon:
+    """`/api/v2/search` (statuses) and `/api/v1/timelines/tag/:tag` over the corpus."""
+
+    def __init__(self, posts: list[CorpusPost], token: str) -> None:
+        self.token = token
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.statuses = mastodon_statuses(posts, base=self.url)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeMastodon:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def search(self, params: dict[str, str], authorised: bool) -> dict[str, Any]:
+        if not authorised or params.get("type") not in (None, "statuses"):
+            return {"accounts": [], "statuses": [], "hashtags": []}  # statuses need a login
+        words, phrases = _mastodon_query(params.get("q", ""))
+        limit = max(1, min(40, int(params.get("limit", "20"))))
+        max_id = int(params["max_id"]) if params.get("max_id") else None
+        offset = int(params.get("offset") or 0)
+        terms = [(set(v), set(st)) for v, st in map(mastodon_fields, words)]
+        if any(not v for v, _ in terms):
+            terms = [t for t in terms if t[0]]  # a word that is all punctuation matches nothing
+        hits = []
+        for s in self.statuses:
+            if not s.indexable or (max_id is not None and s.id >= max_id):
+                continue
+            verbatim, stemmed = set(s.verbatim), set(s.stemmed)
+            if all(v <= verbatim or st <= stemmed for v, st in terms) and all(
+                _has_phrase(s.verbatim, ph) for ph in phrases
+            ):
+                hits.append(s.body)
+        return {"accounts": [], "statuses": hits[offset : offset + limit], "hashtags": []}
+
+    def tag(self, name: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        wanted = mastodon_tag(name)
+        limit = max(1, min(40, int(params.get("limit", "20"))))
+        min_id = int(params.get("min_id") or 0)
+        above = sorted(
+            (s for s in self.statuses if wanted in s.tags and s.id > min_id), key=lambda s: s.id
+        )[:limit]
+        return [s.body for s in sorted(above, key=lambda s: s.id, reverse=True)]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                authorised = self.headers.get("Authorization") == f"Bearer {fake.token}"
+                if parts.path == "/api/v2/search":
+                    key, body = "search", fake.search(params, authorised)
+                elif parts.path.startswith("/api/v1/timelines/tag/"):
+                    key = "tag"
+                    body = fake.tag(unquote(parts.path.rsplit("/", 1)[-1]), params)
+                else:
+                    key, body = "other", {"error": "Record not found"}
+                with fake._lock:
+                    fake.requests[key] += 1
+                data = json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(200 if key != "other" else 404)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         return Handler

@@ -32,11 +32,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from analysis.mentions import MentionMatcher  # noqa: E402
-from bench.fake_search import IDENTIFIER, PASSWORD, FakeSearch, labelled_corpus  # noqa: E402
+from bench.fake_search import (  # noqa: E402
+    IDENTIFIER,
+    PASSWORD,
+    FakeMastodon,
+    FakeSearch,
+    labelled_corpus,
+)
 from bench.mentions import load_defenders  # noqa: E402
 from collector.base import CollectorContext, SearchTerms  # noqa: E402
 from collector.bluesky import PASSWORD_ENV, BlueskyCollector, reset_caches  # noqa: E402
 from collector.http import HttpClient, HttpPolicy  # noqa: E402
+from collector.mastodon import TOKEN_ENV, MastodonCollector  # noqa: E402
 from smearwatch.search_terms import search_terms_provider  # noqa: E402
 
 SETS = {
@@ -177,6 +184,73 @@ def measure(
     return result
 
 
+@dataclass
+class MastodonResult:
+    queries: int
+    hashtags: int
+    requests_per_pass: list[int]
+    declined: float  # of every declined-form post
+    declined_indexable: float  # of those by authors who opted in to search
+    declined_total: int
+    indexable_total: int
+    by_category: dict[str, tuple[int, int]]
+
+
+def measure_mastodon(
+    labelled: Path, defenders_file: Path, *, only: frozenset[str] | None = None
+) -> MastodonResult:
+    """One pass of the real `MastodonCollector` (status search with a token, hashtag
+    timelines) against `FakeMastodon`, with the wiring layer's default queries and hashtags."""
+    defenders = [d for d in load_defenders(defenders_file) if only is None or d.id in only]
+    posts, _ = labelled_corpus(labelled, defenders_file, now=NOW, only=only)
+    token = "recall-mastodon-token"
+    http = HttpClient(POLICY)
+    with FakeMastodon(posts, token) as fake:
+        context = CollectorContext(
+            http=http,
+            defenders=defenders,
+            env={TOKEN_ENV: token},
+            now=lambda: NOW,
+            search_terms=search_terms_provider(defenders),
+        )
+        table = {"name": "mastodon-recall", "platform": "mastodon", "base_url": fake.url}
+        collector = MastodonCollector(table, context)
+        fetched: set[str] = set()
+        for page in collector.fetch(None, since=NOW - timedelta(days=7)):
+            fetched.update(p.post_id for p in page.posts)
+        requests = sum(fake.requests.values())
+        by_uri = {s.body["uri"]: s for s in fake.statuses}
+    http.close()
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    declined = [s for s in by_uri.values() if s.post.expected and s.post.category in DECLINED]
+    for s in by_uri.values():
+        if s.post.expected:
+            counts[s.post.category][1] += 1
+            counts[s.post.category][0] += s.body["uri"] in fetched
+    indexable = [s for s in declined if s.indexable]
+    return MastodonResult(
+        queries=len(collector.queries),
+        hashtags=len(collector.hashtags),
+        requests_per_pass=[requests],
+        declined=sum(s.body["uri"] in fetched for s in declined) / max(1, len(declined)),
+        declined_indexable=sum(s.body["uri"] in fetched for s in indexable)
+        / max(1, len(indexable)),
+        declined_total=len(declined),
+        indexable_total=len(indexable),
+        by_category={c: (h, t) for c, (h, t) in counts.items()},
+    )
+
+
+def report_mastodon(r: MastodonResult) -> None:
+    print(f"\n== Mastodon: {r.queries} status queries, {r.hashtags} hashtag timelines, one pass")
+    print(
+        f"declined-form recall among authors who opted in to search: {r.declined_indexable:.3f} "
+        f"of {r.indexable_total}; of every declined-form post: {r.declined:.3f} "
+        f"of {r.declined_total} (a third of the authors are not indexable)"
+    )
+    print(f"HTTP requests per pass: {r.requests_per_pass}")
+
+
 def report(r: Result, show_missed: bool = False) -> None:
     print(f"\n== {r.label}: {r.queries:,} queries, {r.passes} pass(es), {r.seconds:.1f} s")
     print(
@@ -239,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for r in runs:
         report(r, args.show_missed)
+    report_mastodon(measure_mastodon(labelled, defenders))
     return 0
 
 

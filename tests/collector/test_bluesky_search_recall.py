@@ -1,5 +1,6 @@
-"""Bluesky search recall: the collector's default queries against a local server that searches
-as Bluesky's index does (ICU tokenising and folding, no stemming, strict AND, phrases).
+"""Search recall: the collectors' default queries against local servers that search as the
+platforms' indexes do. Bluesky: ICU tokenising and folding, no stemming, strict AND, phrases;
+Mastodon (last test): opted-in authors only, Latin folding, English stemming only.
 
 The posts are the matcher's held-out labelled set (fictional people), served with realistic
 postViews and facets by `bench.fake_search.FakeSearch` on 127.0.0.1; the collector is the real
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.fake_search import analyze, parse_query
-from bench.search_recall import DECLINED, SETS, measure
+from bench.fake_search import analyze, mastodon_fields, parse_query
+from bench.search_recall import DECLINED, SETS, measure, measure_mastodon
 
 # Six defenders with Russian, Kazakh and Latin declined forms in the held-out set.
 SOME = frozenset(
@@ -58,3 +59,18 @@ def test_one_request_per_query_when_nothing_is_new(runs: tuple) -> None:
     (requests,) = new.requests_per_pass
     assert searches == new.queries  # six defenders fit the default budget of one pass
     assert searches <= requests <= searches + 1 + len(new.fetched) // 100 + 20  # + login
+
+
+def test_mastodon_search_finds_only_opted_in_authors_and_no_folded_cyrillic() -> None:
+    """Mastodon (PublicStatusesIndex): status search with a token over indexable authors only,
+    words lower-cased with Latin diacritics folded, Cyrillic as written; hashtags exact."""
+    verbatim, stemmed = mastodon_fields("Ormanova’s Қасымовой Ömırzaqovağa")
+    assert stemmed == ["ormanova", "қасымовой", "omirzaqovaga"]  # ’s stemmed, ö ı ğ folded
+    assert "касымовой" not in verbatim + stemmed  # қ is not folded, unlike on Bluesky
+    labelled, defenders = SETS["heldout"]
+    r = measure_mastodon(labelled, defenders, only=SOME)
+    assert r.hashtags and r.queries <= 12 * len(SOME)
+    assert r.declined_indexable >= 0.5  # the first 12 forms of each name
+    # a third of the authors did not opt in: their posts are never found by search
+    assert r.declined <= r.declined_indexable * r.indexable_total / r.declined_total + 1e-9
+    assert r.requests_per_pass[0] >= r.queries + r.hashtags
