@@ -46,7 +46,8 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # no referrer leaves; "no-referrer" would make the
+    # browser send "Origin: null" on our own forms
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }

@@ -84,6 +84,7 @@ def cluster_list_page(request: Request) -> Response:
         states=REVIEW_STATES,
         query=request.url.query,
         min_score=request.app.state.settings.inputs.settings.min_score,
+        names=dict(request.app.state.settings.inputs.defenders),
     )
 
 
