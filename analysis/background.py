@@ -32,13 +32,13 @@ edge test's Bonferroni factor 3, is at most ``t``. The edge test takes the small
 three strata's tails (all, rare and popular objects: each bounded by the all-objects one,
 ``C`` summed over layers) and of each layer's own tail (``C`` of that layer), so ``E`` adds
 three all-objects sums and one sum per layer (a union bound: an upper limit of the chances).
-With the accepted edges ranked by p-value, the false-discovery rate at the i-th is
-``E(p_i) / i``; the edges up to the last rank where it is at most ``sparse_fdr`` (default
-0.05, Benjamini-Hochberg's step-up rule with the null's own count of chances in place of the
-number of tests) are discoveries. Connected accounts among them that no dense cluster holds
-become a *sparse* cluster. Accounts are grouped by their number of posts, so the sum costs
-(distinct activity levels)**2, not (accounts)**2; above 512 levels they are binned on a log
-scale by their mean.
+With the accepted edges that no dense cluster holds ranked by p-value, the false-discovery
+rate at the i-th is ``E(p_i) / i`` (``E`` counts chance edges anywhere, so this overstates
+it); the edges up to the last rank where it is at most ``sparse_fdr`` (default 0.05,
+Benjamini-Hochberg's step-up rule with the null's own count of chances in place of the number
+of tests) are discoveries. Connected accounts among them become a *sparse* cluster. Accounts
+are grouped by their number of posts, so the sum costs (distinct activity levels)**2, not
+(accounts)**2; above 512 levels they are binned on a log scale by their mean.
 """
 
 from __future__ import annotations

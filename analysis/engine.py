@@ -203,17 +203,20 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
         return background, []
     nulls = {name: stats.null_c for name, stats in coord.layers.items()}
     activity = posts.groupby("account_pk", sort=True).size().to_numpy()
+    taken = {m for c in communities for m in c.members}
     accepted = coord.edges[coord.edges["accepted"]]
+    # only edges no dense cluster holds are on trial: ranking them among the dense clusters'
+    # edges would let a campaign's many strong edges carry chance pairs over the line
+    left = accepted[~accepted["a"].isin(taken) & ~accepted["b"].isin(taken)]
     found, background.expected_chance_edges = sparse_discoveries(
-        accepted,
+        left,
         activity,
         nulls,
         params.min_repetitions,
         params.sparse_fdr,
         params.alpha,
     )
-    taken = {m for c in communities for m in c.members}
-    sparse = sparse_communities(coord.edges, found, taken, params)
+    sparse = sparse_communities(left[found], params)
     background.sparse_edges = sum(len(c.edges) for c in sparse)
     return background, sparse
 

@@ -131,18 +131,10 @@ def _community(
     )
 
 
-def sparse_communities(
-    edges: pd.DataFrame,
-    discovered: np.ndarray,
-    taken: set[int],
-    params: AnalysisParams,
-) -> list[Community]:
-    """Connected accounts of the discovered edges (`analysis.background.sparse_discoveries`)
-    that no dense cluster holds: the pairs and chains of a network seen through a sparse
-    sample. ``discovered`` is a mask over the accepted rows of ``edges``, in their order."""
-    acc = edges[edges["accepted"]]
-    strong = acc[discovered]
-    strong = strong[~strong["a"].isin(taken) & ~strong["b"].isin(taken)]
+def sparse_communities(strong: pd.DataFrame, params: AnalysisParams) -> list[Community]:
+    """Connected accounts of the discovered edges (`analysis.background.sparse_discoveries`,
+    among the accepted edges no dense cluster holds): the pairs and chains of a network seen
+    through a sparse sample."""
     if not len(strong):
         return []
     graph = nx.Graph()

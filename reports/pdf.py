@@ -421,6 +421,17 @@ def _cover(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowable]:
     return story
 
 
+def _background_note(report: WeekReport) -> str | None:
+    """The run's own words when its null model had no organic background to compare with."""
+    if report.analysis is None:
+        return None
+    background = report.analysis.stats.get("background")
+    if not isinstance(background, dict):
+        return None
+    message = background.get("message")
+    return message if isinstance(message, str) and message else None
+
+
 def _bottom_line(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowable]:
     known = {e.evidence_id for e in report.evidence}
     story: list[Flowable] = [_p("1. Bottom line", s["h1"]), _p("Key findings", s["h2"])]
@@ -434,6 +445,11 @@ def _bottom_line(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 s["bullet"],
             )
         )
+    note = _background_note(report)
+    if note:
+        # an empty week of clusters must not read as "no coordination" when chance had no
+        # baseline to be measured against
+        story.append(_p(f"<b>Caution.</b> {para_text(note)}", s["bullet"]))
     story.append(_p("What changed since last week", s["h2"]))
     rows: list[list[Any]] = [
         ["cluster", "change", "defender", "score now / before", "posts now / before"]
@@ -989,6 +1005,22 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 s["body"],
             )
         )
+        story.append(
+            _p(
+                "Chance is estimated from the analysed window itself: what two accounts would "
+                "share if every post kept its object and time but the posts were shuffled "
+                "across accounts. It is only as good as the ordinary traffic it sees; when "
+                "almost every co-action in the window is by accounts that co-act again and "
+                "again, the run says that the null model had nothing to compare with. Pairs "
+                "and short chains of accounts that form no dense cluster are reported as "
+                "sparse clusters only when the window holds more such links than chance "
+                "allows (at most 5% of them expected to be chance).",
+                s["body"],
+            )
+        )
+        note = _background_note(report)
+        if note:
+            story.append(_p(f"<b>This run:</b> {para_text(note)}", s["body"]))
         definition = _score_definition()
         if definition:
             story.append(_p("Score definition (from the analysis code)", s["h3"]))

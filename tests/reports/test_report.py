@@ -7,10 +7,13 @@ import hashlib
 import re
 from pathlib import Path
 
+import pandas as pd
 import pypdf
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select, update
 
+from db import models
 from reports.build import write_report
 from reports.model import build_week_report
 from reports.pdf import render_pdf
@@ -293,3 +296,26 @@ def test_week_model_counts(sqlite_world: World) -> None:
     assert terms["грантоед"] > 0 and terms["иностранный агент"] > 0
     assert report.generated_at == W47.end
     assert isinstance(report.week, Week)
+
+
+def test_a_run_without_organic_background_says_so_in_the_report(sqlite_world: World) -> None:
+    """The run's verdict on its null model is repeated where the analyst reads first."""
+    from analysis.background import null_background
+
+    edges = pd.DataFrame({"n_repost": [12] * 28, "lam_repost": [12.0] * 28})
+    background = null_background(edges, {"repost": 336}, 0.5).to_dict()
+    run = models.AnalysisRun.__table__
+    with sqlite_world.engine.begin() as connection:
+        stats = connection.execute(select(run.c.stats)).scalar_one()
+        connection.execute(update(run).values(stats={**stats, "background": background}))
+    outputs = write_report(sqlite_world.engine, sqlite_world.inputs, W47)
+    flat = _flat(_text(_pdf(outputs, "internal")))
+    assert "Caution. The null model had nothing to compare with" in flat
+    assert "This run: The null model had nothing to compare with" in flat
+    assert "repost: 100% of the co-actions, 100% expected" in flat
+
+
+def test_a_run_with_a_background_adds_no_caution(sqlite_world: World) -> None:
+    outputs = write_report(sqlite_world.engine, sqlite_world.inputs, W47)
+    flat = _flat(_text(_pdf(outputs, "internal")))
+    assert "Caution." not in flat and "nothing to compare with" in flat  # methodology only
