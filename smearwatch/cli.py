@@ -974,6 +974,7 @@ def serve(state: State, host: str, port: int, login: bool | None, reviewer: str 
             inputs=inputs, require_login=require_login, reviewer=reviewer, secret_key=secret
         )
     app = create_app(engine, settings)
+    app.state.weeks.warm_in_background()
     shown = f"[{host}]" if ":" in host else host
     stderr.print(
         f"smearwatch serve: http://{shown}:{port}/ "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import tempfile
 import threading
 from collections import OrderedDict, defaultdict
@@ -30,6 +31,7 @@ from smearwatch.web import queries
 
 __all__ = ["WeekCache", "daily_chart", "daily_csv", "home", "week_export", "week_page"]
 
+log = logging.getLogger(__name__)
 CACHED_REPORTS = 8
 EXPORTS = {
     "clusters.csv": "text/csv",
@@ -66,6 +68,20 @@ class WeekCache:
                         old, _ = self._reports.popitem(last=False)
                         self._building.pop(old, None)
             return refresh_reviews(self.engine, report)
+
+    def warm_in_background(self) -> threading.Thread:
+        """Build the default week's report in a thread, so the first visit finds it ready
+        (on millions of posts the report model takes seconds)."""
+
+        def build() -> None:
+            try:
+                self.get(self.default_week())
+            except Exception:  # noqa: BLE001 - the page will build it (and show the error)
+                log.warning("could not prepare the week's report in advance", exc_info=True)
+
+        thread = threading.Thread(target=build, name="smearwatch-week-warmup", daemon=True)
+        thread.start()
+        return thread
 
     def default_week(self) -> Week:
         """The week of the newest stored post (not later than now), else the current week."""

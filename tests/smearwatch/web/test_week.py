@@ -103,3 +103,12 @@ def test_home_opens_the_week_of_the_newest_post_and_bad_weeks_are_404(web: WebWo
     assert client.get("/week/2026-W47?defender=nobody").status_code == 404
     one = client.get("/week/2026-W47?defender=kesler").text
     assert "Anna Kesler" in one and "Week 2026-W47 · Anna Kesler" in one
+
+
+def test_the_default_week_is_prepared_in_advance(sqlite_web: WebWorld) -> None:
+    client = sqlite_web.client()
+    cache = client.app.state.weeks
+    cache.warm_in_background().join(timeout=120)
+    assert [key[0] for key in cache._reports] == ["2026-W47"]
+    client.get("/week/2026-W47")
+    assert len(cache._reports) == 1  # the page used the prepared report
