@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 
 from reports.settings import ReportInputs
 from smearwatch.web import clusters, posts, week
-from smearwatch.web.auth import authenticate, user_exists
+from smearwatch.web.auth import LoginThrottle, authenticate, user_exists
 from smearwatch.web.csrf import FIELD, checked_form, csrf_token
 from smearwatch.web.format import FILTERS
 from smearwatch.web.week import WeekCache
@@ -125,10 +125,17 @@ async def login_page(request: Request) -> Response:
     password = str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/"))
     engine: Engine = request.app.state.engine
+    throttle: LoginThrottle = request.app.state.throttle
+    address = request.client.host if request.client else "?"
+    if throttle.blocked(name, address):
+        message = "Too many failed logins: wait a quarter of an hour and try again."
+        return render(request, "login.html", status_code=429, next=target, error=message)
     if name and password and await run_in_threadpool(authenticate, engine, name, password):
+        throttle.succeeded(name)
         request.session.clear()  # a new session (and CSRF token) after login
         request.session["user"] = name.strip()
         return RedirectResponse(target, status_code=303)
+    throttle.failed(name, address)
     return render(
         request, "login.html", status_code=401, next=target, error="Wrong name or password."
     )
@@ -207,4 +214,5 @@ def create_app(engine: Engine, settings: WebSettings) -> Starlette:
     app.state.settings = settings
     app.state.templates = _templates()
     app.state.weeks = WeekCache(engine, settings.inputs)
+    app.state.throttle = LoginThrottle()
     return app

@@ -7,6 +7,9 @@ good ones (a hash is always checked), so the page does not tell which names exis
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import defaultdict, deque
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -102,3 +105,42 @@ def authenticate(engine: Engine, name: str, password: str) -> bool:
     with engine.begin() as connection:
         connection.execute(update(_USER).where(_USER.c.id == row.id).values(**values))
     return True
+
+
+class LoginThrottle:
+    """At most `attempts` failed logins per name and per client address in `window` seconds.
+
+    Argon2 makes each guess slow; this bounds how many guesses one address, or all addresses
+    together against one name, get. Kept in memory: a restart forgets it, which is acceptable
+    for a single analyst server.
+    """
+
+    def __init__(self, attempts: int = 5, window: float = 900.0) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures[key]
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, name: str, address: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            return any(
+                len(self._recent(key, now)) >= self.attempts
+                for key in (f"name:{name.strip()}", f"addr:{address}")
+            )
+
+    def failed(self, name: str, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"name:{name.strip()}", f"addr:{address}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(f"name:{name.strip()}", None)

@@ -194,6 +194,19 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def _contains(connection: Connection, column: Any, value: str) -> Any:
+    """`column` contains `value`, ignoring case.
+
+    PostgreSQL's ILIKE folds every script. SQLite's LIKE folds only ASCII letters, so there
+    the forms an analyst meets in posts are tried as well (as typed, lower case, upper case,
+    capitalised): "орманова" finds "Орманова" and "ОРМАНОВА".
+    """
+    if connection.dialect.name != "sqlite":
+        return column.ilike(_like(value), escape="\\")
+    forms = dict.fromkeys([value, value.lower(), value.upper(), value.capitalize(), value.title()])
+    return or_(*(column.like(_like(form), escape="\\") for form in forms))
+
+
 def _post_query(connection: Connection, where: PostFilter) -> Select[Any]:
     query = select(
         _POST.c.id,
@@ -215,14 +228,14 @@ def _post_query(connection: Connection, where: PostFilter) -> Select[Any]:
             .exists()
         )
     if where.text:
-        query = query.where(_POST.c.text.ilike(_like(where.text), escape="\\"))
+        query = query.where(_contains(connection, _POST.c.text, where.text))
     if where.account:
-        pattern = _like(where.account.lstrip("@"))
+        value = where.account.lstrip("@")
         accounts = select(_ACCOUNT.c.id).where(
             or_(
-                _ACCOUNT.c.handle.ilike(pattern, escape="\\"),
+                _contains(connection, _ACCOUNT.c.handle, value),
                 _ACCOUNT.c.platform_id == where.account,
-                _ACCOUNT.c.display_name.ilike(pattern, escape="\\"),
+                _contains(connection, _ACCOUNT.c.display_name, value),
             )
         )
         query = query.where(_POST.c.account_id.in_(accounts))

@@ -18,6 +18,7 @@ from collections import OrderedDict, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
@@ -155,7 +156,7 @@ def week_page(request: Request) -> Response:
         next=report.week.shifted(1).label,
         defender=defender,
         all_defenders=request.app.state.settings.inputs.defenders,
-        query=f"?defender={defender}" if defender else "",
+        query=f"?defender={quote(defender)}" if defender else "",
     )
 
 

@@ -26,6 +26,11 @@ def test_search_filters(web: WebWorld) -> None:
     kesler = _evidence(client.get("/posts?defender=kesler").text)
     cyrillic = _evidence(client.get("/posts", params={"q": "исправленный"}).text)
     assert cyrillic == [web.edited_evidence]
+    for typed in ("ИСПРАВЛЕННЫЙ", "Исправленный вариант"):  # Cyrillic case folded
+        assert _evidence(client.get("/posts", params={"q": typed}).text) == [web.edited_evidence]
+    assert _evidence(client.get("/posts", params={"account": "CITIZEN.EDITOR"}).text) == [
+        web.edited_evidence
+    ]
     by_account = _evidence(client.get("/posts", params={"account": "citizen.editor"}).text)
     assert by_account == [web.edited_evidence]
     assert _evidence(client.get("/posts?platform=mastodon").text) == []

@@ -211,3 +211,14 @@ def test_serve_refuses_to_run_open(sqlite_web: WebWorld, args: list[str], messag
     result = CliRunner().invoke(cli, ["--config", str(sqlite_web.world.config_path), *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(sqlite_web: WebWorld) -> None:
+    make_user(sqlite_web)
+    client = sqlite_web.client(require_login=True)
+    for _ in range(5):
+        assert login(client, password="guess " * 3).status_code == 401
+    blocked = login(client)  # even the right password, while the name is blocked
+    assert blocked.status_code == 429 and "Too many failed logins" in blocked.text
+    other = sqlite_web.client(require_login=True)  # a new app: the throttle is per server
+    assert login(other).status_code == 303
