@@ -115,6 +115,7 @@ base_url = "{base}"
 hashtags = ["{tag}"]
 page_size = 40
 max_pages = 100000
+overlap = "2s"
 backfill = "1d"
 every = "{every}"
 """

@@ -46,6 +46,7 @@ base_url = "{base}"
 hashtags = ["{TAG}"]
 page_size = 20
 max_pages = 1000
+overlap = "1s"
 backfill = "30d"
 """
 

@@ -61,6 +61,7 @@ base_url = "{base}"
 hashtags = ["{TAG}"]
 page_size = 20
 max_pages = 1000
+overlap = "1s"
 backfill = "30d"
 every = "{every}"
 """
