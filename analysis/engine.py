@@ -129,6 +129,7 @@ def analyze(
     member_events = {
         name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
     }
+    crowd = _CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
     pk_index = posts.set_index("post_pk")
     names = inp.defender_names()
     clusters: list[Cluster] = []
@@ -142,6 +143,7 @@ def analyze(
                 member_events,
                 repost_texts,
                 texts,
+                crowd,
                 pk_index,
                 signals,
                 inp,
@@ -152,6 +154,9 @@ def analyze(
         )
     for community, cluster in zip(communities, clusters, strict=True):
         _sparse_note(community, background, cluster, params)
+    # a few faces in a crowd (fans who repost a popular account within seconds, among
+    # dozens of others) are not a group acting on its own: see _CrowdIndex
+    clusters = [c for c in clusters if c.signals["burst_share"] >= params.min_burst_share]
     # most alarming first; ties by evidence strength, then by smallest member
     clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
     node_cluster: dict[int, int] = {}
@@ -301,6 +306,38 @@ def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> l
     return out
 
 
+class _CrowdIndex:
+    """How many accounts acted on an object around a burst of members' posts.
+
+    A cluster's *burst share* is, on its best layer, the median share of members among all
+    accounts acting on the object within +-window of the members' burst. A campaign acts on
+    its own objects (share near 1); fans of a popular account who repost it within seconds
+    are a few faces among the dozens who repost the same post in the same minute (share
+    0.1-0.3). Only the objects members touched are indexed (their events, all accounts).
+    """
+
+    def __init__(self, events, member_events, window_ms: int) -> None:
+        self.window_ms = int(window_ms)
+        self.sorted: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, le in events.items():
+            keys = np.unique(member_events[name]["key"].to_numpy())
+            f = le.frame
+            f = f[np.isin(f["key"].to_numpy(), keys)]
+            order = np.lexsort((f["t_ms"].to_numpy(), f["key"].to_numpy()))
+            self.sorted[name] = (
+                f["key"].to_numpy()[order],
+                f["t_ms"].to_numpy()[order],
+                f["account"].to_numpy()[order],
+            )
+
+    def accounts(self, layer: str, key: int, lo: int, hi: int) -> int:
+        keys, t, acc = self.sorted[layer]
+        a, b = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+        i = a + np.searchsorted(t[a:b], lo - self.window_ms, "left")
+        j = a + np.searchsorted(t[a:b], hi + self.window_ms, "right")
+        return max(len(np.unique(acc[i:j])), 1)
+
+
 def _utc(value: Any) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -318,6 +355,7 @@ def _build_cluster(
     member_events: dict[str, pd.DataFrame],
     repost_texts: dict[tuple[str, str], str],
     texts: pd.DataFrame,
+    crowd: _CrowdIndex,
     pk_index: pd.DataFrame,
     signals: pd.DataFrame,
     inp: AnalysisInput,
@@ -350,6 +388,7 @@ def _build_cluster(
             text=info["text"].to_numpy(),
         )
         spans, accounts_involved, occasions = [], set(), 0
+        shares: list[float] = []
         for key, grp in inside.groupby("key", sort=True):
             t_first = int(grp["t_ms"].iloc[0])
             posts_out = [
@@ -374,9 +413,12 @@ def _build_cluster(
             burst = np.r_[0, np.cumsum(np.diff(tms) > params.window_seconds * 1000)]
             for bi in np.unique(burst):
                 in_burst = grp[burst == bi]
-                if in_burst["account"].nunique() >= 2:
+                n_members = in_burst["account"].nunique()
+                if n_members >= 2:
                     occasions += 1
-                    spans.append((int(in_burst["t_ms"].max()) - int(in_burst["t_ms"].min())) / 1e3)
+                    lo, hi = int(in_burst["t_ms"].min()), int(in_burst["t_ms"].max())
+                    spans.append((hi - lo) / 1e3)
+                    shares.append(n_members / crowd.accounts(str(layer), int(key), lo, hi))
             label = str(labels.get(key, key))
             display = str(grp["text"].iloc[0]) if layer in ("text", "near_text") else label
             evidence.append(
@@ -399,9 +441,11 @@ def _build_cluster(
                     "occasions": occasions,
                     "accounts": len(accounts_involved),
                     "median_span_s": campaigns.median(spans),
+                    "burst_share": campaigns.median(shares),
                 },
             )
         )
+    burst_share = max((lf[1]["burst_share"] for lf in layer_facts), default=0.0)
     layer_facts.sort(key=lambda lf: (-lf[1]["objects"] * lf[1]["accounts"], lf[0]))
     evidence.sort(key=lambda e: (e.first_at, e.layer, e.object))
 
@@ -606,6 +650,7 @@ def _build_cluster(
             "smear_categories": smear_categories,
             "target_share": round(target_share, 4),
             "evidence_posts": len(evidence_pks),
+            "burst_share": round(burst_share, 4),
         },
         targets=targets,
         narratives=narratives,

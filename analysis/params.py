@@ -61,6 +61,10 @@ class AnalysisParams:
     """Each member must be linked to this many other members (k-core); chains fall apart."""
     min_cluster_density: float = 0.3
     """Share of a community's possible member pairs that must be coordination edges."""
+    min_burst_share: float = 0.5
+    """A cluster is reported only if, on its best layer, its members make at least this share
+    of the accounts acting on the object around their typical co-action (`analysis.engine`):
+    a few fans inside a crowd reposting a popular post are not a group acting on its own."""
     louvain_resolution: float = 1.0
     merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""

@@ -7,11 +7,15 @@ Usage::
 Each size runs in a fresh subprocess so that its peak memory is its own. For every size it
 prints:
 
-* accuracy of planted-account recovery: precision, recall, F1 over accounts; clusters made
-  only of organic accounts (must be 0: viral bursts, news bursts and the organic solidarity day
-  must not become clusters); cluster purity and Iannucci et al.'s weighted precision
-  ``WP = sum n_k p_k**2 / sum n_k p_k``; planted support campaigns labelled *supportive* and
-  hostile ones never labelled supportive;
+* accuracy of planted-account recovery: precision, recall, F1 over accounts, and recall per
+  planted kind; clusters made only of organic accounts (must be 0: viral bursts, news bursts,
+  the organic solidarity day, reposts and forwards carrying the original's link and hashtags,
+  quotes, fans co-reposting a popular account within seconds, news-site bots and share-button
+  texts must not become clusters), and, separately for each of those organic cases, the
+  organic-only clusters and false-positive accounts it produced (attributed by the majority
+  of the evidence posts) and how many news bots were flagged; cluster purity and Iannucci
+  et al.'s weighted precision ``WP = sum n_k p_k**2 / sum n_k p_k``; planted support
+  campaigns labelled *supportive* and hostile ones never labelled supportive;
 * time of the exact-match signals (text normalisation + co-link, co-repost, co-reply,
   identical text, hashtag sequences, pile-ons, with null model and evidence), of the
   near-duplicate grouping (MinHash-LSH) alone, and of the whole ``analyze`` run;
@@ -38,6 +42,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+
+import numpy as np
 
 from analysis.coordination import coordination_edges
 from analysis.engine import _canonical, analyze
@@ -152,6 +158,37 @@ def run_one(n_posts: int, seed: int, window: int) -> dict:
         purities.append(p)
         wp_num += len(c.members) * p * p
         wp_den += len(c.members) * p
+    # which organic case each false positive comes from (majority of its evidence posts)
+    case_names = sorted(syn.cases)
+    case_of = np.full(int(syn.input.posts["post_pk"].max()) + 1, -1, dtype=np.int64)
+    for k, name in enumerate(case_names):
+        case_of[syn.cases[name]] = k
+
+    def case_label(pks: list[int]) -> str:
+        got = case_of[np.asarray(pks, dtype=np.int64)] if pks else np.zeros(0, np.int64)
+        got = got[got >= 0]
+        if not len(got):
+            return "ordinary"
+        return case_names[int(np.bincount(got).argmax())]
+
+    organic_by_case: Counter[str] = Counter()
+    fp_by_case: Counter[str] = Counter()
+    for c in res.clusters:
+        fps = c.member_pks - truth
+        if not fps:
+            continue
+        by_account: dict[int, list[int]] = {}
+        for e in c.evidence:
+            for ep in e.posts:
+                by_account.setdefault(ep.account_pk, []).append(ep.post_pk)
+        if not (c.member_pks & truth):
+            organic_by_case[case_label([p for v in by_account.values() for p in v])] += 1
+        for a in fps:
+            fp_by_case[case_label(by_account.get(a, []))] += 1
+    recall_by_kind = {}
+    for kind in sorted({g.kind for g in syn.planted}):
+        accs = {a for g in syn.planted if g.kind == kind for a in g.accounts}
+        recall_by_kind[kind] = round(len(accs & predicted) / len(accs), 4)
     support_ok = support_total = hostile_as_support = 0
     for g in syn.planted:
         best = max(
@@ -175,6 +212,11 @@ def run_one(n_posts: int, seed: int, window: int) -> dict:
         "f1": round(f1, 4),
         "organic_only_clusters": len(organic_only),
         "false_positive_accounts": len(predicted - truth),
+        "organic_only_clusters_by_case": dict(sorted(organic_by_case.items())),
+        "false_positive_accounts_by_case": dict(sorted(fp_by_case.items())),
+        "news_bots_flagged": f"{len(predicted & syn.bot_accounts)}/{len(syn.bot_accounts)}",
+        "recall_by_kind": recall_by_kind,
+        "organic_case_posts": {k: len(v) for k, v in sorted(syn.cases.items())},
         "mean_purity": round(sum(purities) / len(purities), 4) if purities else None,
         "weighted_precision": round(wp_num / wp_den, 4) if wp_den else None,
         "support_groups_supportive": f"{support_ok}/{support_total}",

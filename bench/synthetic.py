@@ -10,14 +10,28 @@ Organic traffic (all fictional):
   within minutes;
 * **news bursts**: hundreds of accounts mentioning a defender within half an hour after an
   event, in their own words;
-* an **organic solidarity day**: many accounts using a support hashtag over a day.
+* an **organic solidarity day**: many accounts using a support hashtag over a day;
+* **reposts and forwards that carry the original's entities**, as twarc2 and the Telegram
+  collector store them: ``RT @author: <text>`` (X) or the original text (Telegram forward),
+  with the original's links, hashtags and defender mentions, ``repost_of`` pointing to it;
+* **quote posts** with their own added text (some with an own link; X-style quotes also carry
+  the quoted post's status URL, as twarc2's ``entities.urls`` does);
+* **followers of popular accounts** ("hubs") who repost the hub's posts, a share of them within
+  seconds (notifications), so the same fans meet again and again;
+* **news sites**: one or two bot accounts post every article of the site within seconds of
+  publication, and readers share articles through the share button, whose text is the same
+  for everyone (``<headline> <url> via @site``).
+
+Each organic case keeps the post keys it made (``Synthetic.cases``) so that a benchmark can
+say which case any false positive came from.
 
 Planted groups (5-50 accounts each), cycling through kinds:
 
 * ``colink``: the group shares the same campaign links within seconds, repeatedly;
 * ``copypasta``: the group posts a smear text about a defender with small edits (emoji, added
   @mention or link, a swapped or replaced word);
-* ``corepost``: the group reposts the same posts of a seed account within seconds;
+* ``corepost``: the group reposts the same posts of a seed account within seconds (the
+  reposts carry the seed's text, campaign link and hashtag, as real exports do);
 * ``pileon``: the group replies to a defender's posts within minutes, with varied smear texts;
 * ``support``: a coordinated solidarity campaign (same text and hashtags) - coordinated, but
   its stance must come out *supportive*.
@@ -85,6 +99,9 @@ class Synthetic:
     input: AnalysisInput
     planted: list[Planted]
     viral_objects: list[str] = field(default_factory=list)
+    cases: dict[str, np.ndarray] = field(default_factory=dict)
+    """Organic case -> the post keys it made (viral, shares, quotes, hub_reposts, ...)."""
+    bot_accounts: set[int] = field(default_factory=set)
 
     @property
     def planted_accounts(self) -> set[int]:
@@ -102,6 +119,56 @@ class _Builder:
         self.tags: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.mentions: list[tuple[np.ndarray, np.ndarray]] = []
         self.next_pk = 1
+        # what a shared post carries: pk -> (account, text, links, hashtags, defenders)
+        self.meta: dict[int, tuple[int, str, tuple, tuple, tuple]] = {}
+        self.cases: dict[str, list[np.ndarray]] = {}
+
+    def case(self, name: str, pks: np.ndarray) -> None:
+        self.cases.setdefault(name, []).append(np.asarray(pks, dtype=np.int64))
+
+    def remember(self, pks, accounts, texts, links=None, tags=(), defenders=()) -> None:
+        """Note what these posts carry, so that reposts and quotes of them can copy it."""
+        links = [()] * len(pks) if links is None else links
+        for pk, a, t, ln in zip(
+            np.asarray(pks).tolist(), np.asarray(accounts).tolist(), texts, links, strict=True
+        ):
+            self.meta[int(pk)] = (int(a), str(t), tuple(ln), tuple(tags), tuple(defenders))
+
+    def share(self, accounts, times, targets, *, style: str = "mixed") -> np.ndarray:
+        """Reposts/forwards of remembered posts, carrying their text, links, hashtags and
+        defender mentions the way twarc2 (``RT @a: text``) and Telegram (text as is) store
+        them. ``style``: "x", "telegram" or "mixed" (alternating)."""
+        targets = np.asarray(targets, dtype=np.int64)
+        n = len(targets)
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        texts, repost_of = [], []
+        link_rows: list[tuple[int, str]] = []
+        tag_rows: list[tuple[int, str, int]] = []
+        ment_rows: list[tuple[int, str]] = []
+        pks = np.arange(self.next_pk, self.next_pk + n, dtype=np.int64)
+        for k, (pk, target) in enumerate(zip(pks.tolist(), targets.tolist(), strict=True)):
+            author, text, links, tags, defenders = self.meta[target]
+            x_style = style == "x" or (style == "mixed" and k % 2 == 0)
+            texts.append(f"RT @a{author}: {text}" if x_style else text)
+            repost_of.append(f"p{target}")
+            link_rows.extend((pk, u) for u in links)
+            tag_rows.extend((pk, tg, i) for i, tg in enumerate(tags))
+            ment_rows.extend((pk, d) for d in defenders)
+        self.bulk(accounts, times, texts, repost_of=repost_of)
+        if link_rows:
+            self.add_links(np.array([r[0] for r in link_rows]), [r[1] for r in link_rows])
+        if tag_rows:
+            self.tags.append(
+                (
+                    np.array([r[0] for r in tag_rows], dtype=np.int64),
+                    self._obj([r[1] for r in tag_rows], len(tag_rows)),
+                    np.array([r[2] for r in tag_rows], dtype=np.int64),
+                )
+            )
+        if ment_rows:
+            self.add_mentions(np.array([r[0] for r in ment_rows]), [r[1] for r in ment_rows])
+        return pks
 
     @staticmethod
     def _obj(values, n: int) -> np.ndarray:
@@ -126,7 +193,9 @@ class _Builder:
             self.add_mentions(pks, d)
         return int(pks[0])
 
-    def bulk(self, accounts, times, texts, reply_to=None, repost_of=None) -> np.ndarray:
+    def bulk(
+        self, accounts, times, texts, reply_to=None, repost_of=None, quote_of=None
+    ) -> np.ndarray:
         n = len(accounts)
         pks = np.arange(self.next_pk, self.next_pk + n, dtype=np.int64)
         self.next_pk += n
@@ -138,6 +207,7 @@ class _Builder:
                 "text": self._obj(texts, n),
                 "reply_to": self._obj(reply_to, n),
                 "repost_of": self._obj(repost_of, n),
+                "quote_of": self._obj(quote_of, n),
             }
         )
         return pks
@@ -209,36 +279,35 @@ def _organic(
     n_urls: int,
     n_targets: int,
 ) -> None:
-    """Ordinary posts: own texts, links, reposts, replies, hashtags, a few mentions."""
+    """Ordinary posts: own texts, links, replies, hashtags, a few mentions; reposts and
+    forwards of those posts (carrying their entities) and quotes with added text."""
     acc = rng.choice(n_accounts, size=n_org, p=activity) + 1
     day = rng.integers(0, days, size=n_org)
     hour_local = rng.normal(15, 4, size=n_org) % 24
     t = day * 86_400.0 + ((hour_local - 5) % 24) * 3600.0 + rng.uniform(0, 3600, size=n_org)
     kind = rng.choice(5, size=n_org, p=[0.40, 0.22, 0.18, 0.12, 0.08])
-    lens = rng.integers(6, 20, size=n_org)
-    word_idx = rng.integers(0, len(vocab), size=(n_org, 20), dtype=np.int32)
-    has_text = kind != 2  # plain reposts have no text
-    texts = np.full(n_org, "", dtype=object)
-    texts[has_text] = _join_texts(vocab, word_idx[has_text], lens[has_text])
+    own_rows = np.flatnonzero((kind != 2) & (kind != 4))
+    n_own = len(own_rows)
+    acc_o, t_o, kind_o = acc[own_rows], t[own_rows], kind[own_rows]
+    lens = rng.integers(6, 20, size=n_own)
+    word_idx = rng.integers(0, len(vocab), size=(n_own, 20), dtype=np.int32)
+    texts = np.array(_join_texts(vocab, word_idx, lens), dtype=object)
     del word_idx
-    url_pick = (rng.zipf(1.6, size=n_org) - 1) % n_urls
-    target_pick = (rng.zipf(1.6, size=n_org) - 1) % n_targets
-    # one string object per distinct target, shared by the posts that point to it
-    is_target = (kind == 2) | (kind == 3)
-    used, inv = np.unique(target_pick[is_target], return_inverse=True)
+    url_pick = (rng.zipf(1.6, size=n_own) - 1) % n_urls
+    target_pick = (rng.zipf(1.6, size=n_own) - 1) % n_targets
+    is_reply = kind_o == 3
+    used, inv = np.unique(target_pick[is_reply], return_inverse=True)
     names = np.array([f"org-{x}" for x in used.tolist()], dtype=object)
-    target = np.full(n_org, None, dtype=object)
-    target[is_target] = names[inv]
-    reply_to = np.where(kind == 3, target, None)
-    repost_of = np.where(kind == 2, target, None)
-    del target
-    pks = b.bulk(acc, t, texts, reply_to, repost_of)
-    del texts, reply_to, repost_of
-    link_rows = np.flatnonzero(kind == 1)
+    reply_to = np.full(n_own, None, dtype=object)
+    reply_to[is_reply] = names[inv]
+    pks = b.bulk(acc_o, t_o, texts, reply_to)
+    link_rows = np.flatnonzero(kind_o == 1)
     used, inv = np.unique(url_pick[link_rows], return_inverse=True)
     urls = np.array([f"https://site{u % 500}.example/a/{u}" for u in used.tolist()], dtype=object)
-    b.add_links(pks[link_rows], urls[inv])
-    tag_posts = np.flatnonzero(rng.random(n_org) < 0.25)
+    link_of = np.full(n_own, None, dtype=object)
+    link_of[link_rows] = urls[inv]
+    b.add_links(pks[link_rows], link_of[link_rows])
+    tag_posts = np.flatnonzero(rng.random(n_own) < 0.25)
     tag_pick = (rng.zipf(1.5, size=(len(tag_posts), 3)) - 1) % 3000
     n_tags = rng.integers(1, 4, size=len(tag_posts))
     # the first n_tags picks of each post, repeated tags dropped, positions renumbered
@@ -250,9 +319,134 @@ def _organic(
     rows, cols = np.nonzero(valid)
     b.tags.append((pks[tag_posts[rows]], tag_names[tag_pick[rows, cols]], pos[rows, cols]))
     # organic mentions of defenders
-    ment = np.flatnonzero((kind == 0) & (rng.random(n_org) < 0.02))
+    ment = np.flatnonzero((kind_o == 0) & (rng.random(n_own) < 0.02))
     who = np.array([d[0] for d in DEFENDERS], dtype=object)
-    b.add_mentions(pks[ment], who[rng.integers(0, 3, size=len(ment))])
+    ment_who = who[rng.integers(0, 3, size=len(ment))]
+    b.add_mentions(pks[ment], ment_who)
+
+    # --- reposts/forwards (kind 2) and quotes (kind 4) of own text and link posts
+    shareable = np.flatnonzero(kind_o <= 1)
+    if not len(shareable):
+        return
+    order = rng.permutation(len(shareable))
+    share_rows = np.flatnonzero((kind == 2) | (kind == 4))
+    pick = shareable[order[(rng.zipf(1.6, size=len(share_rows)) - 1) % len(shareable)]]
+    targets = np.unique(pick)
+    tags_of: dict[int, list[str]] = {}
+    for r, c in zip(tag_posts[rows].tolist(), tag_pick[rows, cols].tolist(), strict=True):
+        tags_of.setdefault(r, []).append(f"tag{c}")
+    ment_of = dict(zip(ment.tolist(), ment_who.tolist(), strict=True))
+    for r in targets.tolist():
+        link = link_of[r]
+        b.meta[int(pks[r])] = (
+            int(acc_o[r]),
+            str(texts[r]),
+            (link,) if link is not None else (),
+            tuple(tags_of.get(r, ())),
+            (ment_of[r],) if r in ment_of else (),
+        )
+    when = t_o[pick] + rng.exponential(3 * 3600.0, size=len(share_rows))
+    quote = kind[share_rows] == 4
+    rp = b.share(acc[share_rows[~quote]], when[~quote], pks[pick[~quote]])
+    b.case("shares", rp)
+    # quotes: own added text, sometimes an own link; X-style quotes carry the quoted
+    # post's status URL in their links (twarc2 entities.urls)
+    q_rows, q_pick = share_rows[quote], pick[quote]
+    n_q = len(q_rows)
+    q_lens = rng.integers(5, 15, size=n_q)
+    q_idx = rng.integers(0, len(vocab), size=(n_q, 20), dtype=np.int32)
+    q_texts = _join_texts(vocab, q_idx, q_lens) if n_q else []
+    q_target = [f"p{x}" for x in pks[q_pick].tolist()]
+    qp = b.bulk(acc[q_rows], when[quote], q_texts, quote_of=q_target)
+    b.case("quotes", qp)
+    own_link = rng.random(n_q) < 0.2
+    if own_link.any():
+        picks = (rng.zipf(1.6, size=int(own_link.sum())) - 1) % n_urls
+        b.add_links(qp[own_link], [f"https://site{u % 500}.example/a/{u}" for u in picks.tolist()])
+    status = rng.random(n_q) < 0.5
+    if status.any():
+        b.add_links(
+            qp[status],
+            [f"https://x.example/i/status/{q}" for q in np.asarray(q_target)[status].tolist()],
+        )
+
+
+def _hubs(b, rng, *, n_hubs, n_accounts, activity, vocab, span) -> None:
+    """Popular accounts whose followers repost them, a share of them within seconds."""
+    for h in range(n_hubs):
+        hub = int(rng.choice(n_accounts, p=activity)) + 1
+        size = min(int(rng.integers(150, 1200)), n_accounts // 3)
+        followers = np.unique(rng.choice(n_accounts, size=size, p=activity) + 1)
+        followers = followers[followers != hub]
+        propensity = rng.beta(0.6, 12, size=len(followers))
+        n_hub_posts = int(rng.integers(15, 40))
+        t_posts = np.sort(rng.uniform(0, span - 7200, size=n_hub_posts))
+        texts = [" ".join(vocab[rng.integers(0, len(vocab), size=10)]) for _ in t_posts]
+        pks = b.bulk(np.full(n_hub_posts, hub), t_posts, texts)
+        links = [
+            (f"https://hub{h}.example/post/{k}",) if rng.random() < 0.6 else ()
+            for k in range(n_hub_posts)
+        ]
+        for pk, ln in zip(pks.tolist(), links, strict=True):
+            if ln:
+                b.add_links(np.array([pk]), ln[0])
+        tagged = rng.random(n_hub_posts) < 0.5
+        tags = (f"hub{h}", "алматы")
+        b.add_tags(pks[tagged], tags)
+        for k, pk in enumerate(pks.tolist()):
+            b.meta[pk] = (hub, texts[k], links[k], tags if tagged[k] else (), ())
+        for k in range(n_hub_posts):
+            who = followers[rng.random(len(followers)) < propensity]
+            if not len(who):
+                continue
+            fast = rng.random(len(who)) < 0.35
+            delay = np.where(
+                fast, rng.uniform(2, 40, size=len(who)), rng.exponential(1500, size=len(who))
+            )
+            rp = b.share(who, t_posts[k] + delay, np.full(len(who), pks[k]))
+            b.case("hub_reposts", rp)
+        b.case("hub_posts", pks)
+
+
+def _news_sites(b, rng, *, n_sites, first_account, n_accounts, activity, vocab, days):
+    """News sites: bots post every article within seconds; readers use the share button."""
+    bots: list[int] = []
+    next_account = first_account
+    for site in range(n_sites):
+        n_bots = int(rng.integers(1, 3))
+        site_bots = list(range(next_account, next_account + n_bots))
+        next_account += n_bots
+        bots.extend(site_bots)
+        per_day = int(rng.integers(10, 30))
+        n_art = per_day * days
+        day = rng.integers(0, days, size=n_art)
+        t_pub = day * 86_400.0 + ((rng.uniform(8, 23, size=n_art) - 5) % 24) * 3600.0
+        heads = [" ".join(vocab[rng.integers(0, len(vocab), size=8)]) for _ in range(n_art)]
+        urls = [f"https://news{site}.example/2026/{d}/{k}" for k, d in enumerate(day.tolist())]
+        for i, bot in enumerate(site_bots):
+            lag = rng.uniform(0, 20, size=n_art) if i == 0 else rng.uniform(5, 90, size=n_art)
+            bp = b.bulk(
+                np.full(n_art, bot),
+                t_pub + lag,
+                [f"{h} {u}" for h, u in zip(heads, urls, strict=True)],
+            )
+            b.add_links(bp, urls)
+            b.case("news_bots", bp)
+        # readers: a loyal audience that shares some articles with the share button
+        readers = np.unique(
+            rng.choice(n_accounts, size=int(rng.integers(100, 600)), p=activity) + 1
+        )
+        loyalty = rng.beta(0.5, 30, size=len(readers))
+        for k in range(n_art):
+            who = readers[rng.random(len(readers)) < loyalty]
+            if not len(who):
+                continue
+            when = t_pub[k] + 30 + rng.exponential(1800, size=len(who))
+            text = f"{heads[k]} {urls[k]} via @news{site}"
+            sp = b.bulk(who, when, text)
+            b.add_links(sp, urls[k])
+            b.case("share_button", sp)
+    return bots, next_account
 
 
 def generate(
@@ -288,7 +482,7 @@ def generate(
         "n_urls": n_urls,
         "n_targets": n_targets,
     }
-    _organic(b, rng, int(n_posts * 0.80), **organic)
+    _organic(b, rng, int(n_posts * 0.74), **organic)
 
     # --- viral bursts: many unrelated accounts within minutes
     viral_objects = []
@@ -304,15 +498,29 @@ def generate(
             vp = b.bulk(who, when, f"смотрите {url}")
             b.add_links(vp, url)
         elif what == 1:
-            target = f"viral-post-{v}"
-            viral_objects.append(target)
-            b.bulk(who, when, "", repost_of=target)
+            # a viral post with a link and hashtags, reposted by hundreds within minutes:
+            # each repost carries the link and hashtags (the issue-18 trap)
+            author = int(rng.choice(n_accounts, p=activity)) + 1
+            text = " ".join(vocab[rng.integers(0, len(vocab), size=9)])
+            url = f"https://viral{v}.example/post"
+            tags = (f"viral{v}", "kazakhstan")
+            op = b.bulk(np.array([author]), np.array([t0 - 30.0]), [text])
+            b.add_links(op, url)
+            b.add_tags(op, tags)
+            b.remember(op, [author], [text], [(url,)], tags)
+            viral_objects.append(f"p{int(op[0])}")
+            vp = b.share(
+                who[who != author], when[who != author], np.full(size, op[0])[who != author]
+            )
+            b.case("viral", np.r_[op, vp])
+            continue
         else:
             tags = (f"trend{v}", "kazakhstan")
             viral_objects.append(" ".join(tags))
             texts = [" ".join(vocab[rng.integers(0, len(vocab), size=8)]) for _ in range(size)]
             vp = b.bulk(who, when, texts)
             b.add_tags(vp, tags)
+        b.case("viral", vp)
 
     # --- news bursts: organic outrage or sympathy in own words
     for e in range(max(2, viral_events // 2)):
@@ -326,6 +534,7 @@ def generate(
         ]
         vp = b.bulk(who, when, texts)
         b.add_mentions(vp, did)
+        b.case("news_burst", vp)
 
     # --- organic solidarity day: support hashtag over a whole day, own words
     size = min(n_accounts // 3, 800)
@@ -338,6 +547,18 @@ def generate(
     vp = b.bulk(who, when, texts)
     b.add_tags(vp, ("freeormanova",))
     b.add_mentions(vp, "ormanova")
+    b.case("solidarity_day", vp)
+
+    # --- followers of popular accounts reposting them, a share within seconds
+    _hubs(
+        b,
+        rng,
+        n_hubs=max(3, n_posts // 40_000),
+        n_accounts=n_accounts,
+        activity=activity,
+        vocab=vocab,
+        span=span,
+    )
 
     # --- planted groups
     planted: list[Planted] = []
@@ -386,9 +607,20 @@ def generate(
                 b.add_mentions(vp, did)
             elif kind_g == "corepost":
                 seed_text = _SMEAR[(g + occ) % len(_SMEAR)].format(name=ru)
+                seed_url = f"https://campaign-news{g}.example/{occ}"
+                seed_text = f"{seed_text} {seed_url} #грантоед"
                 seed_pk = b.add(int(members[0]), t0 - 5, seed_text, mentions=(did,))
-                b.bulk(
-                    part, t0 + delay, [""] * len(part), repost_of=[f"seed-{seed_pk}"] * len(part)
+                b.add_links(np.array([seed_pk]), seed_url)
+                b.add_tags(np.array([seed_pk]), ("грантоед",))
+                b.remember(
+                    [seed_pk], [members[0]], [seed_text], [(seed_url,)], ("грантоед",), (did,)
+                )
+                part = part[part != members[0]]
+                b.share(
+                    part,
+                    t0 + delay[: len(part)],
+                    np.full(len(part), seed_pk),
+                    style="x" if g % 2 else "telegram",
                 )
             elif kind_g == "pileon":
                 target = f"defender-post-{did}-{occ}"
@@ -409,6 +641,18 @@ def generate(
                 vp = b.bulk(part, t0 + delay, texts)
                 b.add_tags(vp, ("freeormanova", "біргеміз"))
                 b.add_mentions(vp, "ormanova")
+
+    # --- news sites: bots posting every article, readers sharing with the share button
+    bots, next_account = _news_sites(
+        b,
+        rng,
+        n_sites=max(3, n_posts // 25_000),
+        first_account=next_account,
+        n_accounts=n_accounts,
+        activity=activity,
+        vocab=vocab,
+        days=days,
+    )
 
     # --- more organic traffic up to the requested size
     if b.next_pk - 1 < n_posts:
@@ -432,22 +676,14 @@ def generate(
             "account_pk": cols.pop("account_pk"),
             "text": obj(cols.pop("text")),
             "reply_to": obj(cols.pop("reply_to")),
-            "repost_of": obj(cols["repost_of"]),
-            "quote_of": obj(np.full(len(pk), None, dtype=object)),
+            "repost_of": obj(cols.pop("repost_of")),
+            "quote_of": obj(cols.pop("quote_of")),
             "created_at": start + pd.to_timedelta(cols.pop("t"), unit="s"),
             "platform": obj(np.full(len(pk), "synthetic", dtype=object)),
         }
     )
-    # corepost seeds: their id is what the reposts point to
-    targets = pd.unique(cols.pop("repost_of")[posts["repost_of"].notna().to_numpy()])
-    seeds = {int(x[5:]) for x in targets if str(x).startswith("seed-")}
+    # reposts and quotes point to "p<pk>", the id of the post they pass on
     post_id = np.array([f"p{x}" for x in pk.tolist()], dtype=object)
-    is_seed = np.flatnonzero(
-        np.isin(pk, np.fromiter(seeds, np.int64, len(seeds)))
-        & posts["text"].ne("").to_numpy()
-        & posts["repost_of"].isna().to_numpy()
-    )
-    post_id[is_seed] = [f"seed-{x}" for x in pk[is_seed].tolist()]
     posts["post_id"] = obj(post_id)
     posts["evidence_id"] = obj(np.array([f"E-{x}" for x in pk.tolist()], dtype=object))
     del post_id
@@ -522,4 +758,5 @@ def generate(
         since=start.to_pydatetime(),
         until=(start + pd.Timedelta(days=days)).to_pydatetime(),
     )
-    return Synthetic(inp, planted, viral_objects)
+    cases = {name: np.unique(np.concatenate(parts)) for name, parts in sorted(b.cases.items())}
+    return Synthetic(inp, planted, viral_objects, cases, set(bots))

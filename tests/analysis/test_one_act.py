@@ -30,7 +30,7 @@ from collector.http import HttpClient, HttpPolicy
 from collector.post import Post
 from collector.telegram import TelegramCollector
 
-from .helpers import organic_background
+from .helpers import organic_background, post
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -217,3 +217,41 @@ def test_quote_does_not_act_on_links_it_shares_with_the_quoted_post() -> None:
     )
     assert len(labels) == len(quote_pks)  # only the quotes' own links remain
     assert not any("qazaq-times.example" in str(u) for u in labels)
+
+
+def _fan_crowd() -> list[Post]:
+    """A popular account's three posts, each reposted within a minute by a different crowd of
+    25 of its 2,000 readers, and always by the same three super-fans."""
+    import random
+
+    rng = random.Random(5)
+    posts = organic_background(n_accounts=300, posts_each=10)
+    readers = [f"reader{i}" for i in range(2000)]
+    for k in range(3):
+        t0 = 3000.0 * k
+        posts.append(
+            post("popular", t0, f"новость дня номер {k} для всех читателей", pid=f"pop{k}")
+        )
+        crowd = rng.sample(readers, 25) + ["fan1", "fan2", "fan3"]
+        for who in crowd:
+            posts.append(
+                post(who, t0 + rng.uniform(2, 40), "", pid=f"{who}-rp{k}", repost_of=f"pop{k}")
+            )
+    return posts
+
+
+def test_fans_inside_a_reposting_crowd_are_not_a_cluster() -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    inp = build(_fan_crowd())
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    # without the crowd rule the three fans, meeting three times, are a cluster...
+    loose = analyze(inp, AnalysisParams(min_burst_share=0.0))
+    fans = {"did:fan1", "did:fan2", "did:fan3"}
+    assert any({names[m] for m in c.member_pks} == fans for c in loose.clusters)
+    share = next(c.signals["burst_share"] for c in loose.clusters)
+    assert share < 0.2  # 3 of the 28 accounts reposting within the minute
+    # ...but they are three faces in a crowd of readers, not a group acting on its own
+    assert analyze(inp, AnalysisParams()).clusters == []
