@@ -157,6 +157,10 @@ def analyze(
     # a few faces in a crowd (fans who repost a popular account within seconds, among
     # dozens of others) are not a group acting on its own: see _CrowdIndex
     clusters = [c for c in clusters if c.signals["burst_share"] >= params.min_burst_share]
+    # one site's own feed accounts (its channel, its RSS bots) post every article within
+    # seconds of each other: automation, but the site publishing, not a campaign
+    feeds = _feed_domains(inp, members_all, params)
+    clusters = [c for c in clusters if not _one_site_feed(c.member_pks, feeds)]
     # most alarming first; ties by evidence strength, then by smallest member
     clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
     node_cluster: dict[int, int] = {}
@@ -198,6 +202,37 @@ def analyze(
         clusters=clusters,
         edges=edges,
     )
+
+
+def _feed_domains(inp: AnalysisInput, accounts: list[int], params: AnalysisParams) -> dict:
+    """account -> the one domain nearly all its posts link to (a site's feed account).
+
+    An account is a feed of a domain when at least ``feed_min_posts`` of its posts in the
+    window, and ``feed_share`` of all of them, link to that domain and it never reposts.
+    """
+    posts = inp.posts[inp.posts["account_pk"].isin(accounts)]
+    if not len(posts) or not len(inp.links):
+        return {}
+    per_account = posts.groupby("account_pk").size()
+    reposting = set(posts.loc[posts["repost_of"].notna(), "account_pk"])
+    lk = inp.links[inp.links["post_pk"].isin(posts["post_pk"])][["post_pk", "domain"]]
+    lk = lk.dropna().drop_duplicates().merge(posts[["post_pk", "account_pk"]], on="post_pk")
+    if not len(lk):
+        return {}
+    counts = lk.groupby(["account_pk", "domain"]).size().reset_index(name="n")
+    counts = counts.sort_values(["account_pk", "n"], ascending=[True, False], kind="stable")
+    top = counts.drop_duplicates("account_pk")
+    out = {}
+    for a, domain, n in zip(top["account_pk"], top["domain"], top["n"], strict=True):
+        total = int(per_account.get(a, 0))
+        if a not in reposting and n >= params.feed_min_posts and n >= params.feed_share * total:
+            out[int(a)] = str(domain)
+    return out
+
+
+def _one_site_feed(members: set[int], feeds: dict) -> bool:
+    domains = {feeds.get(m) for m in members}
+    return len(domains) == 1 and None not in domains
 
 
 def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams):
@@ -373,54 +408,66 @@ def _build_cluster(
     for layer, lev in ev.groupby("layer", sort=True):
         objects = coord.objects[layer]
         labels = coord.events[layer].labels
-        n_by_key = objects.set_index("key")["n_accounts"]
-        keys = np.unique(objects["key"].to_numpy()[lev["obj"].to_numpy()])
+        obj_codes = np.unique(lev["obj"].to_numpy())
+        keys = objects["key"].to_numpy()[obj_codes]
+        n_by_key = dict(
+            zip(keys.tolist(), objects["n_accounts"].to_numpy()[obj_codes].tolist(), strict=True)
+        )
+        keys = np.unique(keys)
         mev = member_events[layer]
         inside = mev[mev["key"].isin(keys) & mev["account"].isin(member_set)]
         inside = inside.drop_duplicates("post_pk").sort_values(["key", "t_ms", "post_pk"])
         info = pk_index.loc[inside["post_pk"].to_numpy()]
-        inside = inside.assign(
-            evidence_id=info["evidence_id"].to_numpy(),
-            platform=info["platform"].to_numpy(),
-            post_id=info["post_id"].to_numpy(),
-            handle=info["handle"].to_numpy(),
-            created_at=info["created_at"].to_numpy(),
-            text=info["text"].to_numpy(),
-        )
+        # plain arrays and one pass over index ranges: no per-object frame slicing
+        c_pk = inside["post_pk"].to_numpy().tolist()
+        c_acc = inside["account"].to_numpy()
+        c_t = inside["t_ms"].to_numpy()
+        c_key = inside["key"].to_numpy()
+        c_eid = info["evidence_id"].to_numpy(dtype=object).tolist()
+        c_plat = info["platform"].to_numpy(dtype=object).tolist()
+        c_pid = info["post_id"].to_numpy(dtype=object).tolist()
+        c_handle = info["handle"].to_numpy(dtype=object).tolist()
+        c_text = info["text"].to_numpy(dtype=object)
+        c_created = list(pd.to_datetime(info["created_at"], utc=True))
+        c_acc_list = c_acc.tolist()
+        c_t_list = c_t.tolist()
+        gap = params.window_seconds * 1000
         spans, accounts_involved, occasions = [], set(), 0
         shares: list[float] = []
-        for key, grp in inside.groupby("key", sort=True):
-            t_first = int(grp["t_ms"].iloc[0])
+        starts = np.flatnonzero(np.r_[True, c_key[1:] != c_key[:-1]]) if len(c_key) else []
+        bounds = [*list(starts), len(c_key)]
+        for g0, g1 in zip(bounds[:-1], bounds[1:], strict=True):
+            key = int(c_key[g0])
+            t_first = c_t_list[g0]
             posts_out = [
                 EvidencePost(
-                    post_pk=int(r.post_pk),
-                    evidence_id=r.evidence_id,
-                    platform=r.platform,
-                    post_id=r.post_id,
-                    account_pk=int(r.account),
-                    handle=r.handle,
-                    created_at=_utc(r.created_at),
-                    delta_s=(int(r.t_ms) - t_first) / 1000.0,
+                    post_pk=int(c_pk[r]),
+                    evidence_id=c_eid[r],
+                    platform=c_plat[r],
+                    post_id=c_pid[r],
+                    account_pk=int(c_acc_list[r]),
+                    handle=c_handle[r],
+                    created_at=c_created[r],
+                    delta_s=(c_t_list[r] - t_first) / 1000.0,
                 )
-                for r in grp.itertuples(index=False)
+                for r in range(g0, g1)
             ]
-            evidence_pks.update(int(x) for x in grp["post_pk"])
-            accs = set(grp["account"].tolist())
+            evidence_pks.update(c_pk[g0:g1])
+            accs = set(c_acc_list[g0:g1])
             accounts_involved |= accs
             # occasions: bursts of member posts on this object separated by more than the
             # window (the same text pushed on three days is one object, three occasions)
-            tms = grp["t_ms"].to_numpy()
-            burst = np.r_[0, np.cumsum(np.diff(tms) > params.window_seconds * 1000)]
-            for bi in np.unique(burst):
-                in_burst = grp[burst == bi]
-                n_members = in_burst["account"].nunique()
+            tms = c_t[g0:g1]
+            cuts = [0, *(np.flatnonzero(np.diff(tms) > gap) + 1).tolist(), g1 - g0]
+            for b0, b1 in zip(cuts[:-1], cuts[1:], strict=True):
+                n_members = len(set(c_acc_list[g0 + b0 : g0 + b1]))
                 if n_members >= 2:
                     occasions += 1
-                    lo, hi = int(in_burst["t_ms"].min()), int(in_burst["t_ms"].max())
+                    lo, hi = int(tms[b0]), int(tms[b1 - 1])
                     spans.append((hi - lo) / 1e3)
-                    shares.append(n_members / crowd.accounts(str(layer), int(key), lo, hi))
+                    shares.append(n_members / crowd.accounts(str(layer), key, lo, hi))
             label = str(labels.get(key, key))
-            display = str(grp["text"].iloc[0]) if layer in ("text", "near_text") else label
+            display = str(c_text[g0]) if layer in ("text", "near_text") else label
             evidence.append(
                 EvidenceObject(
                     layer=str(layer),
@@ -524,8 +571,10 @@ def _build_cluster(
     batch_share = batch.count / size if batch.count >= 3 else 0.0
     cent = centrality(graph, members)
     member_out = []
+    sig_rows = sig.to_dict("index")  # one conversion, not a row lookup per member
+    handle_flags = handle_flag.to_dict()
     for pk in members:
-        s = sig.loc[pk]
+        s = sig_rows[pk]
         member_out.append(
             Member(
                 account_pk=int(pk),
@@ -539,7 +588,7 @@ def _build_cluster(
                     "young": bool(s["young"]),
                     "created_at": s["created_at"],
                     "in_creation_batch": pk in batch.account_pks and batch.count >= 3,
-                    "formulaic_handle": bool(handle_flag.loc[pk]),
+                    "formulaic_handle": bool(handle_flags[pk]),
                     "handle_reason": s["handle_reason"]
                     if isinstance(s["handle_reason"], str)
                     else ("sequence" if pk in seq else None),

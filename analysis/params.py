@@ -65,6 +65,11 @@ class AnalysisParams:
     """A cluster is reported only if, on its best layer, its members make at least this share
     of the accounts acting on the object around their typical co-action (`analysis.engine`):
     a few fans inside a crowd reposting a popular post are not a group acting on its own."""
+    feed_min_posts: int = 20
+    feed_share: float = 0.9
+    """A cluster made only of one site's feed accounts (each with ``feed_min_posts``+ posts,
+    ``feed_share`` of them linking to that one domain, no reposts) is the site publishing
+    through several channels, not a campaign, and is not reported."""
     louvain_resolution: float = 1.0
     merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""

@@ -255,3 +255,23 @@ def test_fans_inside_a_reposting_crowd_are_not_a_cluster() -> None:
     assert share < 0.2  # 3 of the 28 accounts reposting within the minute
     # ...but they are three faces in a crowd of readers, not a group acting on its own
     assert analyze(inp, AnalysisParams()).clusters == []
+
+
+def test_one_sites_feed_accounts_are_not_a_campaign() -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    posts = organic_background(n_accounts=200, posts_each=8)
+    for k in range(25):
+        url = f"https://qazaq-times.example/2026/11/{k}"
+        head = f"Главное за час выпуск {k} новости города и страны"
+        for i, bot in enumerate(("qt_channel", "qt_rss_bot", "qt_mirror")):
+            posts.append(post(bot, 1800.0 * k + 4 * i, f"{head} {url}", links=(url,)))
+    inp = build(posts)
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    bots = {"did:qt_channel", "did:qt_rss_bot", "did:qt_mirror"}
+    loose = analyze(inp, AnalysisParams(feed_min_posts=10**6))
+    assert any({names[m] for m in c.member_pks} == bots for c in loose.clusters)
+    # every post of all three links to the one site: the site publishing, not a campaign
+    assert analyze(inp, AnalysisParams()).clusters == []
