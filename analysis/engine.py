@@ -130,6 +130,19 @@ def analyze(
         name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
     }
     crowd = _CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
+    # the members' posts are classified once (a plain repost reads as the post it reposts),
+    # not once per cluster
+    own = posts[posts["account_pk"].isin(members_all)]
+    content = pd.Series(own["text"].to_numpy(dtype=object), index=own["post_pk"].to_numpy())
+    is_repost = own["repost_of"].notna().to_numpy()
+    if is_repost.any():
+        keys = zip(
+            own["platform"].to_numpy()[is_repost],
+            own["repost_of"].to_numpy()[is_repost],
+            strict=True,
+        )
+        content[is_repost] = [repost_texts.get(k, "") for k in keys]
+    classified = classify_texts(content, vocabulary)
     pk_index = posts.set_index("post_pk")
     names = inp.defender_names()
     clusters: list[Cluster] = []
@@ -144,6 +157,7 @@ def analyze(
                 repost_texts,
                 texts,
                 crowd,
+                classified,
                 pk_index,
                 signals,
                 inp,
@@ -391,6 +405,7 @@ def _build_cluster(
     repost_texts: dict[tuple[str, str], str],
     texts: pd.DataFrame,
     crowd: _CrowdIndex,
+    classified: pd.DataFrame,
     pk_index: pd.DataFrame,
     signals: pd.DataFrame,
     inp: AnalysisInput,
@@ -498,14 +513,7 @@ def _build_cluster(
 
     # --- content: texts of evidence posts (a plain repost is read as the post it reposts)
     ev_posts = pk_index.loc[sorted(evidence_pks)]
-    content = ev_posts["text"].copy()
-    reposts = ev_posts["repost_of"].notna()
-    if reposts.any():
-        keys = zip(
-            ev_posts.loc[reposts, "platform"], ev_posts.loc[reposts, "repost_of"], strict=True
-        )
-        content.loc[reposts] = [repost_texts.get(k, "") for k in keys]
-    cls = classify_texts(content, vocabulary)
+    cls = classified.loc[sorted(evidence_pks)]
     with_text = cls[cls["has_text"]]
     smear_share = _share(with_text["smear"])
     support_share = _share(with_text["supportive"])
