@@ -32,6 +32,8 @@ edge test's Bonferroni factor 3, is at most ``t``. The edge test takes the small
 three strata's tails (all, rare and popular objects: each bounded by the all-objects one,
 ``C`` summed over layers) and of each layer's own tail (``C`` of that layer), so ``E`` adds
 three all-objects sums and one sum per layer (a union bound: an upper limit of the chances).
+The terms are summed from ``min_repetitions`` up (at most 25, terms under 1e-12 chances left
+out); a pair so busy that its ``k*(t)`` lies beyond them adds its bound ``t / 3`` instead.
 With the accepted edges that no dense cluster holds ranked by p-value, the false-discovery
 rate at the i-th is ``E(p_i) / i`` (``E`` counts chance edges anywhere, so this overstates
 it); the edges up to the last rank where it is at most ``sparse_fdr`` (default 0.05,
@@ -54,6 +56,7 @@ __all__ = [
     "LayerBackground",
     "Background",
     "null_background",
+    "ChanceCurve",
     "chance_edge_curve",
     "sparse_discoveries",
     "NOTHING_TO_COMPARE",
@@ -65,6 +68,9 @@ NOTHING_TO_COMPARE = "the null model had nothing to compare with"
 _STRATA = 3
 _MAX_LEVELS = 512
 _TAIL_TERMS = 25
+# Terms of the chance-edge sum below this many chances are left out (millions of them add
+# up to a few hundredths of an edge).
+_NEGLIGIBLE = 1e-12
 
 
 @dataclass
@@ -151,45 +157,90 @@ def _levels(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean[keep], n[keep]
 
 
-def chance_edge_curve(
-    activity: np.ndarray, nulls: Sequence[tuple[float, float]], min_repetitions: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The null's expected number of chance edges as a step function of the p threshold.
+@dataclass
+class ChanceCurve:
+    """E(t), the null's expected chance edges at p threshold t, as two step functions: the
+    chances summed term by term (``thresholds``, ``expected``) plus, for pairs whose count at
+    t lies beyond the summed terms, the bound t / 3 each (``open_levels``, weights ``above``
+    of the pairs whose last summed level exceeds each)."""
 
-    ``nulls`` lists the edge test's tails as (C, how many tails use it). Returns
-    ``(thresholds, expected)`` sorted by threshold: ``E(t)`` is
-    ``expected[searchsorted(thresholds, t, "right") - 1]`` (0 below the first threshold).
+    thresholds: np.ndarray
+    expected: np.ndarray
+    open_levels: np.ndarray
+    above: np.ndarray
+
+    def at(self, t: np.ndarray | list[float]) -> np.ndarray:
+        t = np.asarray(t, dtype=np.float64)
+        out = np.zeros(len(t))
+        if len(self.thresholds):
+            pos = np.searchsorted(self.thresholds, t, side="right") - 1
+            out += np.where(pos >= 0, self.expected[np.maximum(pos, 0)], 0.0)
+        if len(self.open_levels):
+            first = np.searchsorted(self.open_levels, t, side="right")
+            busy = np.where(
+                first < len(self.above), self.above[np.minimum(first, len(self.above) - 1)], 0.0
+            )
+            out += t / _STRATA * busy
+        return out
+
+
+def chance_edge_curve(
+    activity: np.ndarray,
+    nulls: Sequence[tuple[float, float]],
+    min_repetitions: int,
+    max_threshold: float = 1.0,
+) -> ChanceCurve:
+    """The null's expected number of chance edges as a function of the p threshold.
+
+    ``nulls`` lists the edge test's tails as (C, how many tails use it); the curve holds
+    thresholds up to ``max_threshold``.
     """
     nulls = [(c, m) for c, m in nulls if c > 0 and m > 0]
     if not nulls or len(activity) < 2:
-        return np.zeros(0), np.zeros(0)
+        return ChanceCurve(*(np.zeros(0) for _ in range(4)))
     vals, counts = _levels(activity)
     i, j = np.triu_indices(len(vals))
     product = vals[i] * vals[j]
     weight = np.where(i == j, counts[i] * (counts[i] - 1) / 2.0, counts[i] * counts[j])
     keep = weight > 0
     product, weight = product[keep], weight[keep]
-    ks = np.arange(min_repetitions, min_repetitions + _TAIL_TERMS + 1)
-    all_levels, all_increments = [], []
+    all_levels, all_increments, open_levels, open_weights = [], [], [], []
     for c, multiplicity in nulls:
-        tails = poisson.sf(ks[:, None] - 1, product[None, :] * c)  # P(X >= k)
+        lam = product * c
+        # P(X = k) from k = min_repetitions up, by the stable recurrence, until past the
+        # mode every level adds less than _NEGLIGIBLE chances (or _TAIL_TERMS terms)
+        pmf_k = poisson.pmf(min_repetitions, lam)
+        rows, k = [pmf_k], min_repetitions
+        while len(rows) < _TAIL_TERMS and (k <= lam.max() or (weight * pmf_k).max() > _NEGLIGIBLE):
+            k += 1
+            pmf_k = pmf_k * lam / k
+            rows.append(pmf_k)
+        pmf = np.vstack(rows)
+        beyond = poisson.sf(k, lam)  # P(X > last k)
+        # P(X >= k), summed from the top so that tiny tails keep their precision
+        tails = beyond[None, :] + np.cumsum(pmf[::-1], axis=0)[::-1]
         # an edge seen k times has p = 3 * tail; reaching threshold t first at k* adds
         # P(X >= k*) chances, so each k adds P(X = k) chances below it
-        increments = weight[None, :] * (tails[:-1] - tails[1:])
-        increments[-1] += weight * tails[-1]
-        all_levels.append(np.minimum(1.0, _STRATA * tails[:-1]).ravel())
-        all_increments.append(multiplicity * increments.ravel())
+        increments = weight[None, :] * pmf
+        increments[-1] += weight * beyond
+        levels = np.minimum(1.0, _STRATA * tails)
+        # higher levels never count below max_threshold; negligible terms are left out
+        low = (levels <= max_threshold) & (increments > _NEGLIGIBLE)
+        all_levels.append(levels[low])
+        all_increments.append(multiplicity * increments[low])
+        # pairs so busy that even the last term's level is above a threshold: their k* lies
+        # beyond the terms, and they add at most threshold / 3 chances each (bounded above)
+        still = levels[-1] > 0
+        open_levels.append(levels[-1][still])
+        open_weights.append(multiplicity * weight[still])
     levels = np.concatenate(all_levels)
     order = np.argsort(levels, kind="stable")
-    return levels[order], np.cumsum(np.concatenate(all_increments)[order])
-
-
-def _expected_at(curve: tuple[np.ndarray, np.ndarray], t: np.ndarray) -> np.ndarray:
-    thresholds, expected = curve
-    if not len(thresholds):
-        return np.zeros(len(t))
-    pos = np.searchsorted(thresholds, t, side="right") - 1
-    return np.where(pos >= 0, expected[np.maximum(pos, 0)], 0.0)
+    last = np.concatenate(open_levels)
+    last_order = np.argsort(last, kind="stable")
+    above = np.cumsum(np.concatenate(open_weights)[last_order][::-1])[::-1]
+    return ChanceCurve(
+        levels[order], np.cumsum(np.concatenate(all_increments)[order]), last[last_order], above
+    )
 
 
 def sparse_discoveries(
@@ -207,15 +258,16 @@ def sparse_discoveries(
     """
     nulls = [(sum(layer_nulls.values()), float(_STRATA))]
     nulls += [(c, 1.0) for c in layer_nulls.values()]
-    curve = chance_edge_curve(activity, nulls, min_repetitions)
-    at_alpha = float(_expected_at(curve, np.array([alpha]))[0])
+    top = max([alpha, *accepted["p_value"].tolist()]) if len(accepted) else alpha
+    curve = chance_edge_curve(activity, nulls, min_repetitions, max_threshold=top)
+    at_alpha = float(curve.at([alpha])[0])
     mask = np.zeros(len(accepted), dtype=bool)
     if not len(accepted) or fdr <= 0:
         return mask, at_alpha
     p = accepted["p_value"].to_numpy(dtype=np.float64)
     order = np.argsort(p, kind="stable")
     ranked = p[order]
-    rate = _expected_at(curve, ranked) / np.arange(1, len(ranked) + 1)
+    rate = curve.at(ranked) / np.arange(1, len(ranked) + 1)
     ok = np.flatnonzero(rate <= fdr)
     if len(ok):
         mask[order[: ok[-1] + 1]] = True

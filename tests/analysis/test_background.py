@@ -26,21 +26,33 @@ def _brute_expected(activity: list[int], c: float, t: float, min_rep: int) -> fl
     total = 0.0
     for da, db in itertools.combinations(activity, 2):
         lam = da * db * c
-        for k in range(min_rep, min_rep + 26):
-            if min(1.0, 3 * poisson.sf(k - 1, lam)) <= t:
-                total += poisson.sf(k - 1, lam)
-                break
+        k = max(min_rep, int(lam))
+        while min(1.0, 3 * poisson.sf(k - 1, lam)) > t:
+            k += 1
+        while k > min_rep and min(1.0, 3 * poisson.sf(k - 2, lam)) <= t:
+            k -= 1
+        total += poisson.sf(k - 1, lam)
     return 3 * total
 
 
 @pytest.mark.parametrize("t", [1e-9, 1e-6, 1e-4, 1e-2])
-def test_chance_edge_curve_matches_the_pair_by_pair_sum(t: float) -> None:
+def test_chance_edge_curve_of_quiet_accounts_matches_the_pair_by_pair_sum(t: float) -> None:
     rng = np.random.default_rng(5)
-    activity = [int(x) for x in rng.zipf(1.8, size=60).clip(1, 400)]
-    thresholds, expected = chance_edge_curve(np.array(activity), [(2e-4, 3.0)], 2)
-    pos = np.searchsorted(thresholds, t, side="right") - 1
-    got = expected[pos] if pos >= 0 else 0.0
-    assert got == pytest.approx(_brute_expected(activity, 2e-4, t, 2), rel=1e-9, abs=1e-15)
+    activity = [int(x) for x in rng.zipf(1.8, size=120).clip(1, 20)]
+    got = chance_edge_curve(np.array(activity), [(2e-3, 3.0)], 2).at([t])[0]
+    want = _brute_expected(activity, 2e-3, t, 2)
+    # terms under 1e-12 chances are left out: at most 7,140 pairs x 25 terms of them
+    assert got == pytest.approx(want, rel=1e-6, abs=7140 * 25 * 3e-12)
+
+
+@pytest.mark.parametrize("t", [1e-6, 1e-4])
+def test_busy_pairs_beyond_the_summed_terms_are_bounded_not_dropped(t: float) -> None:
+    rng = np.random.default_rng(5)
+    activity = [int(x) for x in rng.zipf(1.8, size=120).clip(1, 400)]
+    got = chance_edge_curve(np.array(activity), [(2e-3, 3.0)], 2).at([t])[0]
+    want = _brute_expected(activity, 2e-3, t, 2)
+    assert want > 1e-4
+    assert want * (1 - 1e-6) - 7140 * 25 * 3e-12 <= got <= want + t * 7140
 
 
 def test_curves_of_several_tails_add_up() -> None:
@@ -49,18 +61,14 @@ def test_curves_of_several_tails_add_up() -> None:
     other = chance_edge_curve(activity, [(4e-4, 1.0)], 2)
     both = chance_edge_curve(activity, [(1e-3, 3.0), (4e-4, 1.0)], 2)
     for t in (1e-8, 1e-5, 1e-3, 0.5):
-
-        def at(curve, t=t):
-            pos = np.searchsorted(curve[0], t, side="right") - 1
-            return curve[1][pos] if pos >= 0 else 0.0
-
-        assert at(both) == pytest.approx(at(one) + at(other))
+        assert both.at([t])[0] == pytest.approx(one.at([t])[0] + other.at([t])[0])
 
 
 def test_more_active_accounts_expect_more_chance_edges() -> None:
     quiet = chance_edge_curve(np.full(500, 3), [(1e-5, 3.0)], 2)
     busy = chance_edge_curve(np.full(500, 30), [(1e-5, 3.0)], 2)
-    assert busy[1][-1] > 100 * quiet[1][-1]
+    assert busy.at([1e-4])[0] > 10 * quiet.at([1e-4])[0]
+    assert busy.at([1.0])[0] > 1000 * quiet.at([1.0])[0]
 
 
 def test_discoveries_stop_where_chance_would_explain_them() -> None:
