@@ -92,21 +92,40 @@ def write_qut_csv(n_posts: int, seed: int, path: Path) -> dict:
     return {"posts": len(posts), "links": len(syn.input.links)}
 
 
-def _run_group(cmd: list[str], timeout: float | None) -> bool:
-    """Run ``cmd`` in its own process group; False if stopped at ``timeout`` (the toolkit
-    works in a pool of processes: the whole group is stopped, not only its parent)."""
+def _group_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of a process group (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command name: state, ppid, pgrp, ..., utime (12th), stime (13th)
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _run_group(cmd: list[str], timeout: float | None) -> tuple[bool, float | None]:
+    """Run ``cmd`` in its own process group; (False, CPU seconds used) if stopped at
+    ``timeout`` (the toolkit works in a pool of processes: the whole group is stopped, not
+    only its parent, and its CPU is read from /proc just before)."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        used = _group_cpu(proc.pid)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return False
+        return False, used
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd[2:5])} failed: {err.decode(errors='replace')[-2000:]}")
-    return True
+    return True, None
 
 
 def run_qut(csv_path: Path, workdir: Path, window: int, budget: float | None = None) -> dict:
@@ -128,10 +147,11 @@ def run_qut(csv_path: Path, workdir: Path, window: int, budget: float | None = N
         if budget is not None and name != "preprocess":
             left = max(1.0, budget - sum(times.get(n, 0.0) for n in QUT_NETWORKS))
         w, c = time.perf_counter(), _cpu_children()
-        if not _run_group(cmd + args, left):
-            stopped.append(name)
+        finished, used = _run_group(cmd + args, left)
         times[name] = round(time.perf_counter() - w, 2)
-        cpu[name] = round(_cpu_children() - c, 2)
+        cpu[name] = round(_cpu_children() - c if finished else used or 0.0, 2)
+        if not finished:
+            stopped.append(name)
         if stopped:
             break
     edges = {}
