@@ -34,6 +34,9 @@ def test_search_filters(web: WebWorld) -> None:
     by_account = _evidence(client.get("/posts", params={"account": "citizen.editor"}).text)
     assert by_account == [web.edited_evidence]
     assert _evidence(client.get("/posts?platform=mastodon").text) == []
+    assert _evidence(client.get("/posts", params={"q": "FIRST VARIANT"}).text) == []
+    assert web.edited_evidence not in _evidence(client.get("/posts", params={"q": "ALERT"}).text)
+    assert web.hostile_evidence in _evidence(client.get("/posts", params={"q": "ALERT"}).text)
     one_day = _evidence(client.get("/posts?since=2026-11-18&until=2026-11-19").text)
     assert web.hostile_evidence in one_day and web.edited_evidence in one_day
     assert set(kesler).isdisjoint({web.hostile_evidence, web.edited_evidence})
