@@ -6,8 +6,9 @@ where cursors and high-water marks are easiest to get wrong). It records every p
 served, so a test can check that each one was stored exactly once.
 
 Only the behaviour the collectors rely on is played: app-password sessions, `searchPosts`
-newest first with an opaque cursor and `since`, and Mastodon's `min_id` paging (the statuses
-just above `min_id`, newest first, with a `Link` header). All content is fictional.
+newest first with an opaque cursor and `since`, Mastodon's `min_id` paging (the statuses
+just above `min_id`, newest first, with a `Link` header), and the look-ups of the recheck
+(`getPosts`, `GET /api/v1/statuses/:id`). All content is fictional.
 """
 
 from __future__ import annotations
@@ -315,6 +316,10 @@ class FakePlatforms:
                     self._search(args, visible)
                 elif path == f"/api/v1/timelines/tag/{TAG}":
                     self._tag(args, visible, parts.path)
+                elif path == "/xrpc/app.bsky.feed.getPosts":
+                    self._get_posts(parse_qs(parts.query).get("uris", []), visible)
+                elif path.startswith("/api/v1/statuses/"):
+                    self._status(path.rsplit("/", 1)[1], visible)
                 else:
                     self._send(404, b'{"error":"NotFound"}')
 
@@ -340,6 +345,25 @@ class FakePlatforms:
                 if chosen and i >= 0:
                     body += b',"cursor":"' + str(chosen[-1]).encode() + b'"'
                 self._send(200, body + b"}")
+
+            def _get_posts(self, uris: list[str], visible: int) -> None:
+                """The posts among `uris` that exist (the AppView leaves out the rest)."""
+                found = []
+                for uri in uris[:25]:
+                    number = uri.rsplit("/3bench", 1)[-1]
+                    i = int(number) if number.isdigit() else -1
+                    if 0 <= i < visible and platforms.bluesky_uri(i) == uri:
+                        found.append(platforms.bluesky_json(i))
+                self._send(200, b'{"posts":[' + b",".join(found) + b"]}")
+
+            def _status(self, status_id: str, visible: int) -> None:
+                """One status by id, or Mastodon's 404 for a status it does not have."""
+                number = int(status_id) if status_id.isdigit() else -1
+                i = platforms.first_above(number - 1) if number >= 0 else visible
+                if i < visible and platforms.status_id(i) == number:
+                    self._send(200, platforms.mastodon_json(i))
+                else:
+                    self._send(404, b'{"error":"Record not found"}')
 
             def _tag(self, args: dict[str, str], visible: int, raw_path: str) -> None:
                 limit = min(int(args.get("limit", 20)), 40)

@@ -619,6 +619,11 @@ def _recheck(collector: MastodonCollector, stored: Sequence[StoredPost]) -> Iter
         try:
             data, response = collector.http.get_json(url, headers=collector._headers)
         except NotFound as exc:
+            if not exc.code:
+                # Mastodon says 404 with a JSON error ("Record not found"); a bare 404 page is
+                # a proxy or a wrong base_url, and no evidence that anything was deleted.
+                collector.stream_failed(f"recheck {item.post_id}", exc)
+                continue
             deleted.append(item.post_id)
             last = (exc.url or url, exc.status or 404, collector.context.now())
         except CollectorError as exc:

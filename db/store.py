@@ -476,7 +476,16 @@ class PostWriter:
         )
         self._next_id: int | None = None
         self._chunk = 0  # chunks written, for `_trim_accounts`
-        if not self._bulk.sqlite:
+        if self._bulk.sqlite:
+            # The same turn-taking on SQLite: its driver opens a transaction only at the first
+            # write, so the look-ups below (known posts, max(id) for new ids) would otherwise
+            # read outside it, and two writers at once (the daemon runs sources in parallel)
+            # could give out the same post id. BEGIN IMMEDIATE takes the write lock now,
+            # waiting for the other writer's commit within the busy timeout.
+            driver = self.connection.connection.driver_connection
+            if driver is not None and not driver.in_transaction:
+                self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
             # Writers take turns, so the look-up-then-insert below cannot race another
             # writer (the daemon collecting while an analyst imports). SQLite gets the same
             # from its single writer lock.

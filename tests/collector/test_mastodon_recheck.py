@@ -197,3 +197,17 @@ def test_a_boost_and_a_status_made_private(
     )
     posts, deleted = flatten(list(make(base, context).recheck(stored(BOOST_ID, PLAIN_ID))))
     assert posts == {} and deleted == []  # nothing changed the boost; a private post is undecided
+
+
+def test_a_bare_404_page_is_no_evidence_of_deletion(
+    base: str, server: HTTPServer, context: CollectorContext
+) -> None:
+    """A proxy or a wrong base_url answers 404 with an HTML page, not Mastodon's JSON error."""
+    server.expect_request(f"/api/v1/statuses/{GONE_ID}").respond_with_response(
+        Response("<html><body><h1>404 Not Found</h1></body></html>", status=404)
+    )
+    results: list[RecheckResult] = []
+    with pytest.raises(PartialFailure, match="recheck"):
+        for result in make(base, context).recheck(stored(GONE_ID)):
+            results.append(result)
+    assert results == []

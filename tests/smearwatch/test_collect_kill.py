@@ -38,6 +38,7 @@ page_size = 25
 max_pages = 1000
 overlap = "1s"
 backfill = "30d"
+recheck = "0s"  # this test is about the cursor walk under kill -9 (and its time budget)
 
 [[sources]]
 name = "masto"
@@ -48,6 +49,7 @@ page_size = 20
 max_pages = 1000
 overlap = "1s"
 backfill = "30d"
+recheck = "0s"  # this test is about the cursor walk under kill -9 (and its time budget)
 """
 
 

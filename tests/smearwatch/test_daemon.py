@@ -52,6 +52,7 @@ page_size = 25
 max_pages = 1000
 overlap = "1s"
 backfill = "30d"
+recheck_max_posts = 50  # the recheck runs too, within the time budget
 every = "{every}"
 
 [[sources]]
@@ -63,6 +64,7 @@ page_size = 20
 max_pages = 1000
 overlap = "1s"
 backfill = "30d"
+recheck_max_posts = 50  # the recheck runs too, within the time budget
 every = "{every}"
 """
 
