@@ -129,7 +129,7 @@ def analyze(
     member_events = {
         name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
     }
-    crowd = _CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
+    crowd = _CrowdIndex(coord.events, member_events, params.occasion_gap_seconds * 1000)
     # the members' posts are classified once (a plain repost reads as the post it reposts),
     # not once per cluster
     own = posts[posts["account_pk"].isin(members_all)]
@@ -174,7 +174,7 @@ def analyze(
     # one site's own feed accounts (its channel, its RSS bots) post every article within
     # seconds of each other: automation, but the site publishing, not a campaign
     feeds = _feed_domains(inp, members_all, params)
-    clusters = [c for c in clusters if not _one_site_feed(c.member_pks, feeds)]
+    clusters = [c for c in clusters if not _mostly_feeds(c.member_pks, feeds, params)]
     # most alarming first; ties by evidence strength, then by smallest member
     clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
     node_cluster: dict[int, int] = {}
@@ -244,9 +244,13 @@ def _feed_domains(inp: AnalysisInput, accounts: list[int], params: AnalysisParam
     return out
 
 
-def _one_site_feed(members: set[int], feeds: dict) -> bool:
-    domains = {feeds.get(m) for m in members}
-    return len(domains) == 1 and None not in domains
+def _mostly_feeds(members: set[int], feeds: dict, params: AnalysisParams) -> bool:
+    """True when, without the sites' feed accounts, too few members remain for a cluster.
+
+    A feed account is a source, not a co-actor: readers who share its article seconds after
+    it are not coordinating with it, and a site's several feeds are the site publishing."""
+    rest = [m for m in members if m not in feeds]
+    return len(rest) < min(params.min_cluster_size, max(len(members), 2))
 
 
 def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams):
@@ -359,10 +363,11 @@ class _CrowdIndex:
     """How many accounts acted on an object around a burst of members' posts.
 
     A cluster's *burst share* is, on its best layer, the median share of members among all
-    accounts acting on the object within +-window of the members' burst. A campaign acts on
-    its own objects (share near 1); fans of a popular account who repost it within seconds
-    are a few faces among the dozens who repost the same post in the same minute (share
-    0.1-0.3). Only the objects members touched are indexed (their events, all accounts).
+    accounts acting on the object within +-``occasion_gap_seconds`` (30 min) of the
+    members' burst. A campaign acts on its own objects (share near 1); fans of a popular
+    account who repost it within seconds are a few faces among all who repost the same post
+    in the same half hour. Only the objects members touched are indexed (their events, all
+    accounts).
     """
 
     def __init__(self, events, member_events, window_ms: int) -> None:

@@ -63,13 +63,13 @@ class AnalysisParams:
     """Share of a community's possible member pairs that must be coordination edges."""
     min_burst_share: float = 0.5
     """A cluster is reported only if, on its best layer, its members make at least this share
-    of the accounts acting on the object around their typical co-action (`analysis.engine`):
+    of the accounts acting on the object within 30 min of their typical co-action (engine):
     a few fans inside a crowd reposting a popular post are not a group acting on its own."""
     feed_min_posts: int = 20
     feed_share: float = 0.9
-    """A cluster made only of one site's feed accounts (each with ``feed_min_posts``+ posts,
-    ``feed_share`` of them linking to that one domain, no reposts) is the site publishing
-    through several channels, not a campaign, and is not reported."""
+    """Feed accounts (``feed_min_posts``+ posts, ``feed_share`` of them linking to one
+    domain, no reposts) are sources, not co-actors: a cluster that is too small without them
+    (a site's several feeds, or a feed and readers who shared its article) is not reported."""
     louvain_resolution: float = 1.0
     merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""
