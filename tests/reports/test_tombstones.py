@@ -28,7 +28,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_deleted_evidence_is_cited_and_marked(world: World) -> None:
-    first = write_report(world.engine, world.config, W47, out_dir=world.tmp / "before")
+    first = write_report(world.engine, world.inputs, W47, out_dir=world.tmp / "before")
     before = next(o.pdf for o in first if o.variant == "internal")
     cited = [r["evidence_id"] for r in _csv(before.parent / "evidence.csv")]
     by_evidence = {e: p for p, e in world.evidence.items()}
@@ -43,7 +43,7 @@ def test_deleted_evidence_is_cited_and_marked(world: World) -> None:
             connection, platform, [gone], when=NOTICED, deletion={"method": "recheck"}
         )
     assert marked == 1
-    outputs = write_report(world.engine, world.config, W47, out_dir=world.tmp / "after")
+    outputs = write_report(world.engine, world.inputs, W47, out_dir=world.tmp / "after")
     pdf = next(o.pdf for o in outputs if o.variant == "internal")
     rows = {r["evidence_id"]: r for r in _csv(pdf.parent / "evidence.csv")}
     assert list(rows) == cited  # the same posts are cited
