@@ -43,7 +43,9 @@ interrupted walk resumes where the last committed page ended, with the same floo
 the floor is also sent as `since`. The `overlap` (default 10 minutes) re-reads a margin below
 the mark for posts that were indexed late; posts whose client-written `createdAt` is back-dated
 further than that can be missed by search (the firehose/Jetstream is the complete route).
-Re-read posts are duplicates that the store absorbs on `(platform, post_id)`.
+Re-read posts are duplicates that the store absorbs on `(platform, post_id)`. A search that
+found nothing and changed nothing yields no page (its state is already stored): most inflected
+forms find nothing in most runs, and each page makes the pipeline store the whole cursor.
 
 Author feeds also yield the author's reposts as posts of their own (`post_id` = the repost
 record's URI, empty text, `repost_of` = the reposted post), because reposts are the
@@ -399,6 +401,7 @@ class BlueskyCollector(Collector):
                 "or set queries = [] to read only the author feeds"
             )
         self.session = _session_for(self.pds, cfg["identifier"]) if self.queries else None
+        self._saved_rotation: Any = None  # the rotation the last yielded page carried
 
     # -- fetch -----------------------------------------------------------------------------
     def fetch(self, cursor: Mapping[str, Any] | None, *, since: datetime) -> Iterator[Page]:
@@ -407,6 +410,7 @@ class BlueskyCollector(Collector):
             state[key] = dict((cursor or {}).get(key) or {})
         if (cursor or {}).get("rotation") is not None:
             state["rotation"] = cursor["rotation"]
+        self._saved_rotation = state.get("rotation")
         for query in self._queries_this_run(state):
             yield from self._guarded(f"search {query!r}", self._search(state, query, since))
         for actor in self.authors:
@@ -490,6 +494,16 @@ class BlueskyCollector(Collector):
                 next_token = None  # a server that repeats a cursor would loop forever
             walk.advance(keys, next_token)
             state["search"][query] = walk.state()
+            if (
+                not posts
+                and walk.done
+                and state["search"][query] == sub
+                and state.get("rotation") == self._saved_rotation
+            ):
+                # Nothing found and nothing to remember: no page, so that a run of a thousand
+                # queries with nothing new does not store its whole cursor a thousand times.
+                return
+            self._saved_rotation = state.get("rotation")
             yield self.page(self._with_profiles(posts), state, response, fetched_at)
             if walk.done:
                 return

@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 _SURNAME, _FIRST, _PATRONYMIC = "surname", "first_name", "patronymic"
+_KAZAKH_LETTERS = re.compile("[әғқңөұүһі]")
 
 #: Mastodon search is expensive for the instance and finds only opted-in authors: keep the
 #: highest-priority forms of each defender (nominatives, Russian and Kazakh cases).
@@ -256,6 +257,12 @@ def _word_forms(word: str, role: str, gender: str) -> list[tuple[int, str]]:
     for variant in russified[:2]:
         out += [(2, nf.fold(f)) for f in nf.russian_forms(variant, role, gender)]
     out += [(3, f) for f in kazakh]
+    if nf.is_cyrillic(low) and "и" in cyrillic and not _KAZAKH_LETTERS.search(cyrillic):
+        # A Kazakh name configured in Russian spelling is written with і in Kazakh posts
+        # (Темирханов: Темірхановтың), which Bluesky does not fold into и.
+        kazakh_spelled = cyrillic.replace("и", "і")
+        out.append((3, kazakh_spelled))
+        out += [(3, kazakh_spelled + s) for h in harmony for s in _case_suffixes(cyrillic, h)]
     latin_sources = [cyrillic, *russian, *kazakh]
     for form in latin_sources:
         if latin_configured:
@@ -266,6 +273,18 @@ def _word_forms(word: str, role: str, gender: str) -> list[tuple[int, str]]:
         out.append((4, source + possessive))
     out.append((4, nf.kazakh_2017_spelling(cyrillic)))  # O'mirzaqova
     out += [(5, f) for f in [*other_harmony, *chains]]
+    for h in harmony:  # plural with a case: Ормановаларға, Темирхановтардың
+        for plural in nf._suffix(nf.rules().kazakh["plural"], cyrillic[-1], h):
+            out += [(5, cyrillic + plural + s) for s in _case_suffixes(cyrillic + plural, h)]
+    latin_stem = latin_configured or (_latin_spellings(cyrillic, full=False) or [None])[0]
+    if latin_stem:
+        # a suffix set off by an apostrophe is one word to the index: Kesler'ge, Ormanova'nyñ
+        for h in harmony:
+            for suffix in _case_suffixes(cyrillic, h):
+                out += [(5, f"{latin_stem}'{e}") for e in _latin_ending(suffix)[:1]]
+        if latin_configured:
+            common = _latin_spellings(cyrillic, full=False)[:1]
+            out += [(5, c + possessive) for c in common]  # Isaev's besides Issayev's
     out += [(5, nf.fold(f)) for f in [*kazakh, *other_harmony]]
     for variant in russified[2:]:
         out += [(5, nf.fold(f)) for f in nf.russian_forms(variant, role, gender)]

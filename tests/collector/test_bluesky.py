@@ -498,3 +498,26 @@ def test_author_feeds_go_to_the_public_appview_without_credentials(
     assert hits(server, "/xrpc/app.bsky.feed.getAuthorFeed") == 0  # never the PDS
     assert {path for path, _ in seen} >= {"/appview/xrpc/app.bsky.feed.getAuthorFeed"}
     assert all(auth is None for _, auth in seen)
+
+
+def test_a_run_with_nothing_new_stores_no_cursor_per_query(
+    base: str, fake: FakeBluesky, bsky_context: CollectorContext
+) -> None:
+    """Most inflected-form queries find nothing: such a search yields no page once its state
+    is stored, so the pipeline does not store the whole cursor again for each of them."""
+    fake.search_pages = {None: "searchPosts_empty.json"}
+    collector = make(base, bsky_context, queries=["Ормановадай", "Ормановасынан"])
+    first = list(collector.fetch(None, since=SINCE))
+    assert len(first) == 2
+    assert set(first[-1].cursor["search"]) == {"Ормановадай", "Ормановасынан"}
+    again = list(collector.fetch(first[-1].cursor, since=SINCE))
+    assert len(fake.search_params) == 4  # both queries were searched again
+    assert again == []  # nothing new and nothing to remember: no page
+    # with a rotation to remember, the first search of the run carries it
+    rotating = make(base, bsky_context, queries=["a", "b", "c", "d", "e"], max_queries=4)
+    pages = list(rotating.fetch(None, since=SINCE))
+    later = list(rotating.fetch(pages[-1].cursor, since=SINCE))
+    assert len(later) == 2  # the run's first search (new rotation) and "e" (first turn)
+    assert later[0].cursor["rotation"] == 0
+    third = list(rotating.fetch(later[-1].cursor, since=SINCE))
+    assert len(third) == 1 and third[0].cursor["rotation"] == 1  # only the rotation moved
