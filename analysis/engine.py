@@ -129,7 +129,7 @@ def analyze(
     member_events = {
         name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
     }
-    crowd = _CrowdIndex(coord.events, member_events, params.occasion_gap_seconds * 1000)
+    crowd = _CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
     # the members' posts are classified once (a plain repost reads as the post it reposts),
     # not once per cluster
     own = posts[posts["account_pk"].isin(members_all)]
@@ -363,11 +363,12 @@ class _CrowdIndex:
     """How many accounts acted on an object around a burst of members' posts.
 
     A cluster's *burst share* is, on its best layer, the median share of members among all
-    accounts acting on the object within +-``occasion_gap_seconds`` (30 min) of the
-    members' burst. A campaign acts on its own objects (share near 1); fans of a popular
-    account who repost it within seconds are a few faces among all who repost the same post
-    in the same half hour. Only the objects members touched are indexed (their events, all
-    accounts).
+    accounts acting on the object within +-window of the members' burst. A campaign acts on
+    its own objects (share near 1); fans of a popular account who repost it within seconds
+    are a few faces among the dozens who repost the same post in the same minute. (Counted
+    over 30 minutes instead, a real retweet network, CooRTweet's russian_coord_tweets, fell
+    below the threshold too.) Only the objects members touched are indexed (their events,
+    all accounts).
     """
 
     def __init__(self, events, member_events, window_ms: int) -> None:

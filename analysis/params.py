@@ -63,7 +63,7 @@ class AnalysisParams:
     """Share of a community's possible member pairs that must be coordination edges."""
     min_burst_share: float = 0.5
     """A cluster is reported only if, on its best layer, its members make at least this share
-    of the accounts acting on the object within 30 min of their typical co-action (engine):
+    of the accounts acting on the object within +-window of their typical co-action (engine):
     a few fans inside a crowd reposting a popular post are not a group acting on its own."""
     feed_min_posts: int = 20
     feed_share: float = 0.9
