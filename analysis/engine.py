@@ -170,7 +170,18 @@ def analyze(
         _sparse_note(community, background, cluster, params)
     # a few faces in a crowd (fans who repost a popular account within seconds, among
     # dozens of others) are not a group acting on its own: see _CrowdIndex
-    clusters = [c for c in clusters if c.signals["burst_share"] >= params.min_burst_share]
+    # (a sparse cluster, a pair or a chain, is weaker evidence: its members must be most of
+    # the accounts around their bursts, min_sparse_burst_share)
+    clusters = [
+        c
+        for c in clusters
+        if c.signals["burst_share"]
+        >= (
+            params.min_sparse_burst_share
+            if c.signals.get("shape") == "sparse"
+            else params.min_burst_share
+        )
+    ]
     # one site's own feed accounts (its channel, its RSS bots) post every article within
     # seconds of each other: automation, but the site publishing, not a campaign
     feeds = _feed_domains(inp, members_all, params)
