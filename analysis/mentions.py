@@ -566,9 +566,16 @@ class MentionMatcher:
                 elif after in "'-" and end + 1 < n and folded[end + 1].isalpha():
                     tail_end = _TAIL.match(folded, end + 1).end()
                     tail = folded[end:tail_end]
+            base_tail, base_end = tail, tail_end
+            # A suffix may end in an apostrophe (English plural possessive: the Babaovs'
+            # lawyer); _TAIL stops before it, since a closing quote looks the same.
+            closing = tail_end < n and folded[tail_end] == "'"
             for word_id, tails in payload:
                 if size <= 3 and _short_word_clash(cased, start, end, words[word_id]):
                     continue
+                tail, tail_end = base_tail, base_end
+                if closing and tail and tail + "'" in tails:
+                    tail, tail_end = tail + "'", tail_end + 1
                 # мороз, жолдас in lower case are the ordinary words: only next to the
                 # defender's first name ("игорь мороз") do they name the defender
                 weak = (

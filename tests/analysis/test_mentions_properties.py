@@ -151,3 +151,11 @@ def test_other_gender_forms_are_not_found(name: tuple[str, str]) -> None:
             continue  # Орманова/Орманову: the same spelling in both paradigms
         text = f"Снова {form.capitalize()}: подробности в канале."
         assert not _found(matcher, text), text
+
+
+def test_a_plural_possessive_ending_in_an_apostrophe_is_found() -> None:
+    # found by test_latin_spellings_are_found: the tail "s'" was cut before its apostrophe
+    matcher = MentionMatcher([_defender("Бабаов", "m")])
+    assert _found(matcher, "Again, Babaovs' posted from abroad.")
+    assert _found(matcher, "A quote: 'Babaov' said so.")
+    assert not _found(matcher, "Again, Babaovsky' posted.")
