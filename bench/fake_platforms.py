@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import bisect
 import math
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
+
+from bench.local_server import JsonHandler, LocalServer
 
 __all__ = ["PASSWORD", "IDENTIFIER", "FakePlatforms", "TAG"]
 
@@ -48,16 +47,7 @@ def _time_key(value: datetime) -> str:
     )
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client killed mid-request (the kill test does that on purpose) is not an error.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class FakePlatforms:
+class FakePlatforms(LocalServer):
     """Synthetic posts numbered 0..total-1; post i was created at `start + i / rate` seconds
     (or at `created_at(i)`, which must not decrease with i), with a text of a few kinds (or
     `text(i)` where that is not None: planted posts).
@@ -111,24 +101,9 @@ class FakePlatforms:
             self._bsky = [self._bluesky_post(i) for i in range(total)]
             self._masto = [self._mastodon_status(i) for i in range(total)]
             self._ids = [self.status_id(i) for i in range(total)]
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     # -- lifecycle -----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakePlatforms:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     def freeze(self) -> None:
         """No more arrivals: from now on the listing is final."""
         self.arrive_per_request = 0
@@ -258,31 +233,11 @@ class FakePlatforms:
                 self.visible = min(self.total, self.visible + self.arrive_per_request)
             return self.visible
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         platforms = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes; without this, Nagle's algorithm and
-                # the client's delayed ACK add 40 ms to every response.
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def _send(
-                self, status: int, body: bytes, headers: dict[str, str] | None = None
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+        class Handler(JsonHandler):
+            _send = JsonHandler.send_json
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)

@@ -29,16 +29,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
 import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from bench.local_server import JsonHandler, LocalServer
 
 __all__ = [
     "IDENTIFIER",
@@ -375,7 +375,7 @@ def matches(post: CorpusPost, q: _Query) -> bool:
 # -- the server -------------------------------------------------------------------------------
 
 
-class FakeSearch:
+class FakeSearch(LocalServer):
     """`createSession` and `app.bsky.feed.searchPosts` over a corpus, on 127.0.0.1.
 
     `requests` counts requests per XRPC method; `queries` counts searches per `q`.
@@ -388,22 +388,7 @@ class FakeSearch:
         self.queries: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeSearch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def search(self, params: dict[str, str]) -> dict[str, Any]:
         q = parse_query(params.get("q", ""), self.directory)
@@ -423,28 +408,12 @@ class FakeSearch:
             body["cursor"] = str(offset + limit)
         return body
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body are two writes: without this, Nagle's algorithm and the
-                # client's delayed ACK add 40 ms to every response
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
+        class Handler(JsonHandler):
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, json.dumps(body, ensure_ascii=False).encode())
 
             def do_POST(self) -> None:  # noqa: N802
                 path = urlsplit(self.path).path
@@ -608,30 +577,15 @@ def _mastodon_query(raw: str) -> tuple[list[str], list[list[str]]]:
     return [w for w in rest.split() if w], phrases
 
 
-class FakeMastodon:
+class FakeMastodon(LocalServer):
     """`/api/v2/search` (statuses) and `/api/v1/timelines/tag/:tag` over the corpus."""
 
     def __init__(self, posts: list[CorpusPost], token: str) -> None:
         self.token = token
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
         self.statuses = mastodon_statuses(posts, base=self.url)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeMastodon:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def search(self, params: dict[str, str], authorised: bool) -> dict[str, Any]:
         if not authorised or params.get("type") not in (None, "statuses"):
@@ -663,19 +617,10 @@ class FakeMastodon:
         )[:limit]
         return [s.body for s in sorted(above, key=lambda s: s.id, reverse=True)]
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
                 params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -690,10 +635,6 @@ class FakeMastodon:
                 with fake._lock:
                     fake.requests[key] += 1
                 data = json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(200 if key != "other" else 404)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200 if key != "other" else 404, data)
 
         return Handler
