@@ -29,6 +29,7 @@ __all__ = [
     "fold",
     "is_cyrillic",
     "kazakh_tails",
+    "last_vowel_harmony",
     "latin_tails",
     "latin_variants",
     "rules",
@@ -504,10 +505,18 @@ def _sound_classes(letter: str) -> list[str]:
 
 
 def _harmonies(word: str) -> tuple[int, ...]:
-    """0 for back, 1 for front vowel harmony; both when the last vowel is ambiguous."""
+    """0 for back, 1 for front vowel harmony; both when the last vowel is ambiguous, and both
+    for loanword endings (or everywhere, where the rules say to accept both)."""
     h = rules().kazakh["harmony"]
     if h.get("accept_both") or word.endswith(tuple(h.get("loan_endings", ()))):
         return (0, 1)
+    return last_vowel_harmony(word)
+
+
+def last_vowel_harmony(word: str) -> tuple[int, ...]:
+    """The harmony the word's last vowel asks for, by the rules alone: 0 back, 1 front, both
+    when that vowel is ambiguous or there is none."""
+    h = rules().kazakh["harmony"]
     for c in reversed(word):
         if c in h["back"]:
             return (0,)

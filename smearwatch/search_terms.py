@@ -143,19 +143,6 @@ def mastodon_key(text: str) -> tuple[str, ...]:
 # -- forms of one word ------------------------------------------------------------------------
 
 
-def _regular_harmony(word: str) -> tuple[int, ...]:
-    """0 back, 1 front: the harmony the word's last vowel asks for (both when unclear)."""
-    h = nf.rules().kazakh["harmony"]
-    for c in reversed(word):
-        if c in h["back"]:
-            return (0,)
-        if c in h["front"]:
-            return (1,)
-        if c in h["either"]:
-            return (0, 1)
-    return (0, 1)
-
-
 def _case_suffixes(word: str, harmony: int) -> list[str]:
     """Kazakh case suffixes for `word` in table order (genitive, accusative, dative, ...); a
     name that ends in a third-person possessive (Серікқызы, Бекұлы) takes the cases that follow
@@ -237,7 +224,7 @@ def _word_forms(word: str, role: str, gender: str) -> list[tuple[int, str]]:
         return out
     forms = nf.russian_forms(cyrillic, role, gender)
     russian = forms[1:]
-    harmony = _regular_harmony(cyrillic)
+    harmony = nf.last_vowel_harmony(cyrillic)
     kazakh = [cyrillic + s for h in harmony for s in _case_suffixes(cyrillic, h)]
     other_harmony = [
         cyrillic + s for h in {0, 1} - set(harmony) for s in _case_suffixes(cyrillic, h)
