@@ -13,9 +13,17 @@ from sqlalchemy import Connection, insert, select
 
 from db import models
 
-__all__ = ["CONFIDENCES", "VERDICTS", "cluster_exists", "record_review", "review_history"]
+__all__ = [
+    "CONFIDENCES",
+    "VERDICTS",
+    "cluster_exists",
+    "latest_reviews",
+    "record_review",
+    "review_history",
+]
 
 VERDICTS = ("confirmed", "dismissed")
+LOOKUP_CHUNK = 900  # bound parameters per IN (...) list: well below every backend's limit
 CONFIDENCES = ("low", "medium", "high")
 _REVIEW = models.Review.__table__
 
@@ -67,3 +75,28 @@ def review_history(connection: Connection, stable_id: str) -> list[Any]:
             select(_REVIEW).where(_REVIEW.c.stable_id == stable_id).order_by(_REVIEW.c.id)
         ).all()
     )
+
+
+def latest_reviews(connection: Connection, stable_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The verdict in force for each cluster: the newest by time, then by id.
+
+    The report, its PDF and the web pages all ask this one function, so a cluster shows the
+    same verdict everywhere. Ties on `created_at` (two verdicts in one second from a script)
+    go to the later row. Asked in chunks: a run can have more clusters than SQLite takes
+    bound parameters.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    ids = sorted(set(stable_ids))
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        rows = connection.execute(
+            select(_REVIEW).where(_REVIEW.c.stable_id.in_(chunk)).order_by(_REVIEW.c.id)
+        )
+        for row in rows:
+            previous = found.get(row.stable_id)
+            if previous is None or (row.created_at, row.id) >= (
+                previous["created_at"],
+                previous["id"],
+            ):
+                found[row.stable_id] = dict(row._mapping)
+    return found

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from db import models
+from db.reviews import latest_reviews
 from reports.settings import ReportInputs, ReportSettings, SourceSchedule
 from reports.vocabulary import Vocabulary, vocabulary_from_run
 from reports.weeks import Week, week_of
@@ -681,23 +682,6 @@ def _evidence_rows(connection: Connection, evidence_ids: Iterable[str]) -> dict[
     return found
 
 
-def _latest_reviews(connection: Connection, stable_ids: list[str]) -> dict[str, dict[str, Any]]:
-    review = models.Review.__table__
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(stable_ids):
-        rows = connection.execute(
-            select(review).where(review.c.stable_id.in_(chunk)).order_by(review.c.id)
-        )
-        for row in rows:
-            previous = found.get(row.stable_id)
-            if previous is None or (row.created_at, row.id) >= (
-                previous["created_at"],
-                previous["id"],
-            ):
-                found[row.stable_id] = dict(row._mapping)
-    return found
-
-
 def _edges(connection: Connection, cluster_id: int, run_id: int, members: set[int]) -> list[Edge]:
     """The cluster's edges; runs that do not tag edges with a cluster are matched by members."""
     edge = models.CoordinationEdge.__table__
@@ -796,7 +780,7 @@ def _cluster_sections(
         connection, (m.account_id for ms in members.values() for m in ms), week.start, week.end
     )
     evidence_table = models.ClusterEvidence.__table__
-    reviews = _latest_reviews(connection, sorted({r.stable_id for r in rows}))
+    reviews = latest_reviews(connection, sorted({r.stable_id for r in rows}))
     sections = []
     wanted: dict[str, list[str]] = defaultdict(list)
     for row in rows:
@@ -1323,7 +1307,7 @@ def refresh_reviews(engine: Engine, report: WeekReport) -> WeekReport:
     again, so nothing else about the counts changes.
     """
     with engine.connect() as connection:
-        reviews = _latest_reviews(connection, sorted({c.stable_id for c in report.clusters}))
+        reviews = latest_reviews(connection, sorted({c.stable_id for c in report.clusters}))
     for cluster in report.clusters:
         cluster.review = reviews.get(cluster.stable_id)
     report.findings, report.actions = _findings(report)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from db import models
+from db.reviews import latest_reviews
 from reports.model import SUCCESS
 
 __all__ = [
@@ -72,18 +73,6 @@ def latest_run_id(connection: Connection) -> int | None:
     ).scalar()
 
 
-def _latest_reviews(connection: Connection, stable_ids: list[str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    if not stable_ids:
-        return found
-    rows = connection.execute(
-        select(_REVIEW).where(_REVIEW.c.stable_id.in_(stable_ids)).order_by(_REVIEW.c.id)
-    ).all()
-    for row in rows:
-        found[row.stable_id] = row
-    return found
-
-
 def cluster_list(
     connection: Connection,
     *,
@@ -105,11 +94,11 @@ def cluster_list(
     if min_score is not None:
         query = query.where(_CLUSTER.c.score >= min_score)
     rows = connection.execute(query.order_by(_CLUSTER.c.score.desc(), _CLUSTER.c.stable_id)).all()
-    reviews = _latest_reviews(connection, sorted({r.stable_id for r in rows}))
+    reviews = latest_reviews(connection, sorted({r.stable_id for r in rows}))
     found = []
     for row in rows:
         latest = reviews.get(row.stable_id)
-        state = latest.verdict if latest else "unreviewed"
+        state = latest["verdict"] if latest else "unreviewed"
         if review and state != review:
             continue
         found.append(
@@ -123,8 +112,8 @@ def cluster_list(
                 "first_activity": row.first_activity,
                 "last_activity": row.last_activity,
                 "review": state,
-                "reviewer": latest.reviewer if latest else None,
-                "reviewed_at": latest.created_at if latest else None,
+                "reviewer": latest["reviewer"] if latest else None,
+                "reviewed_at": latest["created_at"] if latest else None,
             }
         )
     return run_id, found
