@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from db.fulltext import contains_folded
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -65,6 +67,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_mib: int = IMPORT
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
     cursor.close()
+    # The post search's check of full-text candidates against the text (`db.fulltext`).
+    dbapi_connection.create_function("sw_contains", 2, contains_folded, deterministic=True)
 
 
 def _prepare_sqlite_file(database: str | None) -> None:

@@ -43,7 +43,7 @@ from collector.post import (
     record_raw_hashed,
     sha256_text,
 )
-from db import models
+from db import fulltext, models
 from db.engine import DatabaseError
 
 _log = logging.getLogger(__name__)
@@ -475,6 +475,9 @@ class PostWriter:
             )
         )
         self._next_id: int | None = None
+        # SQLite's full-text index is kept here, one statement a chunk (see `db.fulltext` for
+        # why not triggers); PostgreSQL's trigram index is kept by the server.
+        self._fts = self._bulk.sqlite and fulltext.present(self.connection)
         self._chunk = 0  # chunks written, for `_trim_accounts`
         if self._bulk.sqlite:
             # The same turn-taking on SQLite: its driver opens a transaction only at the first
@@ -745,6 +748,8 @@ class PostWriter:
                 fixed=self._writer_values,
             )
             counts.inserted += len(stored)
+            if self._fts:  # the ids are consecutive: `_new_ids` gives SQLite a range
+                fulltext.sqlite_index_range(self.connection, stored[0][1], stored[-1][1])
             self._write_children(stored)
             self.last_stored.extend(stored)
         if edited:
@@ -813,7 +818,11 @@ class PostWriter:
             values = [account_id, *post.values, *self._writer_values.values()]
             values[version_at] = current[row.id].version + 1
             rows.append((*values, row.id))
+        if self._fts:
+            fulltext.sqlite_unindex(self.connection, [(r.id, r.text) for r in current.values()])
         self._bulk.executemany(f"UPDATE post SET {assignments} WHERE id = {{p}}", rows)
+        if self._fts:
+            fulltext.sqlite_reindex(self.connection, post_ids)
         for table in (_LINK, _HASHTAG, _TAG):
             self.connection.execute(delete(table).where(table.c.post_id.in_(post_ids)))
         self._write_children([(post, row.id) for post, row in edited])
@@ -956,16 +965,25 @@ def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iter
             return
         for index in indexes:
             index.drop(connection, checkfirst=True)
-    elif (
-        expected_posts < BULK_REBUILD_MIN
-        or holds_posts(connection)
-        or not _dropped_soon(connection, indexes)
-    ):
+        yield True
+        for index in indexes:
+            index.create(connection)
+        return
+    if expected_posts < BULK_REBUILD_MIN or holds_posts(connection):
         yield False
         return
+    # The trigram index too: GIN built from the loaded table once, not grown row by row.
+    trigram = fulltext.trigram_index_sql(connection) if fulltext.present(connection) else None
+    if not _dropped_soon(connection, indexes):
+        yield False
+        return
+    if trigram:  # the table's lock is held since the drops above
+        connection.exec_driver_sql(f"DROP INDEX {fulltext.TRIGRAM_INDEX}")
     yield True
     for index in indexes:
         index.create(connection)
+    if trigram:
+        connection.exec_driver_sql(trigram)
 
 
 # How long a PostgreSQL import waits for other sessions to let go of the post table before

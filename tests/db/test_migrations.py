@@ -8,13 +8,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from db.engine import SQLITE_PAGE_BYTES, DatabaseError, alembic_config, open_database
+from db.fulltext import include_object
 from db.models import Base
 
 
 def test_models_and_migrations_agree(db_url: str) -> None:
     engine = open_database(db_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
