@@ -301,6 +301,11 @@ def test_postgresql_rebuilds_the_indexes_of_an_empty_post_table(pg_url: str) -> 
     with engine.connect() as connection:
         assert _pg_post_indexes(connection) == before
         assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+        # analysed at the end of the load (a table never analysed has reltuples -1)
+        reltuples = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'post'::regclass"
+        ).scalar()
+        assert reltuples == 40
     engine.dispose()
 
 
