@@ -66,9 +66,8 @@ class Vocabulary:
         # `re`, so the screen runs case-sensitively on `text.lower()` where that is provably
         # the same (see `_lowered_screen`), and case-insensitively otherwise.
         combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
-        stems = [s for stems in self.terms.values() for s in stems]
         object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
-        object.__setattr__(self, "_lowered", _lowered_screen(stems, patterns))
+        object.__setattr__(self, "_lowered", _lowered_screen(self.terms, patterns))
 
     def matches(self, text: str) -> list[str]:
         patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]
@@ -79,6 +78,8 @@ class Vocabulary:
         if lowered is not None and lowered.odd.search(text) is None:
             low = text.lower()
             if lowered.odd_lowered.search(low) is None:
+                if lowered.starts is not None:
+                    return lowered.starts.matches(low)
                 if lowered.any.search(low) is None:
                     return []
                 return [term for term, pattern in lowered.terms.items() if pattern.search(low)]
@@ -131,10 +132,77 @@ class _Lowered:
     odd_lowered: re.Pattern[str]  # `re`'s extra equivalents of the stems' letters
     any: re.Pattern[str]  # every term, case-sensitive, for lowered text
     terms: dict[str, re.Pattern[str]]  # each term, case-sensitive, for lowered text
+    starts: _StemStarts | None = None  # the same answers, found from the stems' first words
+
+
+def _is_word(char: str) -> bool:
+    """`re`'s `\\w` for one character of a str pattern: alphanumeric (str.isalnum, which is
+    Python's isalpha/isdecimal/isdigit/isnumeric, as `_sre` tests it) or the underscore."""
+    return char.isalnum() or char == "_"
+
+
+class _StemStarts:
+    """Which terms occur in a lowered text, from one Aho-Corasick pass over it.
+
+    Every stem pattern is `\\b` + its first word literally + the rest (`_stem_pattern`), so a
+    term's pattern matches somewhere exactly when, at some occurrence of one of its stems'
+    first words that starts at a word boundary, that stem's pattern matches from there. The
+    automaton (C, overlapping occurrences) finds every occurrence of every first word in one
+    pass; a stem that is that word alone needs only the boundary test, others one anchored
+    `match`. On the bench's 100,000 mention posts of a week this takes about a third of the
+    time of one `re.search` per term, whose Unicode alternations `re` scans position by
+    position. Same answers as the per-term patterns, in the same term order.
+    """
+
+    def __init__(self, terms: Mapping[str, re.Pattern[str]], stems: Mapping[str, Iterable[str]]):
+        import ahocorasick
+
+        self.order = list(terms)
+        per_word: dict[str, tuple[set[int], dict[int, list[str]]]] = {}
+        for index, term in enumerate(self.order):
+            for stem in stems[term]:
+                pattern = _stem_pattern(stem)
+                first = stem.rstrip("$").replace("-", " ").split()[0]
+                simple, rest = per_word.setdefault(first, (set(), {}))
+                if pattern == r"\b" + re.escape(first):
+                    simple.add(index)
+                else:
+                    rest.setdefault(index, []).append(pattern)
+        self.automaton = ahocorasick.Automaton()
+        for first, (simple, rest) in per_word.items():
+            anchored = tuple(
+                (index, re.compile("|".join(f"(?:{p})" for p in patterns)))
+                for index, patterns in sorted(rest.items())
+                if index not in simple  # the word alone already shows the term
+            )
+            self.automaton.add_word(first, (len(first) - 1, tuple(sorted(simple)), anchored))
+        self.automaton.make_automaton()
+
+    @staticmethod
+    def usable(stems: Iterable[str]) -> bool:
+        """Every stem has a first word that starts with a word character (then its `\\b`
+        means "not preceded by a word character", which `matches` tests directly)."""
+        for stem in stems:
+            words = stem.rstrip("$").replace("-", " ").split()
+            if not words or not _is_word(words[0][0]):
+                return False
+        return True
+
+    def matches(self, low: str) -> list[str]:
+        found: set[int] = set()
+        for end, (back, simple, anchored) in self.automaton.iter(low):
+            start = end - back
+            if start and _is_word(low[start - 1]):
+                continue  # inside a word: no stem starts here
+            found.update(simple)
+            for index, pattern in anchored:
+                if index not in found and pattern.match(low, start):
+                    found.add(index)
+        return [self.order[i] for i in sorted(found)]
 
 
 def _lowered_screen(
-    stems: Iterable[str], patterns: Mapping[str, re.Pattern[str]]
+    per_term: Mapping[str, tuple[str, ...]], patterns: Mapping[str, re.Pattern[str]]
 ) -> _Lowered | None:
     """Case-sensitive patterns for lowered text, or None where that could differ.
 
@@ -149,6 +217,7 @@ def _lowered_screen(
     tables = _case_tables()
     if tables is None or not patterns:
         return None
+    stems = [s for term in patterns for s in per_term[term]]
     odd, extra = tables
     letters = set("".join(stems))
     if any(c != c.lower() or odd.search(c) for c in letters):
@@ -160,7 +229,8 @@ def _lowered_screen(
     odd_lowered = re.compile("[\\x00" + "".join(re.escape(c) for c in sorted(equivalents)) + "]")
     terms = {term: re.compile(p.pattern) for term, p in patterns.items()}
     combined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns.values()))
-    return _Lowered(odd, odd_lowered, combined, terms)
+    starts = _StemStarts(terms, per_term) if _StemStarts.usable(stems) else None
+    return _Lowered(odd, odd_lowered, combined, terms, starts)
 
 
 def _strings(value: Any) -> list[str]:
