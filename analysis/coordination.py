@@ -76,7 +76,10 @@ Method (quoted by the report's methodology page)
    Two accounts meeting twice on links nobody else shares are then surprising even in a
    week full of viral bursts. The null is estimated from the
    same window, so it is only as good as the background it sees: a window made only of one
-   campaign's posts has no organic baseline to beat.
+   campaign's posts has no organic baseline to beat. Each layer also keeps what its chance
+   repetitions would weigh (``LayerStats.weight_hist``): edges outside dense clusters are
+   judged against the number of chance edges that would pass this whole rule, weight
+   included (`analysis.background`).
 
 6. **Fusion and acceptance.** Layers are summed per pair (each post pair counts on one layer
    only, see "one act counts once"). A pair becomes a
@@ -92,6 +95,7 @@ Every edge keeps, per repetition, the two posts (ids and times) whose co-action 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,6 +108,7 @@ from analysis.text import text_hashes
 __all__ = [
     "LayerEvents",
     "LayerStats",
+    "WEIGHT_BINS",
     "CoordinationResult",
     "layer_events",
     "co_action_pairs",
@@ -114,6 +119,9 @@ __all__ = [
 # Pair generation works on slices of whole objects holding at most this many candidate pairs,
 # so peak memory stays flat however large the window is.
 _CHUNK_PAIRS = 500_000
+
+# Popularity weights of the co-acting pairs are counted in bins of 1/WEIGHT_BINS, rounded up.
+WEIGHT_BINS = 100
 
 
 @dataclass
@@ -140,9 +148,13 @@ class LayerStats:
     capped_actions: int
     skipped_objects: int
     null_c: float
+    null_c_rare: float = 0.0
+    weight_hist: np.ndarray | None = field(default=None, repr=False)
+    """Co-acting pairs by popularity weight rounded up to 1/``WEIGHT_BINS`` (index = bin):
+    what a chance repetition weighs, for the chance-edge count (`analysis.background`)."""
 
     def to_dict(self) -> dict[str, float | int | str]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "weight_hist"}
 
 
 @dataclass
@@ -406,7 +418,7 @@ def co_action_pairs(
     objects["weight"] = popularity_weight(objects["n_accounts"], popular_object_accounts)
     acc_keys, acc_n = np.unique(acc_all, return_counts=True)
     actions = pd.Series(acc_n, index=pd.Index(acc_keys, name="account"), name="d")
-    counts: dict[str, float] = {
+    counts: dict[str, Any] = {
         "actions": len(obj_all),
         "window_pairs": 0,
         "weighted_window_pairs": 0.0,
@@ -441,6 +453,11 @@ def co_action_pairs(
     counts["window_pairs"] = int(in_window.sum())
     counts["weighted_window_pairs"] = float((in_window * weights).sum())
     counts["rare_window_pairs"] = int(in_window[weights >= 1.0].sum())
+    counts["weight_hist"] = np.bincount(
+        np.clip(np.ceil(weights * WEIGHT_BINS - 1e-9).astype(np.int64), 1, WEIGHT_BINS),
+        weights=in_window,
+        minlength=WEIGHT_BINS + 1,
+    )
     cnt = np.minimum(in_window, fanout_cap)
     counts["capped"] = int((in_window > fanout_cap).sum())
     if int(cnt.sum()) == 0:
@@ -584,6 +601,8 @@ def coordination_edges(
             capped_actions=int(counts["capped"]),
             skipped_objects=int(counts["skipped"]),
             null_c=c,
+            null_c_rare=nulls[name][2],
+            weight_hist=counts.get("weight_hist"),
         )
         objects_by_layer[name] = objects
         if len(po):

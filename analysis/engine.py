@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import campaigns
 from analysis.accounts import account_signals, creation_batch, handle_sequences
-from analysis.background import null_background, sparse_discoveries
+from analysis.background import LayerNull, null_background, sparse_discoveries
 from analysis.coordination import coordination_edges
 from analysis.frames import AnalysisInput
 from analysis.network import centrality, find_communities, sparse_communities
@@ -270,7 +270,10 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
     background = null_background(coord.edges, window_pairs, params.thin_background_share)
     if not len(coord.edges):
         return background, []
-    nulls = {name: stats.null_c for name, stats in coord.layers.items()}
+    nulls = {
+        name: LayerNull(stats.null_c, stats.null_c_rare, stats.weight_hist)
+        for name, stats in coord.layers.items()
+    }
     activity = posts.groupby("account_pk", sort=True).size().to_numpy()
     taken = {m for c in communities for m in c.members}
     accepted = coord.edges[coord.edges["accepted"]]
@@ -284,6 +287,7 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
         params.min_repetitions,
         params.sparse_fdr,
         params.alpha,
+        params.min_edge_weight,
     )
     sparse = sparse_communities(left[found], params)
     background.sparse_edges = sum(len(c.edges) for c in sparse)

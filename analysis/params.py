@@ -67,8 +67,13 @@ class AnalysisParams:
     a few fans inside a crowd reposting a popular post are not a group acting on its own."""
     min_sparse_burst_share: float = 0.8
     """The same for a sparse cluster (a pair or a chain), weaker evidence: on the 1M bench,
-    pairs of fans reposting a popular account had 0.53-0.75; CooRTweet's real retweet
-    network's pairs 0.83-1.0."""
+    pairs of fans reposting a popular account had 0.53-0.75; the pairs of CooRTweet's real
+    networks 0.83-1.0 (retweets in russian_coord_tweets, links in german_elections). The margin
+    is thin by construction, not by tuning: a pair's share is the median over its bursts of
+    2 / (accounts around the burst), so it takes few values. With two bursts, 1.0 is no
+    outsider, 0.83 one outsider in one burst, 0.75 two in one, 0.67 one in each. 0.8 reads
+    "at most one other account around one of the pair's bursts"; for pairs any threshold
+    between 0.75 and 0.83 makes the same decisions."""
     feed_min_posts: int = 20
     feed_share: float = 0.9
     """Feed accounts (``feed_min_posts``+ posts, ``feed_share`` of them linking to one

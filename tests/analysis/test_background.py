@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
@@ -12,12 +13,18 @@ from scipy.stats import poisson
 
 from analysis.background import (
     NOTHING_TO_COMPARE,
+    LayerNull,
+    Tail,
     chance_edge_curve,
+    layer_tails,
     null_background,
+    reach_probabilities,
     sparse_discoveries,
 )
+from analysis.coordination import coordination_edges
 from analysis.engine import analyze
 from analysis.params import AnalysisParams
+from analysis.text import near_duplicate_groups
 from tests.analysis.helpers import build, organic_background, post
 
 
@@ -177,3 +184,108 @@ def test_chance_meetings_of_sparse_accounts_make_no_cluster() -> None:
     res = analyze(build(posts))
     assert res.clusters == []
     assert not res.stats["background"]["thin"]
+
+
+# --- the chance count of the full acceptance rule (min_edge_weight, strata with their own C)
+
+
+def _hist(weights: dict[float, float], bins: int = 100) -> np.ndarray:
+    """Co-acting pairs by weight (weight -> pairs) as `LayerStats.weight_hist` counts them."""
+    out = np.zeros(bins + 1)
+    for w, n in weights.items():
+        out[int(np.ceil(w * bins - 1e-9))] += n
+    return out
+
+
+def test_reach_is_the_chance_that_k_drawn_weights_add_up_to_the_edge_weight() -> None:
+    assert reach_probabilities(_hist({1.0: 10}), 1.5, 4).tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert reach_probabilities(_hist({0.5: 10}), 1.5, 4).tolist() == [0.0, 0.0, 1.0, 1.0]
+    # half rare (1.0), half popular (0.5): two draws miss 1.5 only when both are popular
+    q = reach_probabilities(_hist({1.0: 5, 0.5: 5}), 1.5, 3)
+    assert q.tolist() == pytest.approx([0.0, 0.75, 1.0])
+    assert reach_probabilities(_hist({0.3: 1}), 0.0, 3) is None
+    assert reach_probabilities(None, 1.5, 3) is None
+
+
+def _brute_expected_reach(activity, c: float, t: float, reach: np.ndarray) -> float:
+    """sum over pairs and k >= k*(t) of P(X = k) * reach[k - 2]."""
+    total = 0.0
+    for da, db in itertools.combinations(activity, 2):
+        lam = da * db * c
+        for k in range(2, 2 + len(reach)):
+            if min(1.0, 3 * poisson.sf(k - 1, lam)) <= t:
+                total += poisson.pmf(k, lam) * reach[k - 2]
+        total += poisson.sf(1 + len(reach), lam) if 3 * poisson.sf(1 + len(reach), lam) <= t else 0
+    return total
+
+
+def test_a_tail_with_reach_counts_only_chance_edges_that_also_reach_the_weight() -> None:
+    rng = np.random.default_rng(5)
+    activity = [int(x) for x in rng.zipf(1.8, size=80).clip(1, 20)]
+    reach = np.linspace(0.2, 1.0, 25)
+    for t in (1e-6, 1e-4, 1e-2):
+        got = chance_edge_curve(np.array(activity), [Tail(2e-3, 1.0, reach)], 2).at([t])[0]
+        want = _brute_expected_reach(activity, 2e-3, t, reach)
+        assert got == pytest.approx(want, rel=1e-6, abs=3160 * 25 * 1e-12)
+        plain = chance_edge_curve(np.array(activity), [(2e-3, 1.0)], 2).at([t])[0]
+        assert got <= plain
+
+
+def test_one_layer_is_tested_once_and_each_stratum_with_its_own_c() -> None:
+    one = layer_tails({"repost": LayerNull(1e-3, 2e-4, _hist({1.0: 20, 0.4: 80}))}, 2, 1.5)
+    assert [round(t.c, 6) for t in one] == [1e-3, 2e-4, 8e-4]  # all, rare, popular
+    assert one[1].reach is None  # two rare repetitions weigh 2 >= 1.5
+    assert one[0].reach[0] == pytest.approx(0.2**2)  # 1.0 + 0.4 misses 1.5: both rare
+    assert one[2].reach[0] == 0.0 and one[2].c_other == pytest.approx(2e-4)
+    two = layer_tails(
+        {
+            "repost": LayerNull(1e-3, 2e-4, _hist({1.0: 20})),
+            "link": LayerNull(5e-4, 0.0, _hist({0.5: 9})),
+        },
+        2,
+        1.5,
+    )
+    assert len(two) == 5 and two[-1].c_other == pytest.approx(1e-3)
+    # the C alone (no strata, no weights): the three strata bounded by it, as before
+    assert [(t.c, t.multiplicity) for t in layer_tails({"repost": 1e-3}, 2, 1.5)] == [(1e-3, 3.0)]
+
+
+def _busy_world(seed: int = 11) -> list:
+    """300 busy accounts (5-30 retweets each) in two hours, 40% of them of 20 popular posts:
+    a window where shuffled accounts do meet twice by chance."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(300):
+        for k in range(rng.randint(5, 30)):
+            target = f"pop{rng.randrange(20)}" if rng.random() < 0.4 else f"o{rng.randrange(2000)}"
+            t = rng.uniform(0, 7200)
+            out.append(post(f"u{i}", round(t, 1), "", pid=f"u{i}-{k}", repost_of=target))
+    return out
+
+
+def test_the_chance_count_bounds_what_shuffled_accounts_produce() -> None:
+    # the null model is a shuffle of posts across accounts, each keeping its activity: the
+    # chance count must not be below what such shuffles pass, and not far above it
+    inp = build(_busy_world())
+    params = AnalysisParams(alpha=1e-2, min_edge_weight=1.5)
+    posts = inp.posts
+    texts = near_duplicate_groups(pd.Series([], dtype=object), exact_only=True)
+    rng = np.random.default_rng(3)
+    passed = []
+    for _ in range(30):
+        shuffled = dataclasses.replace(
+            inp, posts=posts.assign(account_pk=rng.permutation(posts["account_pk"].to_numpy()))
+        )
+        edges = coordination_edges(shuffled, params, texts).edges
+        passed.append(int(edges["accepted"].sum()) if len(edges) else 0)
+    coord = coordination_edges(inp, params, texts)
+    nulls = {k: LayerNull(s.null_c, s.null_c_rare, s.weight_hist) for k, s in coord.layers.items()}
+    activity = posts.groupby("account_pk").size().to_numpy()
+    none = pd.DataFrame({"p_value": []})
+    _, expected = sparse_discoveries(none, activity, nulls, 2, 0.05, 1e-2, 1.5)
+    _, loose = sparse_discoveries(none, activity, {k: v.c for k, v in nulls.items()}, 2, 0.05, 1e-2)
+    shuffled_mean = float(np.mean(passed))
+    assert shuffled_mean > 1.0  # the world does produce chance edges at this alpha
+    assert shuffled_mean * 0.8 <= expected <= 3.0 * shuffled_mean
+    # the weight rule and the strata's own C: about 4 chance edges instead of about 107
+    assert expected < loose / 10
