@@ -5,8 +5,10 @@
    and link within 30 s, 40 times), imports them with the real CLI and runs `smearwatch analyze`.
 2. Serves the database with uvicorn on 127.0.0.1 (a real HTTP server, in this process) and times
    each page with an HTTP client: the first request ("cold") and the median of the next five
-   ("warm"). The week page builds the report model on its first request and keeps it until
-   the data changes, so its cold time is the report model's and its warm time the page's.
+   ("warm"). The week page builds the report model on its first request (in the background:
+   the page answers "being prepared" within 1 s and reloads itself) and keeps it until the
+   data changes; the bench then reloads it until the report is there and prints how long the
+   build took (wall and CPU), then its warm time, the page's own.
 
 Text searches: "волна" and "ВОЛНА" are only in the planted posts, which are old (a
 newest-first scan reads most of the table before it has a page), "Қазақстан" is in about a
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import generate  # noqa: E402
 
 TARGET_S = 1.0
+PREPARING = 202  # the week page while its report is built in the background
 WARM_RUNS = 5
 CONFIG = """
 [database]
@@ -124,6 +127,17 @@ def _time(client: httpx.Client, method: str, path: str, **kw) -> tuple[float, in
     return time.perf_counter() - started, response.status_code, len(response.content)
 
 
+def _until_ready(client: httpx.Client, path: str) -> tuple[float, int]:
+    """Reload a "being prepared" week page (as its meta refresh would, but every 0.1 s) until
+    the report is there: (seconds, reloads)."""
+    started = time.perf_counter()
+    polls = 0
+    while client.get(path).status_code == PREPARING:
+        polls += 1
+        time.sleep(0.1)
+    return time.perf_counter() - started, polls
+
+
 def measure(config_path: Path) -> None:
     import re
 
@@ -177,7 +191,16 @@ def measure(config_path: Path) -> None:
             ]
         worst = 0.0
         for method, path, kw in pages:
+            cpu = time.process_time()
             cold, status, size = _time(client, method, path, **kw)
+            if status == PREPARING:
+                ready, polls = _until_ready(client, path)
+                print(
+                    f"     {path[:70]:<70} being prepared: answered in {cold:.2f} s, report "
+                    f"ready after {cold + ready:.2f} s wall, {time.process_time() - cpu:.2f} s "
+                    f"CPU (server and client: this process), {polls} reloads",
+                    flush=True,
+                )
             warm = statistics.median(_time(client, method, path, **kw)[0] for _ in range(WARM_RUNS))
             worst = max(worst, warm)
             flag = "ok" if warm <= TARGET_S else "SLOW"

@@ -1,10 +1,18 @@
 """This week: the report model's figures for one ISO week, kept until the data changes.
 
 The page shows `reports.model.build_week_report` (the PDF's model), never its own counts.
-Building it reads the whole week, which on millions of posts takes seconds, so the built
-report is cached per (week, defender) and data fingerprint (largest ids of posts, mentions,
-runs, imports: index look-ups). Only the analysts' verdicts, which change while one looks at
-the page, are read again on each view (`refresh_reviews`).
+Building it reads the week and the four before it (the baseline), which on a million posts
+still takes seconds on SQLite (counting a month of mentions, reading and classifying the
+week's mention texts), so the built report is cached per (week, defender) and data
+fingerprint (largest ids of posts, mentions, runs, imports: index look-ups). Only the
+analysts' verdicts, which change while one looks at the page, are read again on each view
+(`refresh_reviews`).
+
+A report not built yet is built in a background thread. The page waits for it a moment
+(`WeekCache.page_wait`, under a second) and otherwise answers at once with a "being
+prepared" page that reloads itself (a meta refresh: no script), so a new week, a defender
+filter or the first visit after new data never leave the analyst at a blank tab for many
+seconds. Downloads (PDF, CSV, exports) wait for the same build: they are the report itself.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import io
 import logging
 import tempfile
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +43,8 @@ __all__ = ["WeekCache", "daily_chart", "daily_csv", "home", "week_export", "week
 
 log = logging.getLogger(__name__)
 CACHED_REPORTS = 8
+PAGE_WAIT_S = 0.8  # the week page answers within 1 s (issue 17), ready or not
+REFRESH_S = 2  # seconds between reloads of the 'being prepared' page
 EXPORTS = {
     "clusters.csv": "text/csv",
     "accounts.csv": "text/csv",
@@ -43,32 +54,99 @@ EXPORTS = {
 }
 
 
+class _Build:
+    """One report being built in its own thread; its result or its error, once done."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.report: WeekReport | None = None
+        self.error: BaseException | None = None
+
+
 class WeekCache:
     """Built week reports by (week, defender, data fingerprint); one build at a time per key."""
 
     def __init__(self, engine: Engine, inputs: ReportInputs) -> None:
         self.engine = engine
         self.inputs = inputs
+        # How long the page waits for a build before answering "being prepared": a small
+        # database gets its report in the same response, a large one an answer within 1 s.
+        self.page_wait = PAGE_WAIT_S
+        self.last_build_seconds: float | None = None
         self._reports: OrderedDict[tuple[Any, ...], WeekReport] = OrderedDict()
         self._lock = threading.Lock()
-        self._building: dict[tuple[Any, ...], threading.Lock] = defaultdict(threading.Lock)
+        self._builds: dict[tuple[Any, ...], _Build] = {}
 
-    def get(self, week: Week, defender: str | None = None) -> WeekReport:
+    def _key(self, week: Week, defender: str | None) -> tuple[Any, ...]:
         with self.engine.connect() as connection:
-            key = (week.label, defender, queries.data_fingerprint(connection))
+            return (week.label, defender, queries.data_fingerprint(connection))
+
+    def _start(self, key: tuple[Any, ...], week: Week, defender: str | None) -> _Build:
+        """The build of `key`: the one under way, else a new one in a background thread (a
+        page that stops waiting leaves it running, so its reload finds the report)."""
         with self._lock:
-            gate = self._building[key]
-        with gate:
-            with self._lock:
-                report = self._reports.get(key)
-            if report is None:
+            build = self._builds.get(key)
+            if build is not None:
+                return build
+            build = self._builds[key] = _Build()
+
+        def run() -> None:
+            try:
                 report = build_week_report(self.engine, self.inputs, week, defender=defender)
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+                build.error = exc
+                with self._lock:
+                    self._builds.pop(key, None)  # the next visit tries again
+            else:
+                build.report = report
                 with self._lock:
                     self._reports[key] = report
+                    self._builds.pop(key, None)
                     while len(self._reports) > CACHED_REPORTS:
-                        old, _ = self._reports.popitem(last=False)
-                        self._building.pop(old, None)
-            return refresh_reviews(self.engine, report)
+                        self._reports.popitem(last=False)
+                    self.last_build_seconds = time.monotonic() - build.started
+            finally:
+                build.done.set()
+
+        threading.Thread(target=run, name=f"smearwatch-week-{key[0]}", daemon=True).start()
+        return build
+
+    def _ready(self, key: tuple[Any, ...]) -> WeekReport | None:
+        with self._lock:
+            return self._reports.get(key)
+
+    def _check(self, defender: str | None) -> None:
+        """An unknown defender is the caller's error (404), not a build to start."""
+        if defender is not None:
+            self.inputs.check_defender(defender)
+
+    def get(self, week: Week, defender: str | None = None) -> WeekReport:
+        """The built report, waiting for its build however long it takes (downloads)."""
+        report, _ = self.get_or_prepare(week, defender, wait=None)
+        assert report is not None
+        return report
+
+    def get_or_prepare(
+        self, week: Week, defender: str | None = None, wait: float | None = None
+    ) -> tuple[WeekReport | None, float]:
+        """The report if it is built within `wait` seconds (None: however long it takes),
+        else None while its build goes on in the background; and how long that build has
+        been running (0 for a report that was ready).
+
+        Raises the build's error when it failed (the next visit starts a new build)."""
+        self._check(defender)
+        key = self._key(week, defender)
+        report = self._ready(key)
+        if report is not None:
+            return refresh_reviews(self.engine, report), 0.0
+        build = self._start(key, week, defender)
+        if not build.done.wait(wait):
+            return None, time.monotonic() - build.started
+        if build.error is not None:
+            raise build.error
+        assert build.report is not None
+        return refresh_reviews(self.engine, build.report), time.monotonic() - build.started
 
     def warm_in_background(self) -> threading.Thread:
         """Build the default week's report in a thread, so the first visit finds it ready
@@ -137,7 +215,25 @@ def daily_table(report: WeekReport) -> list[dict[str, Any]]:
 def week_page(request: Request) -> Response:
     from smearwatch.web.app import render
 
-    report = _report(request)
+    cache: WeekCache = request.app.state.weeks
+    week = _week(request)
+    defender = request.query_params.get("defender") or None
+    try:
+        report, running = cache.get_or_prepare(week, defender, wait=cache.page_wait)
+    except UnknownDefender as exc:
+        raise HTTPException(404, str(exc)) from None
+    if report is None:
+        names = dict(request.app.state.settings.inputs.defenders)
+        return render(
+            request,
+            "week_preparing.html",
+            status_code=202,
+            week=week,
+            defender_name=names.get(defender) if defender else None,
+            running=running,
+            last=cache.last_build_seconds,
+            refresh=REFRESH_S,
+        )
     with request.app.state.engine.connect() as connection:
         alerts = queries.alerts_between(connection, report.week.start, report.week.end)
     defender = request.query_params.get("defender") or ""

@@ -50,7 +50,11 @@ class WebWorld:
         settings = WebSettings(
             inputs=self.world.inputs, require_login=require_login, reviewer=reviewer
         )
-        return TestClient(create_app(self.world.engine, settings), base_url="http://127.0.0.1")
+        app = create_app(self.world.engine, settings)
+        # The page waits for the report instead of answering "being prepared" (that state
+        # has its own tests): a loaded test machine must not turn figures into a reload page.
+        app.state.weeks.page_wait = 120
+        return TestClient(app, base_url="http://127.0.0.1")
 
 
 def _jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

@@ -112,3 +112,63 @@ def test_the_default_week_is_prepared_in_advance(sqlite_web: WebWorld) -> None:
     assert [key[0] for key in cache._reports] == ["2026-W47"]
     client.get("/week/2026-W47")
     assert len(cache._reports) == 1  # the page used the prepared report
+
+
+def test_a_week_not_built_yet_answers_at_once_and_reloads_until_ready(
+    sqlite_web: WebWorld, monkeypatch
+) -> None:
+    """The page never waits for a slow build: it says the report is being prepared, reloads
+    itself (meta refresh, no script), and shows the built report's figures once it exists."""
+    import threading
+
+    from smearwatch.web import week as week_module
+
+    release = threading.Event()
+    built = []
+
+    def slow_build(*args, **kwargs):
+        assert release.wait(60)
+        built.append(kwargs.get("defender"))
+        return build_week_report(*args, **kwargs)
+
+    monkeypatch.setattr(week_module, "build_week_report", slow_build)
+    client = sqlite_web.client()
+    cache = client.app.state.weeks
+    cache.page_wait = 0.05
+    first = client.get("/week/2026-W47?defender=kesler")
+    assert first.status_code == 202
+    assert "being prepared" in first.text and "Anna Kesler" in first.text
+    assert '<meta http-equiv="refresh" content="2">' in first.text
+    again = client.get("/week/2026-W47?defender=kesler")  # the same build, not a second one
+    assert again.status_code == 202
+    release.set()
+    report = cache.get(W47, "kesler")  # waits for the build under way
+    page = client.get("/week/2026-W47?defender=kesler")
+    assert page.status_code == 200 and "being prepared" not in page.text
+    assert f"<b>{report.totals['mentions']:,}</b><span>mentions</span>" in page.text
+    assert built == ["kesler"]  # one build served every visit
+    assert cache.last_build_seconds is not None
+
+
+def test_a_failed_build_shows_its_error_and_the_next_visit_builds_again(
+    sqlite_web: WebWorld, monkeypatch
+) -> None:
+    from smearwatch.web import week as week_module
+
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return build_week_report(*args, **kwargs)
+
+    monkeypatch.setattr(week_module, "build_week_report", failing)
+    from starlette.testclient import TestClient
+
+    app = sqlite_web.client().app
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    broken = client.get("/week/2026-W47")
+    assert broken.status_code == 500
+    assert client.get("/week/2026-W47").status_code == 200
+    assert len(calls) == 2
