@@ -192,8 +192,10 @@ class _StemStarts:
         found: set[int] = set()
         for end, (back, simple, anchored) in self.automaton.iter(low):
             start = end - back
-            if start and _is_word(low[start - 1]):
-                continue  # inside a word: no stem starts here
+            if start:
+                before = low[start - 1]  # `_is_word`, inlined: this loop runs per occurrence
+                if before.isalnum() or before == "_":
+                    continue  # inside a word: no stem starts here
             found.update(simple)
             for index, pattern in anchored:
                 if index not in found and pattern.match(low, start):
