@@ -15,7 +15,10 @@ on 200,000 generated posts, 21-27 us a post to index against 37-40 us with posit
 against 120 MB, and the check on the text makes a stale index entry harmless. The index is
 kept by the post writer (`db.store`), not by triggers: a trigger fires the FTS insert once a
 row, and each statement makes FTS5 flush its pending terms, which cost 127 us a post against
-34 us for one INSERT ... SELECT per chunk (same 200,000 posts, positions kept). Needles of
+34 us for one INSERT ... SELECT per chunk (same 200,000 posts, positions kept). With it a
+first import of 1,000,000 posts (`bench/ingest.py`) took 141.1 s of CPU against 122.8 s
+without (wall 179.7 s against 182.9 s on a machine at load 4-6). Every write of `post.text`
+must go through `PostWriter` for the index to know it. Needles of
 fewer than three characters have no trigram: they keep the LIKE scan.
 
 PostgreSQL: a GIN index with pg_trgm's `gin_trgm_ops` on `post.text`, which ILIKE uses
