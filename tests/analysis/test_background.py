@@ -289,3 +289,39 @@ def test_the_chance_count_bounds_what_shuffled_accounts_produce() -> None:
     assert shuffled_mean * 0.8 <= expected <= 3.0 * shuffled_mean
     # the weight rule and the strata's own C: about 4 chance edges instead of about 107
     assert expected < loose / 10
+
+
+def _pairs_among_popular_posts(seed: int = 6) -> list:
+    """1,500 accounts over two days, 60% of their retweets of three popular posts, and eight
+    busy pairs (60 retweets of their own each) that each retweet two quiet posts together."""
+    rng = random.Random(seed)
+
+    def target() -> str:
+        return f"pop{rng.randrange(3)}" if rng.random() < 0.6 else f"o{rng.randrange(6000)}"
+
+    out = []
+    for i in range(1500):
+        for k in range(rng.randint(2, 8)):
+            t = round(rng.uniform(0, 2 * 86400), 1)
+            out.append(post(f"u{i}", t, "", pid=f"u{i}-{k}", repost_of=target()))
+    for j in range(8):
+        for who in (f"na{j}", f"nb{j}"):
+            for k in range(60):
+                t = round(rng.uniform(0, 2 * 86400), 1)
+                out.append(post(who, t, "", pid=f"{who}-own{k}", repost_of=target()))
+        for k in range(2):
+            t = 3000 + 9000 * j + 40000 * k
+            out.append(post(f"na{j}", t, "", pid=f"na{j}-{k}", repost_of=f"q{j}-{k}"))
+            out.append(post(f"nb{j}", t + 5, "", pid=f"nb{j}-{k}", repost_of=f"q{j}-{k}"))
+    return out
+
+
+def test_busy_pairs_are_not_drowned_by_chance_meetings_on_popular_posts() -> None:
+    # most co-actions of the window are on three popular posts, which weigh about 0.2 each:
+    # two accounts meeting twice on them by chance stay far below min_edge_weight, so they
+    # are not chances of an edge (counted as chances, 13.8 of them drowned all eight pairs)
+    res = analyze(build(_pairs_among_popular_posts()))
+    found = {m.handle.split(".")[0] for c in res.clusters for m in c.members}
+    assert found == {f"n{x}{j}" for x in "ab" for j in range(8)}
+    assert res.stats["background"]["expected_chance_edges"] < 0.05
+    assert all(c.signals["shape"] == "sparse" for c in res.clusters)
