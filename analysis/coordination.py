@@ -77,9 +77,9 @@ Method (quoted by the report's methodology page)
    week full of viral bursts. The null is estimated from the
    same window, so it is only as good as the background it sees: a window made only of one
    campaign's posts has no organic baseline to beat. Each layer also keeps what its chance
-   repetitions would weigh (``LayerStats.weight_hist``): edges outside dense clusters are
-   judged against the number of chance edges that would pass this whole rule, weight
-   included (`analysis.background`).
+   repetitions would weigh (``LayerStats.weight_hist``): with ``sparse_chance_rule``, edges
+   outside dense clusters are judged against the number of chance edges that would pass
+   this whole rule, weight included (`analysis.background`).
 
 6. **Fusion and acceptance.** Layers are summed per pair (each post pair counts on one layer
    only, see "one act counts once"). A pair becomes a

@@ -270,8 +270,12 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
     background = null_background(coord.edges, window_pairs, params.thin_background_share)
     if not len(coord.edges):
         return background, []
+    # the whole-rule count only when asked for (params.sparse_chance_rule); the former,
+    # looser count by default
     nulls = {
         name: LayerNull(stats.null_c, stats.null_c_rare, stats.weight_hist)
+        if params.sparse_chance_rule
+        else stats.null_c
         for name, stats in coord.layers.items()
     }
     activity = posts.groupby("account_pk", sort=True).size().to_numpy()
@@ -287,7 +291,7 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
         params.min_repetitions,
         params.sparse_fdr,
         params.alpha,
-        params.min_edge_weight,
+        params.min_edge_weight if params.sparse_chance_rule else 0.0,
     )
     sparse = sparse_communities(left[found], params)
     background.sparse_edges = sum(len(c.edges) for c in sparse)

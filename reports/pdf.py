@@ -1014,10 +1014,7 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "again, the run says that the null model had nothing to compare with. Pairs "
                 "and short chains of accounts that form no dense cluster are reported as "
                 "sparse clusters only when the window holds more such links than chance "
-                "allows (at most 5% of them expected to be chance). The chance count uses "
-                "the same rule as the links themselves: a chance link must also reach the "
-                "minimum weight, so chance meetings on popular posts, which weigh less, "
-                "are counted as rarely as they would pass.",
+                "allows (at most 5% of them expected to be chance).",
                 s["body"],
             )
         )

@@ -247,7 +247,8 @@ def test_one_layer_is_tested_once_and_each_stratum_with_its_own_c() -> None:
     )
     assert len(two) == 5 and two[-1].c_other == pytest.approx(1e-3)
     # the C alone (no strata, no weights): the three strata bounded by it, as before
-    assert [(t.c, t.multiplicity) for t in layer_tails({"repost": 1e-3}, 2, 1.5)] == [(1e-3, 3.0)]
+    legacy = layer_tails({"repost": 1e-3}, 2, 1.5)
+    assert [(t.c, t.multiplicity) for t in legacy] == [(1e-3, 3.0), (1e-3, 1.0)]
 
 
 def _busy_world(seed: int = 11) -> list:
@@ -320,8 +321,10 @@ def test_busy_pairs_are_not_drowned_by_chance_meetings_on_popular_posts() -> Non
     # most co-actions of the window are on three popular posts, which weigh about 0.2 each:
     # two accounts meeting twice on them by chance stay far below min_edge_weight, so they
     # are not chances of an edge (counted as chances, 13.8 of them drowned all eight pairs)
-    res = analyze(build(_pairs_among_popular_posts()))
+    res = analyze(build(_pairs_among_popular_posts()), AnalysisParams(sparse_chance_rule=True))
     found = {m.handle.split(".")[0] for c in res.clusters for m in c.members}
     assert found == {f"n{x}{j}" for x in "ab" for j in range(8)}
     assert res.stats["background"]["expected_chance_edges"] < 0.05
     assert all(c.signals["shape"] == "sparse" for c in res.clusters)
+    # the former count (the default) expects 13.8 chance edges and reports none of them
+    assert analyze(build(_pairs_among_popular_posts())).clusters == []
