@@ -60,7 +60,12 @@ With the accepted edges that no dense cluster holds ranked by p-value, the false
 rate at the i-th is ``E(p_i) / i`` (``E`` counts chance edges anywhere, so this overstates
 it); the edges up to the last rank where it is at most ``sparse_fdr`` (default 0.05,
 Benjamini-Hochberg's step-up rule with the null's own count of chances in place of the number
-of tests) are discoveries. Connected accounts among them become a *sparse* cluster. Accounts
+of tests) are discoveries. Connected accounts among them become a *sparse* cluster. A candidate that
+the feed rule or the crowd rule explains (`analysis.engine._sparse_trial`, `analysis.crowd`)
+is not reported and its edges leave the trial, which is rerun on the rest: an explained edge
+is no discovery and cannot lift the threshold for the others (on the 1M bench a site's two
+feeds and fans co-reposting hubs ranked first and carried two share-button readers over it).
+Accounts
 are grouped by their number of posts, so the sum costs (distinct activity levels)**2, not
 (accounts)**2; above 512 levels they are binned on a log scale by their mean.
 """
@@ -85,6 +90,7 @@ __all__ = [
     "reach_probabilities",
     "layer_tails",
     "sparse_discoveries",
+    "window_chance_curve",
     "NOTHING_TO_COMPARE",
 ]
 
@@ -392,6 +398,20 @@ def chance_edge_curve(
     )
 
 
+def window_chance_curve(
+    accepted: pd.DataFrame,
+    activity: np.ndarray,
+    layer_nulls: dict[str, float | LayerNull],
+    min_repetitions: int,
+    alpha: float,
+    min_edge_weight: float = 0.0,
+) -> ChanceCurve:
+    """The chance curve of the edge test's tails, up to the largest p-value of ``accepted``."""
+    nulls = layer_tails(layer_nulls, min_repetitions, min_edge_weight)
+    top = max([alpha, *accepted["p_value"].tolist()]) if len(accepted) else alpha
+    return chance_edge_curve(activity, nulls, min_repetitions, max_threshold=top)
+
+
 def sparse_discoveries(
     accepted: pd.DataFrame,
     activity: np.ndarray,
@@ -400,16 +420,20 @@ def sparse_discoveries(
     fdr: float,
     alpha: float,
     min_edge_weight: float = 0.0,
+    curve: ChanceCurve | None = None,
 ) -> tuple[np.ndarray, float]:
     """Which accepted edges the whole window says are not chance (see module docstring).
 
     Returns a boolean mask over ``accepted`` (rows in its order) and the expected number of
     chance edges at ``alpha``. ``layer_nulls`` is each layer's null (`LayerNull`, or its
-    ``C`` alone: `LayerStats.null_c`, and then the strata are bounded by it).
+    ``C`` alone: `LayerStats.null_c`, and then the strata are bounded by it). ``curve`` is a
+    chance curve computed before (`window_chance_curve`) for a superset of ``accepted``: a
+    trial that is rerun on fewer edges needs no new one.
     """
-    nulls = layer_tails(layer_nulls, min_repetitions, min_edge_weight)
-    top = max([alpha, *accepted["p_value"].tolist()]) if len(accepted) else alpha
-    curve = chance_edge_curve(activity, nulls, min_repetitions, max_threshold=top)
+    if curve is None:
+        curve = window_chance_curve(
+            accepted, activity, layer_nulls, min_repetitions, alpha, min_edge_weight
+        )
     at_alpha = float(curve.at([alpha])[0])
     mask = np.zeros(len(accepted), dtype=bool)
     if not len(accepted) or fdr <= 0:

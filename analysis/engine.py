@@ -19,8 +19,14 @@ import pandas as pd
 
 from analysis import campaigns
 from analysis.accounts import account_signals, creation_batch, handle_sequences
-from analysis.background import LayerNull, null_background, sparse_discoveries
+from analysis.background import (
+    LayerNull,
+    null_background,
+    sparse_discoveries,
+    window_chance_curve,
+)
 from analysis.coordination import coordination_edges
+from analysis.crowd import CrowdIndex, burst_share, member_posts, object_bursts
 from analysis.frames import AnalysisInput
 from analysis.network import centrality, find_communities, sparse_communities
 from analysis.params import AnalysisParams
@@ -110,7 +116,20 @@ def analyze(
 
     t0 = time.perf_counter()
     graph, communities = find_communities(coord.edges, params)
-    background, sparse = _background(coord, communities, posts, params)
+    background, on_trial = _background(coord, communities, params)
+    # the accounts any cluster can hold: the dense clusters' and those of the sparse trial
+    trial_accounts = sorted(
+        {m for c in communities for m in c.members}
+        | set(on_trial["a"].tolist())
+        | set(on_trial["b"].tolist())
+    )
+    member_events = {
+        name: le.frame[le.frame["account"].isin(trial_accounts)]
+        for name, le in coord.events.items()
+    }
+    crowd = CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
+    feeds = _feed_domains(inp, trial_accounts, params)
+    sparse = _sparse_trial(coord, on_trial, posts, feeds, member_events, crowd, background, params)
     communities = communities + sparse
     timings["network"] = time.perf_counter() - t0
 
@@ -126,10 +145,6 @@ def analyze(
         for p, i, t in zip(hit["platform"], hit["post_id"], hit["text"], strict=True)
         if (p, i) in wanted_targets
     }
-    member_events = {
-        name: le.frame[le.frame["account"].isin(members_all)] for name, le in coord.events.items()
-    }
-    crowd = _CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
     # the members' posts are classified once (a plain repost reads as the post it reposts),
     # not once per cluster
     own = posts[posts["account_pk"].isin(members_all)]
@@ -184,7 +199,6 @@ def analyze(
     ]
     # one site's own feed accounts (its channel, its RSS bots) post every article within
     # seconds of each other: automation, but the site publishing, not a campaign
-    feeds = _feed_domains(inp, members_all, params)
     clusters = [c for c in clusters if not _mostly_feeds(c.member_pks, feeds, params)]
     # most alarming first; ties by evidence strength, then by smallest member
     clusters.sort(key=lambda c: (-c.score, -c.signals["internal_weight"], min(c.member_pks)))
@@ -264,12 +278,44 @@ def _mostly_feeds(members: set[int], feeds: dict, params: AnalysisParams) -> boo
     return len(rest) < min(params.min_cluster_size, max(len(members), 2))
 
 
-def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams):
-    """The null model's verdict on its background and the sparse clusters it vouches for."""
+def _background(coord, communities, params: AnalysisParams):
+    """The null model's verdict on its background, and the accepted edges no dense cluster
+    holds (on trial as sparse edges, `_sparse_trial`)."""
     window_pairs = {name: stats.window_pairs for name, stats in coord.layers.items()}
     background = null_background(coord.edges, window_pairs, params.thin_background_share)
     if not len(coord.edges):
-        return background, []
+        return background, coord.edges
+    taken = {m for c in communities for m in c.members}
+    accepted = coord.edges[coord.edges["accepted"]]
+    # only edges no dense cluster holds are on trial: ranking them among the dense clusters'
+    # edges would let a campaign's many strong edges carry chance pairs over the line
+    return background, accepted[~accepted["a"].isin(taken) & ~accepted["b"].isin(taken)]
+
+
+def _sparse_trial(
+    coord,
+    on_trial: pd.DataFrame,
+    posts: pd.DataFrame,
+    feeds: dict,
+    member_events: dict[str, pd.DataFrame],
+    crowd: CrowdIndex,
+    background,
+    params: AnalysisParams,
+) -> list:
+    """The sparse clusters the whole window vouches for (`analysis.background`).
+
+    The edges on trial are ranked by p-value against the null's count of chance edges; the
+    connected accounts of the discoveries are candidate clusters. A candidate that the feed
+    rule (a site's feeds, or a feed and its readers) or the crowd rule (its members are not
+    ``min_sparse_burst_share`` of the accounts around their bursts, `analysis.crowd`)
+    explains is not reported, and its edges leave the trial, which is then rerun on the
+    rest: an edge that is explained is no discovery and cannot lift the false-discovery
+    threshold for the others. (On the 1M bench a site's two feeds, posting its every
+    article, and fans co-reposting hubs ranked first and carried a pair of share-button
+    readers over the line.)
+    """
+    if not len(coord.edges):
+        return []
     # the whole-rule count only when asked for (params.sparse_chance_rule); the former,
     # looser count by default
     nulls = {
@@ -278,24 +324,48 @@ def _background(coord, communities, posts: pd.DataFrame, params: AnalysisParams)
         else stats.null_c
         for name, stats in coord.layers.items()
     }
+    min_weight = params.min_edge_weight if params.sparse_chance_rule else 0.0
     activity = posts.groupby("account_pk", sort=True).size().to_numpy()
-    taken = {m for c in communities for m in c.members}
-    accepted = coord.edges[coord.edges["accepted"]]
-    # only edges no dense cluster holds are on trial: ranking them among the dense clusters'
-    # edges would let a campaign's many strong edges carry chance pairs over the line
-    left = accepted[~accepted["a"].isin(taken) & ~accepted["b"].isin(taken)]
-    found, background.expected_chance_edges = sparse_discoveries(
-        left,
-        activity,
-        nulls,
-        params.min_repetitions,
-        params.sparse_fdr,
-        params.alpha,
-        params.min_edge_weight if params.sparse_chance_rule else 0.0,
+    curve = window_chance_curve(
+        on_trial, activity, nulls, params.min_repetitions, params.alpha, min_weight
     )
-    sparse = sparse_communities(left[found], params)
+    window_ms = params.window_seconds * 1000
+    trial_set = set(on_trial["a"].tolist()) | set(on_trial["b"].tolist())
+    ev = coord.evidence
+    ev = ev[ev["a"].isin(trial_set) & ev["b"].isin(trial_set)]
+    while True:
+        found, background.expected_chance_edges = sparse_discoveries(
+            on_trial,
+            activity,
+            nulls,
+            params.min_repetitions,
+            params.sparse_fdr,
+            params.alpha,
+            min_weight,
+            curve=curve,
+        )
+        sparse = sparse_communities(on_trial[found], params)
+        held = [
+            c
+            for c in sparse
+            if _mostly_feeds(set(c.members), feeds, params)
+            or burst_share(c.members, ev, coord, member_events, crowd, window_ms)
+            < params.min_sparse_burst_share
+        ]
+        if not held:
+            break
+        explained = {
+            (a, b)
+            for c in held
+            for a, b in zip(c.edges["a"].tolist(), c.edges["b"].tolist(), strict=True)
+        }
+        keep = [
+            (a, b) not in explained
+            for a, b in zip(on_trial["a"].tolist(), on_trial["b"].tolist(), strict=True)
+        ]
+        on_trial = on_trial[np.asarray(keep, dtype=bool)]
     background.sparse_edges = sum(len(c.edges) for c in sparse)
-    return background, sparse
+    return sparse
 
 
 def _sparse_note(community, background, cluster: Cluster, params: AnalysisParams) -> None:
@@ -378,40 +448,6 @@ def _edges_out(coord, node_cluster: dict[int, int], params: AnalysisParams) -> l
     return out
 
 
-class _CrowdIndex:
-    """How many accounts acted on an object around a burst of members' posts.
-
-    A cluster's *burst share* is, on its best layer, the median share of members among all
-    accounts acting on the object within +-window of the members' burst. A campaign acts on
-    its own objects (share near 1); fans of a popular account who repost it within seconds
-    are a few faces among the dozens who repost the same post in the same minute. (Counted
-    over 30 minutes instead, a real retweet network, CooRTweet's russian_coord_tweets, fell
-    below the threshold too.) Only the objects members touched are indexed (their events,
-    all accounts).
-    """
-
-    def __init__(self, events, member_events, window_ms: int) -> None:
-        self.window_ms = int(window_ms)
-        self.sorted: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for name, le in events.items():
-            keys = np.unique(member_events[name]["key"].to_numpy())
-            f = le.frame
-            f = f[np.isin(f["key"].to_numpy(), keys)]
-            order = np.lexsort((f["t_ms"].to_numpy(), f["key"].to_numpy()))
-            self.sorted[name] = (
-                f["key"].to_numpy()[order],
-                f["t_ms"].to_numpy()[order],
-                f["account"].to_numpy()[order],
-            )
-
-    def accounts(self, layer: str, key: int, lo: int, hi: int) -> int:
-        keys, t, acc = self.sorted[layer]
-        a, b = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
-        i = a + np.searchsorted(t[a:b], lo - self.window_ms, "left")
-        j = a + np.searchsorted(t[a:b], hi + self.window_ms, "right")
-        return max(len(np.unique(acc[i:j])), 1)
-
-
 def _utc(value: Any) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -429,7 +465,7 @@ def _build_cluster(
     member_events: dict[str, pd.DataFrame],
     repost_texts: dict[tuple[str, str], str],
     texts: pd.DataFrame,
-    crowd: _CrowdIndex,
+    crowd: CrowdIndex,
     classified: pd.DataFrame,
     pk_index: pd.DataFrame,
     signals: pd.DataFrame,
@@ -454,9 +490,7 @@ def _build_cluster(
             zip(keys.tolist(), objects["n_accounts"].to_numpy()[obj_codes].tolist(), strict=True)
         )
         keys = np.unique(keys)
-        mev = member_events[layer]
-        inside = mev[mev["key"].isin(keys) & mev["account"].isin(member_set)]
-        inside = inside.drop_duplicates("post_pk").sort_values(["key", "t_ms", "post_pk"])
+        inside = member_posts(lev, objects, member_events[layer], member_set)
         info = pk_index.loc[inside["post_pk"].to_numpy()]
         # plain arrays and one pass over index ranges: no per-object frame slicing
         c_pk = inside["post_pk"].to_numpy().tolist()
@@ -498,14 +532,10 @@ def _build_cluster(
             # occasions: bursts of member posts on this object separated by more than the
             # window (the same text pushed on three days is one object, three occasions)
             tms = c_t[g0:g1]
-            cuts = [0, *(np.flatnonzero(np.diff(tms) > gap) + 1).tolist(), g1 - g0]
-            for b0, b1 in zip(cuts[:-1], cuts[1:], strict=True):
-                n_members = len(set(c_acc_list[g0 + b0 : g0 + b1]))
-                if n_members >= 2:
-                    occasions += 1
-                    lo, hi = int(tms[b0]), int(tms[b1 - 1])
-                    spans.append((hi - lo) / 1e3)
-                    shares.append(n_members / crowd.accounts(str(layer), key, lo, hi))
+            o_spans, o_shares = object_bursts(crowd, str(layer), key, tms, c_acc_list[g0:g1], gap)
+            occasions += len(o_spans)
+            spans += o_spans
+            shares += o_shares
             label = str(labels.get(key, key))
             display = str(c_text[g0]) if layer in ("text", "near_text") else label
             evidence.append(

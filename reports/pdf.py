@@ -1014,7 +1014,10 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "again, the run says that the null model had nothing to compare with. Pairs "
                 "and short chains of accounts that form no dense cluster are reported as "
                 "sparse clusters only when the window holds more such links than chance "
-                "allows (at most 5% of them expected to be chance).",
+                "allows (at most 5% of them expected to be chance); links explained "
+                "otherwise (a site's own feed accounts, or a few faces in a crowd reposting "
+                "the same post) are taken out before that count, so they cannot vouch for "
+                "others.",
                 s["body"],
             )
         )
