@@ -184,7 +184,7 @@ def analyze(
     for community, cluster in zip(communities, clusters, strict=True):
         _sparse_note(community, background, cluster, params)
     # a few faces in a crowd (fans who repost a popular account within seconds, among
-    # dozens of others) are not a group acting on its own: see _CrowdIndex
+    # dozens of others) are not a group acting on its own: see analysis.crowd
     # (a sparse cluster, a pair or a chain, is weaker evidence: its members must be most of
     # the accounts around their bursts, min_sparse_burst_share)
     clusters = [
