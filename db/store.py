@@ -748,7 +748,9 @@ class PostWriter:
                 fixed=self._writer_values,
             )
             counts.inserted += len(stored)
-            if self._fts:  # the ids are consecutive: `_new_ids` gives SQLite a range
+            # The ids are consecutive: `_new_ids` gives SQLite a range. In a bulk load they
+            # are indexed at its end (`post_indexes_rebuilt`).
+            if self._fts and fulltext.sqlite_deferred_above(self.connection) is None:
                 fulltext.sqlite_index_range(self.connection, stored[0][1], stored[-1][1])
             self._write_children(stored)
             self.last_stored.extend(stored)
@@ -818,11 +820,19 @@ class PostWriter:
             values = [account_id, *post.values, *self._writer_values.values()]
             values[version_at] = current[row.id].version + 1
             rows.append((*values, row.id))
+        # Posts written by a deferred bulk load are not in the index yet: it takes their
+        # final text at the end of the load.
+        deferred_above = fulltext.sqlite_deferred_above(self.connection) if self._fts else None
+        indexed = {
+            row_id: old
+            for row_id, old in current.items()
+            if deferred_above is None or row_id <= deferred_above
+        }
         if self._fts:
-            fulltext.sqlite_unindex(self.connection, [(r.id, r.text) for r in current.values()])
+            fulltext.sqlite_unindex(self.connection, [(r.id, r.text) for r in indexed.values()])
         self._bulk.executemany(f"UPDATE post SET {assignments} WHERE id = {{p}}", rows)
         if self._fts:
-            fulltext.sqlite_reindex(self.connection, post_ids)
+            fulltext.sqlite_reindex(self.connection, list(indexed))
         for table in (_LINK, _HASHTAG, _TAG):
             self.connection.execute(delete(table).where(table.c.post_id.in_(post_ids)))
         self._write_children([(post, row.id) for post, row in edited])
@@ -946,7 +956,8 @@ def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iter
     old indexes.
 
     SQLite: when the load is at least as large as what is stored already, so the rebuild
-    never costs more than it saves; readers keep using the old indexes meanwhile (WAL).
+    never costs more than it saves; readers keep using the old indexes meanwhile (WAL). The
+    full-text index takes the load's posts at the end too, in one statement (`db.fulltext`).
     PostgreSQL: only into an empty post table, because a dropped index locks other sessions
     out of the table until the import commits, which matters only once there is something to
     read; and only if the other sessions' locks on the table let go within `INDEX_LOCK_WAIT`,
@@ -965,9 +976,15 @@ def post_indexes_rebuilt(connection: Connection, *, expected_posts: int) -> Iter
             return
         for index in indexes:
             index.drop(connection, checkfirst=True)
-        yield True
+        fulltext.sqlite_defer(connection)
+        try:
+            yield True
+        except BaseException:
+            fulltext.sqlite_undefer(connection)
+            raise
         for index in indexes:
             index.create(connection)
+        fulltext.sqlite_index_deferred(connection)
         return
     if expected_posts < BULK_REBUILD_MIN or holds_posts(connection):
         yield False

@@ -115,6 +115,82 @@ def test_new_edited_tombstoned_and_reimported_posts_are_found_by_their_current_t
     engine.dispose()
 
 
+def _matches(engine, needle: str) -> int:
+    """Rows of the FTS5 table that hold every trigram of `needle` (no check on the text)."""
+    with engine.connect() as connection:
+        table = fulltext.SQLITE_TABLE
+        return connection.exec_driver_sql(
+            f"SELECT count(*) FROM {table} WHERE {table} MATCH ?",
+            (fulltext.sqlite_match(needle),),
+        ).scalar()
+
+
+def test_a_bulk_load_indexes_its_posts_once_at_the_end_with_their_final_text(tmp_path) -> None:
+    """SQLite: a bulk load leaves its posts out of the index until it ends (one statement
+    instead of one a chunk); edits within the load, of its own posts and of older ones,
+    leave the index as if every post had been indexed as it came."""
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(f"sqlite:///{tmp_path / 'smearwatch.db'}")
+    _write(engine, [_post(1, "Старый пост: Орманова в суде")])
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM state WHERE 0")  # opens it, as an import does
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            writer = PostWriter(connection, collector="test/1", now=NOW)
+            writer.write(
+                [post_from_record(_post(n, f"пост {n}: шетелдік агент")) for n in range(2, 30)]
+            )
+            writer.write([post_from_record(_post(30, "Первый вариант: ЖОВТИС предатель"))])
+            table = fulltext.SQLITE_TABLE
+            indexed = connection.exec_driver_sql(f"SELECT count(*) FROM {table}_idx").scalar()
+            unindexed = connection.exec_driver_sql(
+                f"SELECT count(*) FROM {table} WHERE {table} MATCH ?",
+                (fulltext.sqlite_match("агент"),),
+            ).scalar()
+            assert unindexed == 0  # not yet: they are indexed at the end
+            # an edit of a post of this load and one of a post stored before it
+            writer.write([post_from_record(_post(30, "Исправлено: Zhovtis is a lawyer"))])
+            writer.write([post_from_record(_post(1, "Новый текст: Ormanova acquitted"))])
+            writer.finish()
+            assert indexed >= 1
+    _sqlite_index_is_sound(engine)
+    assert _matches(engine, "агент") == 28
+    assert _found(engine, "шетелдік") == {_pid(n) for n in range(2, 30)}
+    assert _matches(engine, "жовтис") == 0 and _found(engine, "жовтис") == set()
+    assert _found(engine, "lawyer") == {_pid(30)}
+    assert _matches(engine, "в суде") == 0 and _found(engine, "суде") == set()
+    assert _found(engine, "acquitted") == {_pid(1)}
+    # the next, small write is indexed as it comes again
+    _write(engine, [_post(31, "Ещё один пост: солидарность")])
+    assert _matches(engine, "солидарность") == 1
+    _sqlite_index_is_sound(engine)
+    engine.dispose()
+
+
+def test_a_failed_bulk_load_leaves_the_index_as_it_was(tmp_path) -> None:
+    from db.store import post_indexes_rebuilt
+
+    engine = open_database(f"sqlite:///{tmp_path / 'smearwatch.db'}")
+    _write(engine, [_post(1, "Старый пост: Орманова в суде")])
+    with pytest.raises(RuntimeError), engine.begin() as connection:  # noqa: SIM117
+        connection.exec_driver_sql("DELETE FROM state WHERE 0")
+        with post_indexes_rebuilt(connection, expected_posts=1_000_000) as dropped:
+            assert dropped
+            writer = PostWriter(connection, collector="test/1", now=NOW)
+            writer.write(
+                [post_from_record(_post(n, f"пост {n}: шетелдік агент")) for n in range(2, 30)]
+            )
+            raise RuntimeError("the import failed half way")
+    with engine.connect() as connection:
+        assert fulltext.sqlite_deferred_above(connection) is None
+    _write(engine, [_post(2, "пост 2: шетелдік агент")])  # indexed as it comes
+    assert _found(engine, "агент") == {_pid(2)}
+    assert _found(engine, "суде") == {_pid(1)}
+    _sqlite_index_is_sound(engine)
+    engine.dispose()
+
+
 def test_short_needles_still_search_by_scanning(db_url: str) -> None:
     engine = open_database(db_url)
     _write(engine, [_post(1, "Ақ жол"), _post(2, "ab cd"), _post(3, "Ёж")])
