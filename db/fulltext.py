@@ -241,9 +241,14 @@ def sqlite_index_deferred(connection: Connection) -> None:
 
 
 def _set_hash_size(connection: Connection, size: int) -> None:
-    connection.exec_driver_sql(
-        f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rank) VALUES ('hashsize', ?)", (size,)
-    )
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql(
+                f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rank) VALUES ('hashsize', ?)",
+                (size,),
+            )
+    except OperationalError:  # an SQLite without the option: its default buffer, slower
+        pass
 
 
 def sqlite_undefer(connection: Connection) -> None:
