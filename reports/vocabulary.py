@@ -11,6 +11,7 @@ prefixes, case-insensitive, Cyrillic and Latin).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections import Counter
@@ -19,7 +20,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["BUILTIN_TERMS", "Vocabulary", "analysis_vocabulary", "vocabulary_from_run"]
+import orjson
+
+__all__ = [
+    "BUILTIN_TERMS",
+    "MATCHER_VERSION",
+    "Vocabulary",
+    "analysis_vocabulary",
+    "vocabulary_from_run",
+]
+
+# Part of every `Vocabulary.key`: raise it when `Vocabulary.matches` would answer any text
+# differently, so that answers stored under the old rules are no longer taken.
+MATCHER_VERSION = 1
 
 # term shown in the report -> stems that count for it
 BUILTIN_TERMS: dict[str, tuple[str, ...]] = {
@@ -68,6 +81,19 @@ class Vocabulary:
         combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
         object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
         object.__setattr__(self, "_lowered", _lowered_screen(self.terms, patterns))
+
+    @property
+    def key(self) -> str:
+        """What the terms found in a text depend on: the terms, their stems and the matcher.
+
+        Stored answers (`db.models.PostSmearTerms`) carry it and are taken only under the same
+        key, so a new vocabulary file or a change of the matching rules (bump
+        `MATCHER_VERSION`) is never answered from rows found under the old ones. The origin
+        text is left out: it changes no match.
+        """
+        listed = [[term, list(stems)] for term, stems in self.terms.items()]
+        data = orjson.dumps([MATCHER_VERSION, listed])
+        return hashlib.sha256(data).hexdigest()[:32]
 
     def matches(self, text: str) -> list[str]:
         patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ engine's `match_cluster_ids`), so "C7" next week is still C7.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.engine import CODE_VERSION, analyze
 from analysis.frames import DEFENDERS_COLUMNS, AnalysisInput
@@ -29,6 +31,7 @@ from smearwatch.config import Config, ConfigError
 __all__ = ["AnalysisSummary", "analysis_params", "run_analysis"]
 
 DEFAULT_WINDOW = timedelta(days=7)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,6 +177,7 @@ def run_analysis(
                 .values(status="failed", finished_at=clock(), error=f"{type(exc).__name__}: {exc}")
             )
         raise
+    _store_report_terms(engine, run_id, since, until)
     return AnalysisSummary(
         run_id=run_id,
         since=since,
@@ -182,6 +186,26 @@ def run_analysis(
         accounts=len(frames.accounts),
         result=result,
     )
+
+
+def _store_report_terms(engine: Engine, run_id: int, since: datetime, until: datetime) -> None:
+    """Store the week report's smear terms of the window's mention posts (`reports.terms`).
+
+    After the run is closed, under the vocabulary the report reads from that run, so that a
+    cold week report need not match every mention text (seconds on a million posts). The
+    rows are stored answers the report checks before taking: if writing them fails (a busy
+    database), the run stands and the report matches the texts itself, as before.
+    """
+    from reports.terms import store_post_terms
+    from reports.vocabulary import vocabulary_from_run
+
+    run = models.AnalysisRun.__table__
+    with engine.connect() as connection:
+        stored = connection.execute(select(run.c.vocabulary).where(run.c.id == run_id)).scalar()
+    try:
+        store_post_terms(engine, vocabulary_from_run(stored), since, until)
+    except SQLAlchemyError as exc:
+        log.warning("analysis run %s: report smear terms not stored: %s", run_id, exc)
 
 
 def _store(connection: Connection, run_id: int, result: AnalysisResult) -> None:

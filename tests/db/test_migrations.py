@@ -75,3 +75,66 @@ def test_a_new_sqlite_database_has_large_pages_and_an_old_one_keeps_its_own(tmp_
 def test_unreachable_server_gives_a_clear_error() -> None:
     with pytest.raises(DatabaseError, match="cannot open database"):
         open_database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_migration_0007_upgrades_and_downgrades(db_url: str) -> None:
+    """The stored smear terms table and the two covering indexes come and go with 0007 (a
+    stored row goes with the table); the posts and mentions it re-indexes stay."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from collector.post import post_from_record
+    from db.store import PostWriter
+    from tests.factories import record
+
+    def state(engine) -> tuple[bool, dict[str, list[str]], tuple[int, int]]:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            columns = {
+                index["name"]: index["column_names"]
+                for table in ("post", "mention")
+                for index in inspector.get_indexes(table)
+                if index["name"] in ("ix_post_created_at", "ix_mention_post_id")
+            }
+            counts = connection.execute(
+                text("SELECT (SELECT count(*) FROM post), (SELECT count(*) FROM mention)")
+            ).one()
+            present = inspector.has_table("post_smear_terms")
+        return present, columns, tuple(counts)
+
+    engine = open_database(db_url)
+    with engine.begin() as connection:
+        writer = PostWriter(connection, collector="test/1", now=datetime(2026, 11, 25, tzinfo=UTC))
+        writer.write([post_from_record(record(n)) for n in range(3)])
+        writer.finish()
+        post_id = connection.execute(text("SELECT min(id) FROM post")).scalar()
+        connection.execute(
+            text(
+                "INSERT INTO mention (post_id, defender_id, alias, matched_text, field, start, "
+                "\"end\") VALUES (:p, 'd', 'a', 'a', 'text', 0, 1)"
+            ),
+            {"p": post_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO post_smear_terms (post_id, vocabulary, content_sha256, terms) "
+                "VALUES (:p, 'k', 's', '[]')"
+            ),
+            {"p": post_id},
+        )
+    new = {
+        "ix_post_created_at": ["created_at", "platform"],
+        "ix_mention_post_id": ["post_id", "defender_id"],
+    }
+    old = {"ix_post_created_at": ["created_at"], "ix_mention_post_id": ["post_id"]}
+    assert state(engine) == (True, new, (3, 1))
+    config = alembic_config(engine)
+    command.downgrade(config, "0006")
+    assert state(engine) == (False, old, (3, 1))
+    command.upgrade(config, "head")
+    assert state(engine) == (True, new, (3, 1))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM post_smear_terms")).scalar() == 0
+    engine.dispose()
