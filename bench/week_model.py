@@ -55,6 +55,22 @@ def differences(a: Any, b: Any, where: str = "report") -> list[str]:
     return []
 
 
+def _time_statements(engine: Any, timings: list[tuple[float, float, str]]) -> None:
+    """Wall and CPU seconds of each statement from execute to its last row fetched (the
+    CPU is this process's: SQLite's work, not a PostgreSQL server's)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def started(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        conn.info["sw_started"] = (time.perf_counter(), time.process_time())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def ended(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        wall, cpu = conn.info.pop("sw_started")
+        sql = " ".join(statement.split())[:150]
+        timings.append((time.perf_counter() - wall, time.process_time() - cpu, sql))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", type=Path)
@@ -63,6 +79,9 @@ def main() -> None:
     parser.add_argument("--dump", type=Path)
     parser.add_argument("--compare", type=Path)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the slowest SQL statements of each build"
+    )
     parser.add_argument(
         "--no-migrate",
         action="store_true",
@@ -85,6 +104,9 @@ def main() -> None:
     else:
         engine = open_database(config.database_url)
     inputs = report_inputs(config)
+    timings: list[tuple[float, float, str]] = []
+    if args.statements:
+        _time_statements(engine, timings)
     if args.week:
         weeks = [parse_week(w) for w in args.week]
     else:
@@ -108,6 +130,9 @@ def main() -> None:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
             built[(week.label, defender)] = report
+            for stmt_wall, stmt_cpu, sql in sorted(timings, reverse=True)[:8]:
+                print(f"    {stmt_wall:6.2f} s wall {stmt_cpu:6.2f} s CPU  {sql}")
+            timings.clear()
             print(
                 f"{week.label} {defender or 'all':<10} {wall:6.2f} s wall {cpu:6.2f} s CPU  "
                 f"mentions {report.totals['mentions']:,}",

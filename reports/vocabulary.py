@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import orjson
@@ -60,6 +60,9 @@ def _stem_pattern(stem: str) -> str:
     return r"\b" + r"\w*\W+".join(words) + (r"(?!\w)" if whole else "")
 
 
+_Compiled = tuple[dict[str, re.Pattern[str]], re.Pattern[str] | None, "_Lowered | None"]
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Terms and the stems that count for each, with where the list came from."""
@@ -67,20 +70,27 @@ class Vocabulary:
     terms: Mapping[str, tuple[str, ...]]
     origin: str
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def _compiled(self) -> _Compiled:
+        """The patterns, compiled when a text is first matched: a week report whose posts all
+        have stored terms (`reports.terms`) needs only `key`, and compiling reads the running
+        Python's case tables (`_case_tables`), about half a second per process."""
         patterns = {
             term: re.compile("|".join(_stem_pattern(s) for s in stems), re.IGNORECASE)
             for term, stems in self.terms.items()
             if stems
         }
-        object.__setattr__(self, "_patterns", patterns)
         # One pass that finds whether any term occurs at all: most posts have none, and then
         # the per-term patterns need not run. Case-insensitive Unicode matching is slow in
         # `re`, so the screen runs case-sensitively on `text.lower()` where that is provably
         # the same (see `_lowered_screen`), and case-insensitively otherwise.
         combined = "|".join(f"(?:{p.pattern})" for p in patterns.values())
-        object.__setattr__(self, "_any", re.compile(combined, re.IGNORECASE) if combined else None)
-        object.__setattr__(self, "_lowered", _lowered_screen(self.terms, patterns))
+        screen = re.compile(combined, re.IGNORECASE) if combined else None
+        return patterns, screen, _lowered_screen(self.terms, patterns)
+
+    @property
+    def _patterns(self) -> dict[str, re.Pattern[str]]:
+        return self._compiled[0]
 
     @property
     def key(self) -> str:
@@ -96,9 +106,7 @@ class Vocabulary:
         return hashlib.sha256(data).hexdigest()[:32]
 
     def matches(self, text: str) -> list[str]:
-        patterns: dict[str, re.Pattern[str]] = self._patterns  # type: ignore[attr-defined]
-        screen: re.Pattern[str] | None = self._any  # type: ignore[attr-defined]
-        lowered: _Lowered | None = self._lowered  # type: ignore[attr-defined]
+        patterns, screen, lowered = self._compiled
         if screen is None:
             return []
         if lowered is not None and lowered.odd.search(text) is None:

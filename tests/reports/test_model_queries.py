@@ -141,7 +141,7 @@ def test_utc_day_is_the_utc_calendar_day(db_url: str, zone: str) -> None:
         day = utc_day(connection, table.c.started_at)
         found = connection.execute(select(day).order_by(table.c.id)).scalars().all()
     engine.dispose()
-    assert [date.fromisoformat(d) for d in found] == [m.date() for m in moments]
+    assert [date.fromisoformat(str(d)) for d in found] == [m.date() for m in moments]
 
 
 TRICKY_TEXTS = [
@@ -197,3 +197,62 @@ def test_a_run_of_the_analysis_counts_its_hostile_terms_and_never_support_words(
     assert vocabulary.matches("ворота открыты") == []  # "вор$" is a whole word only
     changed = vocabulary_from_run({**stored, "sha256": "0" * 64, "version": "old"})
     assert "the analysis run used version old" in changed.origin
+
+
+@pytest.mark.parametrize("defender", [None, "ormanova", "kesler"])
+def test_top_hashtags_and_domains_equal_row_by_row_counts(world: World, defender) -> None:
+    """Posts per hashtag and per domain among the week's mention posts (each post once per
+    value), most used first: what the one `UNION ALL` statement of `_week_counts` gives."""
+    hashtag = models.PostHashtag.__table__
+    link = models.PostLink.__table__
+    report = build_week_report(world.engine, world.inputs, W47, defender=defender)
+    expected = {}
+    with world.engine.connect() as connection:
+        mentioned = select(MENTION.c.post_id)
+        if defender:
+            mentioned = mentioned.where(MENTION.c.defender_id == defender)
+        posts = set(
+            connection.execute(
+                select(POST.c.id).where(
+                    POST.c.created_at >= W47.start,
+                    POST.c.created_at < W47.end,
+                    POST.c.id.in_(mentioned),
+                )
+            ).scalars()
+        )
+        for name, table, column in (("tags", hashtag, "tag"), ("domains", link, "domain")):
+            per_value: dict[str, set[int]] = defaultdict(set)
+            for post_id, value in connection.execute(select(table.c.post_id, table.c[column])):
+                if post_id in posts and value is not None:
+                    per_value[value].add(post_id)
+            ranked = sorted(
+                ((v, len(p)) for v, p in per_value.items()), key=lambda kv: (-kv[1], kv[0])
+            )
+            expected[name] = ranked[: report.settings.top_terms]
+    assert expected["tags"] and expected["domains"]  # the world has both to count
+    assert report.hashtags == expected["tags"]
+    assert report.domains == expected["domains"]
+
+
+def test_a_database_in_memory_is_read_on_one_connection(tmp_path) -> None:
+    """The report's side reads run on connections of their own; a database in memory has
+    only the one (another connection would open another, empty database)."""
+    from db.engine import open_database
+    from smearwatch.config import load_config
+    from smearwatch.matching import MentionStep
+    from smearwatch.pipeline import import_file
+    from smearwatch.reporting import report_inputs
+    from tests.reports.conftest import CONFIG, _write_jsonl, world_posts
+
+    path = tmp_path / "smearwatch.toml"
+    path.write_text(CONFIG.format(url="sqlite://", key_file=tmp_path / "k"), encoding="utf-8")
+    config = load_config(path)
+    engine = open_database(config.database_url)
+    import_file(
+        engine,
+        _write_jsonl(tmp_path / "posts.jsonl", world_posts()),
+        mentions=MentionStep(config.defenders),
+    )
+    report = build_week_report(engine, report_inputs(config), W47)
+    engine.dispose()
+    assert report.totals["mentions"] > 0 and report.daily and report.hashtags
