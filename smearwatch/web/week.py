@@ -2,11 +2,11 @@
 
 The page shows `reports.model.build_week_report` (the PDF's model), never its own counts.
 Building it reads the week and the four before it (the baseline), which on a million posts
-still takes seconds on SQLite (counting a month of mentions, reading and classifying the
-week's mention texts), so the built report is cached per (week, defender) and data
-fingerprint (largest ids of posts, mentions, runs, imports: index look-ups). Only the
-analysts' verdicts, which change while one looks at the page, are read again on each view
-(`refresh_reviews`).
+still takes seconds (counting five weeks of mentions per day, the week's counts; on a busy
+2-core machine 3-6 s on SQLite, 5-9 s on PostgreSQL), so the built report is cached per
+(week, defender) and data fingerprint (largest ids of posts, mentions, runs, imports: index
+look-ups). Only the analysts' verdicts, which change while one looks at the page, are read
+again on each view (`refresh_reviews`).
 
 A report not built yet is built in a background thread. The page waits for it a moment
 (`WeekCache.page_wait`, under a second) and otherwise answers at once with a "being
