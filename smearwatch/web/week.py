@@ -77,6 +77,10 @@ class WeekCache:
         self._reports: OrderedDict[tuple[Any, ...], WeekReport] = OrderedDict()
         self._lock = threading.Lock()
         self._builds: dict[tuple[Any, ...], _Build] = {}
+        # Daily mention counts per (week, defender) for the current data fingerprint, shared
+        # by the builds (`build_week_report(daily_cache=...)`): the week before or after
+        # reuses four of the five weeks its baseline counts. A new fingerprint starts afresh.
+        self._daily: tuple[Any, dict[tuple[str, str | None], Any]] = (None, {})
 
     def _key(self, week: Week, defender: str | None) -> tuple[Any, ...]:
         with self.engine.connect() as connection:
@@ -90,10 +94,15 @@ class WeekCache:
             if build is not None:
                 return build
             build = self._builds[key] = _Build()
+            if self._daily[0] != key[2]:
+                self._daily = (key[2], {})
+            daily = self._daily[1]
 
         def run() -> None:
             try:
-                report = build_week_report(self.engine, self.inputs, week, defender=defender)
+                report = build_week_report(
+                    self.engine, self.inputs, week, defender=defender, daily_cache=daily
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
                 build.error = exc
                 with self._lock:

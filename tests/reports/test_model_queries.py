@@ -256,3 +256,27 @@ def test_a_database_in_memory_is_read_on_one_connection(tmp_path) -> None:
     report = build_week_report(engine, report_inputs(config), W47)
     engine.dispose()
     assert report.totals["mentions"] > 0 and report.daily and report.hashtags
+
+
+def test_daily_counts_kept_per_week_give_the_same_report(world: World) -> None:
+    """With a daily cache (the web keeps one per data fingerprint) each report equals the one
+    built without it; the week before reuses the four weeks the two share, which are read
+    from the cache, not counted again."""
+    cache: dict = {}
+    report = build_week_report(world.engine, world.inputs, W47, daily_cache=cache)
+    assert report == build_week_report(world.engine, world.inputs, W47)
+    window = [W47.shifted(-i) for i in range(BASELINE_WEEKS, -1, -1)]
+    assert set(cache) == {(w.label, None) for w in window}
+    assert all(d.posts for d in report.daily)
+    w46 = W47.shifted(-1)
+    assert build_week_report(
+        world.engine, world.inputs, w46, daily_cache=cache
+    ) == build_week_report(world.engine, world.inputs, w46)
+    assert (w46.shifted(-BASELINE_WEEKS).label, None) in cache  # only that week was new
+    # The cached weeks are what the report reads: empty the week before W47 in the cache and
+    # its "last week" column follows.
+    assert any(row.mentions_prev for row in report.watch)
+    cache[(w46.label, None)] = []
+    emptied = build_week_report(world.engine, world.inputs, W47, daily_cache=cache)
+    assert [row.mentions_prev for row in emptied.watch] == [0] * len(emptied.watch)
+    assert emptied.daily == report.daily  # the week itself is W47's own rows

@@ -172,3 +172,29 @@ def test_a_failed_build_shows_its_error_and_the_next_visit_builds_again(
     assert broken.status_code == 500
     assert client.get("/week/2026-W47").status_code == 200
     assert len(calls) == 2
+
+
+def test_builds_share_daily_counts_until_the_data_changes(sqlite_web: WebWorld) -> None:
+    """One daily cache per data fingerprint: the week before reuses the weeks both count;
+    new data starts a new cache (a count kept from before could be wrong)."""
+    from tests.reports.conftest import _post, _write_jsonl
+
+    client = sqlite_web.client()
+    cache = client.app.state.weeks
+    cache.get(W47)
+    fingerprint, daily = cache._daily
+    assert len(daily) == 5  # W43..W47
+    cache.get(W47.shifted(-1))
+    assert cache._daily == (fingerprint, daily) and len(daily) == 6
+    from smearwatch.matching import MentionStep
+    from smearwatch.pipeline import import_file
+
+    world = sqlite_web.world
+    new = _post(99_001, "citizen1", W47.start, "Орманова снова в суде")
+    import_file(
+        world.engine,
+        _write_jsonl(sqlite_web.tmp / "new.jsonl", [new]),
+        mentions=MentionStep(world.config.defenders),
+    )
+    cache.get(W47)
+    assert cache._daily[0] != fingerprint and len(cache._daily[1]) == 5
