@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, inspect, select
 from collector.files import FORMATS, ImportFormatError, open_export
 from collector.formats.base import ExportFile
 from collector.post import evidence_id
-from db import models
+from db import fulltext, models
 from db.engine import open_database
 from db.store import PostPreparer
 from smearwatch import pipeline
@@ -30,6 +30,7 @@ from smearwatch.pipeline import (
     _start_worker,
     import_file,
 )
+from smearwatch.web.queries import PostFilter, search_posts
 from tests.factories import record
 
 DEFENDERS = (Defender("ormanova", "Bakhyt Ormanova", ("Бахыт Орманова", "Ormanova")),)
@@ -275,7 +276,9 @@ def test_a_bulk_import_rebuilds_the_post_indexes(
     # Take this small file for a large one, so the indexes are dropped and built again.
     monkeypatch.setattr(db.store, "BULK_REBUILD_MIN", 1)
     monkeypatch.setattr(smearwatch.pipeline, "BYTES_PER_POST_AT_MOST", 1)
-    data = _write(tmp_path / "posts.jsonl", [record(n) for n in range(3000)])
+    rows = [record(n) for n in range(3000)]
+    rows[2500] = record(2500, text="Бахыт — шетелдік агент? Жаңа ТОЛҚЫН", raw={"n": 2500})
+    data = _write(tmp_path / "posts.jsonl", rows)
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(data.read_bytes() + b"{not json\n")
     engine = open_database(db_url)
@@ -292,6 +295,13 @@ def test_a_bulk_import_rebuilds_the_post_indexes(
         ).all()
     assert names <= present
     assert len(found) == 1
+    # The full-text index holds the load's posts (on SQLite built once, at the load's end).
+    with engine.connect() as connection:
+        hits = search_posts(connection, PostFilter(text="толқын"), limit=10)
+        if engine.dialect.name == "sqlite":
+            table = fulltext.SQLITE_TABLE
+            connection.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    assert [hit.platform_id for hit in hits] == [record(2500)["post_id"]]
     engine.dispose()
 
 
