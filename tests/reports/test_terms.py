@@ -199,3 +199,35 @@ def test_stores_day_by_day_across_a_partial_day(world: World) -> None:
             .where((POST.c.created_at < start) | (POST.c.created_at >= end))
         ).scalar_one()
     assert outside == 0
+
+
+def test_a_reimport_keeps_the_rows_and_a_new_mention_post_is_matched(
+    world: World, matched: list[str]
+) -> None:
+    """Importing the same posts again changes no content: the rows stay right and are used.
+    A post that becomes a mention post later (an alias added, mentions matched again) has no
+    row yet, so its text is matched."""
+    store_post_terms(world.engine, _builtin(), SINCE, W47.end)
+    import_file(world.engine, _write_jsonl(world.tmp / "again.jsonl", world_posts()))
+    matched.clear()
+    assert build_week_report(world.engine, world.inputs, W47) == _from_texts(world)
+    assert len(matched) == _mention_posts(world, W47.start, W47.end)  # _from_texts alone
+    with world.engine.begin() as connection:
+        quiet = connection.execute(
+            select(POST.c.id)
+            .where(
+                POST.c.created_at >= W47.start,
+                POST.c.created_at < W47.end,
+                ~select(MENTION.c.id).where(MENTION.c.post_id == POST.c.id).exists(),
+            )
+            .limit(1)
+        ).scalar_one()
+        connection.execute(
+            MENTION.insert(),
+            {"post_id": quiet, "defender_id": "kesler", "alias": "Kesler",
+             "matched_text": "Kesler", "field": "text", "start": 0, "end": 6},
+        )  # fmt: skip
+    matched.clear()
+    report = build_week_report(world.engine, world.inputs, W47)
+    assert len(matched) == 1  # only the new mention post's text
+    assert report == _from_texts(world)
