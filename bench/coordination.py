@@ -23,7 +23,14 @@ prints:
   right after generation.
 
 Every time is given as wall seconds and as CPU seconds of the process (``getrusage``): on a
-shared machine the CPU figure is the one that does not depend on other work.
+shared machine the CPU figure is the one that does not depend on other work. The steps of
+``analyze`` itself (text, coordination, network, clusters) are its own ``stats`` figures,
+wall (``analyze_stages_s``) and CPU (``analyze_stages_cpu_s``).
+
+``--dump DIR`` writes the whole analysis result of each size (``AnalysisResult.to_dict()``
+without its timings, as sorted-key JSON) to ``DIR/analysis-<posts>-seed<seed>.json``: a
+change meant only to make the engine faster must leave these files byte-identical (compare
+them with ``cmp`` before and after).
 
 ``--exact-only`` measures only the exact-match stage (exact text keys, co-link, co-repost,
 co-reply, identical text, hashtag sequences, pile-ons, null model and evidence) on validated,
@@ -125,7 +132,17 @@ def run_exact(n_posts: int, seed: int, window: int) -> dict:
     }
 
 
-def run_one(n_posts: int, seed: int, window: int) -> dict:
+def dump_result(res, path: str) -> None:
+    """Write ``res`` as canonical JSON without its timings (which differ on every run), so
+    that two runs that found the same thing give byte-identical files."""
+    d = res.to_dict()
+    d["stats"] = {k: v for k, v in d["stats"].items() if k not in ("seconds", "cpu_seconds")}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(d, fh, ensure_ascii=False, sort_keys=True, indent=0, default=str)
+        fh.write("\n")
+
+
+def run_one(n_posts: int, seed: int, window: int, dump: str | None = None) -> dict:
     clock = _Clock()
     syn = clock.run("generate", generate, n_posts, seed=seed)
     rss_after_gen = _rss_mb()
@@ -140,6 +157,8 @@ def run_one(n_posts: int, seed: int, window: int) -> dict:
     peak_before_analyze = _peak_mb()
 
     res = clock.run("analyze", analyze, syn.input, params)
+    if dump:
+        dump_result(res, f"{dump}/analysis-{n_posts}-seed{seed}.json")
     truth = syn.planted_accounts
     predicted = {m.account_pk for c in res.clusters for m in c.members}
     tp = len(predicted & truth)
@@ -228,6 +247,7 @@ def run_one(n_posts: int, seed: int, window: int) -> dict:
         "analyze_total_s": clock.wall["analyze"],
         "analyze_total_cpu_s": clock.cpu["analyze"],
         "analyze_stages_s": res.stats["seconds"],
+        "analyze_stages_cpu_s": res.stats["cpu_seconds"],
         "wall_s": clock.wall,
         "cpu_s": clock.cpu,
         "rss_after_generation_mb": round(rss_after_gen),
@@ -246,11 +266,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure only the exact-match stage (for 10M posts: the full run does not fit)",
     )
+    ap.add_argument(
+        "--dump",
+        metavar="DIR",
+        help="write each size's whole analysis result (no timings) to DIR for identity checks",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        run = run_exact if args.exact_only else run_one
-        print(json.dumps(run(args.one, args.seed, args.window)))
+        if args.exact_only:
+            print(json.dumps(run_exact(args.one, args.seed, args.window)))
+        else:
+            print(json.dumps(run_one(args.one, args.seed, args.window, args.dump)))
         return 0
     rows = []
     for n in args.sizes:
@@ -266,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--window",
                 str(args.window),
                 *(["--exact-only"] if args.exact_only else []),
+                *(["--dump", args.dump] if args.dump else []),
             ],
             check=True,
             capture_output=True,

@@ -108,7 +108,7 @@ def _shuffled(inp: AnalysisInput, seed: int) -> AnalysisInput:
 
 def _strip_timing(d: dict) -> dict:
     d = dict(d)
-    d["stats"] = {k: v for k, v in d["stats"].items() if k != "seconds"}
+    d["stats"] = {k: v for k, v in d["stats"].items() if k not in ("seconds", "cpu_seconds")}
     return d
 
 
