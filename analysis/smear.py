@@ -43,6 +43,8 @@ UNCLEAR = "unclear"
 
 
 def _term_regex(term: str) -> str:
+    """One term's regex from its word start on (the word-start test is the category's,
+    `_category_regex`)."""
     whole = term.endswith("$")
     words = term.rstrip("$").lower().replace("ё", "е").replace("-", " ").split()
     if not words:
@@ -50,7 +52,18 @@ def _term_regex(term: str) -> str:
     parts = [re.escape(w) + r"\w*" for w in words]
     if whole:
         parts[-1] = re.escape(words[-1]) + r"(?!\w)"
-    return r"(?<!\w)" + r"\s+".join(parts)
+    return r"\s+".join(parts)
+
+
+def _category_regex(terms: list[str]) -> str:
+    r"""One category's terms as one regex matching at word starts only.
+
+    The word-start test ``(?<!\w)`` comes once, before the alternation, not at the head of
+    every term: the two forms match exactly the same (the test looks at the same position
+    for every term), but with the test inside each alternative `re` tries every term at
+    every position of a text, and the categories' searches were the clusters step's largest
+    cost (on the bench's texts 14x slower: 2.8 s against 0.2 s CPU for 8,000 posts)."""
+    return r"(?<!\w)(?:" + "|".join(f"(?:{_term_regex(t)})" for t in terms) + ")"
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,7 @@ def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
         for category, terms in section.items():
             if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
                 raise ValueError(f"vocabulary: [{name}] {category} must be a list of strings")
-            out[category] = "|".join(f"(?:{_term_regex(t)})" for t in terms)
+            out[category] = _category_regex(terms)
         return out
 
     return Vocabulary(

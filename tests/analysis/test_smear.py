@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
-from analysis.smear import classify_texts, load_vocabulary, stance_of
+from analysis.smear import _term_regex, classify_texts, load_vocabulary, stance_of
+from analysis.text import normalize_text
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +102,36 @@ def test_vocabulary_without_version_is_refused(tmp_path):
     path.write_text('[hostile]\nx = ["a"]\n', encoding="utf-8")
     with pytest.raises(ValueError, match="version"):
         load_vocabulary(path)
+
+
+def test_a_category_matches_where_one_of_its_terms_matches_at_a_word_start(tmp_path):
+    # the word-start test is written once per category (analysis.smear._category_regex),
+    # not once per term: the category must match exactly the texts that one of its terms,
+    # each with its own word-start test, matches
+    terms = ["вор$", "иностран агент", "грантоед", "foreign agent", "x-y"]
+    path = tmp_path / "v.toml"
+    listed = ", ".join(f'"{t}"' for t in terms)
+    path.write_text(f'version = "t1"\n[hostile]\nc = [{listed}]\n', encoding="utf-8")
+    texts = [
+        "вор",
+        "он вор и мошенник",
+        "ворота",
+        "невор",
+        "_вор",
+        "9вор",
+        "иностранного   агента",
+        "неиностранный агент",
+        "грантоеды опять",
+        "супергрантоед",
+        "a foreign agents list",
+        "x y",
+        "ax y",
+        "",
+    ]
+    one_by_one = [
+        any(re.search(r"(?<!\w)" + _term_regex(t), normalize_text(text)) for t in terms)
+        for text in texts
+    ]
+    got = classify_texts(pd.Series(texts), load_vocabulary(path))["c"].tolist()
+    assert got == one_by_one
+    assert got == [bool(c) for c in (1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0)]
