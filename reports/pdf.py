@@ -1017,7 +1017,10 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "allows (at most 5% of them expected to be chance); links explained "
                 "otherwise (a site's own feed accounts, or a few faces in a crowd reposting "
                 "the same post) are taken out before that count, so they cannot vouch for "
-                "others.",
+                "others. A site's own feed accounts are sources, not co-actors: a cluster that "
+                "holds some is judged on its other members and the links among them alone, "
+                "so readers who shared the site's articles seconds after its feeds are no "
+                "cluster with them.",
                 s["body"],
             )
         )

@@ -275,3 +275,51 @@ def test_one_sites_feed_accounts_are_not_a_campaign() -> None:
     assert any({names[m] for m in c.member_pks} == bots for c in loose.clusters)
     # every post of all three links to the one site: the site publishing, not a campaign
     assert analyze(inp, AnalysisParams()).clusters == []
+
+
+def _site_with_readers(readers_meet: bool) -> list[Post]:
+    """A site's two feed accounts post each of its 30 articles within seconds; three readers
+    share two articles each through the share button within a minute of the feeds, each a
+    different pair (the 1M bench's news12 shape). With ``readers_meet`` the three readers
+    also share three links of their own together, as a group acting on its own would."""
+    posts = organic_background(n_accounts=200, posts_each=8)
+    for k in range(30):
+        url = f"https://qazaq-times.example/2026/11/{k}"
+        head = f"Главное за час выпуск {k} новости города и страны"
+        for i, bot in enumerate(("qt_channel", "qt_rss_bot")):
+            posts.append(post(bot, 1800.0 * k + 3 * i, f"{head} {url}", links=(url,)))
+        reader = ("reader_a", "reader_b", "reader_c", None, None)[k % 5]
+        if reader is not None and k < 10:
+            posts.append(post(reader, 1800.0 * k + 25, f"{head} {url} via @qt", links=(url,)))
+    if readers_meet:
+        for k in range(3):
+            url = f"https://petition.example/{k}"
+            for i, who in enumerate(("reader_a", "reader_b", "reader_c")):
+                posts.append(
+                    post(who, 40000.0 + 7000 * k + 5 * i, f"подпишите {url}", links=(url,))
+                )
+    return posts
+
+
+@pytest.mark.parametrize("readers_meet", [False, True])
+def test_feeds_do_not_carry_their_readers_into_a_cluster(readers_meet: bool) -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    inp = build(_site_with_readers(readers_meet))
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    readers = {"did:reader_a", "did:reader_b", "did:reader_c"}
+    everyone = readers | {"did:qt_channel", "did:qt_rss_bot"}
+    # without the feed rule the two feeds and the three readers are one dense cluster: each
+    # reader met both feeds twice, the feeds met on every article
+    loose = analyze(inp, AnalysisParams(feed_min_posts=10**6))
+    assert [{names[m] for m in c.member_pks} for c in loose.clusters] == [everyone]
+    found = [{names[m] for m in c.member_pks} for c in analyze(inp, AnalysisParams()).clusters]
+    if readers_meet:
+        # readers who also act together are a cluster whatever feeds they read
+        assert found == [everyone]
+    else:
+        # without the feeds no reader is linked to another: the site publishing, and three
+        # of its readers sharing an article each, not a cluster
+        assert found == []
