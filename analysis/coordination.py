@@ -25,7 +25,12 @@ Method (quoted by the report's methodology page)
    posts sharing a link, a text and a hashtag sequence count once, on the strongest layer
    (layer weight x popularity weight below), and the other layers stay as evidence. Two
    followers who happened to repost the same viral post within a minute have met once, not
-   three times on the repost, link and hashtag layers.
+   three times on the repost, link and hashtag layers. The repetition weighs as much as the
+   act's least crowded trace (the largest popularity weight over the layers the two posts
+   share): how crowded an act was does not depend on which of its traces is read. (Four
+   solidarity groups posting one template with the defender's name are 80 accounts on the
+   text, which then weighs 0.69, but each occasion is a quiet minute on the pile-on layer: a
+   member of two occasions met the others twice, not 1.4 times.)
 
 2. **Sliding windows.** Two actions on the same object co-act when ``|t1 - t2| <=
    window_seconds``. Pairs come from sorting each layer's actions by (object, time) and
@@ -744,7 +749,9 @@ def _one_act_once(pair_objs: dict[str, pd.DataFrame], params: AnalysisParams) ->
 
     Two posts that share a link, a text and a hashtag sequence are one act of each account,
     not three: each (pk_a, pk_b) keeps the repetition of its strongest layer (layer weight x
-    popularity weight; ties by layer order) as ``counted``, the others stay as evidence.
+    popularity weight; ties by layer order) as ``counted``, the others stay as evidence. The
+    counted repetition's ``w`` becomes the largest popularity weight of the post pair's
+    layers (module doc): the act is as quiet as its least crowded trace.
     """
     names = list(pair_objs)
     if not names:
@@ -766,9 +773,18 @@ def _one_act_once(pair_objs: dict[str, pd.DataFrame], params: AnalysisParams) ->
     first = np.r_[True, post_pair[order][1:] != post_pair[order][:-1]]
     counted = np.zeros(len(post_pair), dtype=bool)
     counted[order[first]] = True
+    # the act weighs as much as its least crowded trace: the largest popularity weight over
+    # the layers the two posts share (a template many accounts use, with a defender named in
+    # a quiet minute, is one act in a quiet minute; read as the text alone it weighed 0.69)
+    w = np.concatenate([pair_objs[n]["w"].to_numpy() for n in names])
+    group = np.cumsum(first)
+    w_act = np.maximum.reduceat(w[order], np.flatnonzero(first))[group - 1]
+    w_counted = w.copy()
+    w_counted[order] = np.where(counted[order], w_act, w[order])
     bounds = np.cumsum([0, *sizes])
     for k, name in enumerate(names):
         pair_objs[name]["counted"] = counted[bounds[k] : bounds[k + 1]]
+        pair_objs[name]["w"] = w_counted[bounds[k] : bounds[k + 1]]
 
 
 def _empty_evidence() -> pd.DataFrame:

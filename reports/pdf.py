@@ -1001,7 +1001,10 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "only as a repost of the original, while a quote's own added text and links "
                 "count. Two posts count at most once for a pair of accounts, on the strongest "
                 "trace they share (a shared link, text and hashtag in the same two posts are "
-                "one repetition, not three); the other traces are kept as evidence.",
+                "one repetition, not three); the other traces are kept as evidence. That "
+                "repetition weighs as much as its least crowded trace: a template text many "
+                "accounts use, posted with a defender's name in an otherwise quiet minute, "
+                "is one act in a quiet minute.",
                 s["body"],
             )
         )

@@ -341,3 +341,53 @@ def test_a_much_named_defender_is_never_skipped_as_trending():
     kept, *_ = co_action_pairs(events(rows), local_only=True, **common)
     assert skipped.empty
     assert set(map(tuple, kept[["a", "b"]].to_numpy().tolist())) == {(100, 101)}
+
+
+def _shared_template(named: bool) -> tuple[list, dict]:
+    """Four solidarity groups (the generator's ``support`` kind) post one template text with
+    the same two hashtags: 84 accounts over the week, so the template is a popular object
+    (w = 0.66). Each occasion is 21 accounts within 45 s; sup_a and sup_b take part in two
+    occasions only. With ``named`` every post also names the defender (a quiet minute on the
+    pile-on layer: w = 1)."""
+    from .helpers import SUPPORT_TEXT
+
+    posts, mentions = organic_background(), {}
+    for g in range(4):
+        group = [f"g{g}m{i}" for i in range(20)]
+        for occ in range(3):
+            who = group + (["sup_a", "sup_b"] if g == 0 and occ < 2 else [])
+            for i, name in enumerate(who):
+                p = post(
+                    name,
+                    30_000 * g + 9_000 * occ + 2 * i,
+                    SUPPORT_TEXT,
+                    pid=f"{name}-{g}-{occ}",
+                    hashtags=("freeormanova", "біргеміз"),
+                )
+                posts.append(p)
+                if named:
+                    mentions[("bluesky", p.post_id)] = ["ormanova"]
+    return posts, mentions
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_an_act_weighs_as_much_as_its_least_crowded_trace(named: bool) -> None:
+    posts, mentions = _shared_template(named)
+    inp = build(posts, mentions).validate()
+    params = AnalysisParams()
+    texts = near_duplicate_groups(inp.posts.set_index("post_pk")["text"])
+    coord = coordination_edges(inp, params, texts)
+    names = dict(zip(inp.accounts["author_id"], inp.accounts["account_pk"], strict=True))
+    a, b = sorted((names["did:sup_a"], names["did:sup_b"]))
+    edge = coord.edges[(coord.edges["a"] == a) & (coord.edges["b"] == b)]
+    if named:
+        # two acts in quiet minutes: the template's popularity does not make them lighter
+        # (read as the text alone, each weighed w(84) = 0.66 and the pair was no candidate)
+        assert len(edge) == 1 and bool(edge["accepted"].iloc[0])
+        assert float(edge["s"].iloc[0]) == pytest.approx(2.0)
+        res = analyze(inp, params)
+        assert any({a, b} <= c.member_pks for c in res.clusters)
+    else:
+        # no quiet trace: the popular template weighs what popularity weighting says
+        assert float(popularity_weight(np.array([84]), 50)[0]) * 2 < params.min_edge_weight
+        assert edge.empty or not bool(edge["accepted"].iloc[0])
