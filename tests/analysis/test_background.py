@@ -328,3 +328,86 @@ def test_busy_pairs_are_not_drowned_by_chance_meetings_on_popular_posts() -> Non
     assert all(c.signals["shape"] == "sparse" for c in res.clusters)
     # the former count (the default) expects 13.8 chance edges and reports none of them
     assert analyze(build(_pairs_among_popular_posts())).clusters == []
+
+
+# --- explained candidates leave the sparse trial, which is rerun on the rest
+
+
+def _feeds_and_a_busy_pair(extra: int, sites: int = 6, seed: int = 4) -> list:
+    """The sparse world's 2,000 retweeters, ``sites`` news sites whose two feed accounts
+    post each of 25 articles within seconds, and a pair who retweet two posts within seconds
+    of each other and ``extra`` other posts each at their own times."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(2000):
+        for k in range(rng.randint(1, 5)):
+            t = rng.uniform(0, 7 * 86400)
+            out.append(
+                post(f"u{i}", round(t, 1), "", pid=f"u{i}-{k}", repost_of=f"o{rng.randrange(6000)}")
+            )
+    for s in range(sites):
+        for k in range(25):
+            url = f"https://site{s}.example/{k}"
+            for i in range(2):
+                t = 20000.0 * k + 1000 * s + 3 * i
+                out.append(post(f"site{s}_feed{i}", t, f"заголовок {k} {url}", links=(url,)))
+    for who in ("pair_a", "pair_b"):
+        for k in range(extra):
+            t = round(rng.uniform(0, 7 * 86400), 1)
+            out.append(post(who, t, "", pid=f"{who}-x{k}", repost_of=f"o{rng.randrange(6000)}"))
+    for k in range(2):
+        t = 86400 * (k + 1) + 5000
+        out.append(post("pair_a", t, "", pid=f"pa-{k}", repost_of=f"hot-{k}"))
+        out.append(post("pair_b", t + 4, "", pid=f"pb-{k}", repost_of=f"hot-{k}"))
+    return out
+
+
+def _trial(posts: list):
+    """The sparse trial's first ranking: the on-trial edges' p-values and the chance curve."""
+    from analysis.background import window_chance_curve
+    from analysis.engine import _background
+    from analysis.network import find_communities
+
+    inp = build(posts).validate()
+    params = AnalysisParams()
+    texts = near_duplicate_groups(inp.posts.set_index("post_pk")["text"])
+    coord = coordination_edges(inp, params, texts)
+    _, communities = find_communities(coord.edges, params)
+    _, on_trial = _background(coord, communities, params)
+    nulls = {name: stats.null_c for name, stats in coord.layers.items()}
+    activity = inp.posts.groupby("account_pk").size().to_numpy()
+    curve = window_chance_curve(on_trial, activity, nulls, params.min_repetitions, params.alpha)
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    return inp, names, on_trial, curve, params
+
+
+def test_feeds_explained_by_the_feed_rule_cannot_vouch_for_a_pair() -> None:
+    inp, names, on_trial, curve, params = _trial(_feeds_and_a_busy_pair(extra=160))
+    pair = [
+        p
+        for a, p in zip(on_trial["a"], on_trial["p_value"], strict=True)
+        if names[a] == "did:pair_a"
+    ]
+    assert len(pair) == 1 and len(on_trial) == 7  # the pair and each site's two feeds
+    expected = float(curve.at(pair)[0])
+    # ranked behind the six feed edges (p near 0) the pair would pass the 5% false-discovery
+    # line (expected chance edges / 7 edges found); on its own it does not
+    assert expected / 7 <= params.sparse_fdr < expected
+    # the feeds are explained (a site publishing), leave the trial, and the pair on its own
+    # is not vouched for: nothing is reported
+    assert analyze(inp, params).clusters == []
+
+
+def test_a_pair_the_window_vouches_for_on_its_own_is_found_beside_feeds() -> None:
+    inp, names, on_trial, curve, params = _trial(_feeds_and_a_busy_pair(extra=40))
+    pair = [
+        p
+        for a, p in zip(on_trial["a"], on_trial["p_value"], strict=True)
+        if names[a] == "did:pair_a"
+    ]
+    assert float(curve.at(pair)[0]) <= params.sparse_fdr
+    res = analyze(inp, params)
+    assert [{names[m] for m in c.member_pks} for c in res.clusters] == [
+        {"did:pair_a", "did:pair_b"}
+    ]
+    assert res.clusters[0].signals["shape"] == "sparse"
