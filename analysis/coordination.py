@@ -135,6 +135,12 @@ class LayerEvents:
 
     frame: pd.DataFrame
     labels: pd.Series
+    sources: pd.DataFrame | None = None
+    """The repost layer only: the window's posts that others pass on (post_pk, account, t_ms,
+    key of the post as a repost target), i.e. each author posting what is reposted. They are
+    no actions of the layer (no pairs, no null); the crowd around a burst counts them
+    (`analysis.crowd`): fans who repost a post within a minute of its posting react to it
+    together with its author."""
 
     def label_of(self, keys: np.ndarray | list[int]) -> np.ndarray:
         return self.labels.reindex(np.asarray(keys, dtype=np.int64)).to_numpy(dtype=object)
@@ -264,6 +270,7 @@ def layer_events(
             joined["post_pk"], joined["account"], joined["t_ms"], text_hashes(urls), urls
         )
     if "repost" in wanted and (layer := target_layer(("repost_of", "quote_of"))) is not None:
+        layer.sources = _passed_on(posts, layer, multi_platform, pk, account, t_ms, platform)
         out["repost"] = layer
     if "reply" in wanted and (layer := target_layer(("reply_to",))) is not None:
         out["reply"] = layer
@@ -331,6 +338,35 @@ def layer_events(
         labels = m["defender_id"].astype(str).to_numpy(dtype=object)
         out["pileon"] = _layer(m["post_pk"], m["account"], m["t_ms"], text_hashes(labels), labels)
     return {k: v for k, v in out.items() if len(v.frame)}
+
+
+def _passed_on(
+    posts: pd.DataFrame,
+    layer: LayerEvents,
+    multi_platform: bool,
+    pk: np.ndarray,
+    account: np.ndarray,
+    t_ms: np.ndarray,
+    platform: np.ndarray,
+) -> pd.DataFrame:
+    """The posts of the window that the repost layer's actions pass on, keyed like them."""
+    targets = pd.concat([posts["repost_of"].dropna(), posts["quote_of"].dropna()])
+    hit = np.flatnonzero(posts["post_id"].isin(targets.unique()).to_numpy())
+    ids = posts["post_id"].to_numpy(dtype=object)[hit]
+    if pd.api.types.infer_dtype(ids, skipna=False) != "string":
+        ids = ids.astype(str).astype(object)
+    if multi_platform:
+        ids = platform[hit] + ":" + ids
+    keys = text_hashes(ids).astype(np.int64) if len(ids) else np.zeros(0, dtype=np.int64)
+    known = np.isin(keys, layer.labels.index.to_numpy())
+    return pd.DataFrame(
+        {
+            "post_pk": pk[hit][known].astype(np.int64),
+            "account": account[hit][known].astype(np.int64),
+            "t_ms": t_ms[hit][known].astype(np.int64),
+            "key": keys[known],
+        }
+    )
 
 
 def _quoted_posts(posts: pd.DataFrame, plain_repost: np.ndarray) -> pd.DataFrame:

@@ -1023,7 +1023,10 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "others. A site's own feed accounts are sources, not co-actors: a cluster that "
                 "holds some is judged on its other members and the links among them alone, "
                 "so readers who shared the site's articles seconds after its feeds are no "
-                "cluster with them.",
+                "cluster with them. A cluster must also be most of the accounts acting on its "
+                "objects around its bursts (a few fans in a crowd of readers are not a group "
+                "acting on its own); whoever posted a reposted post within that minute is one "
+                "of those accounts, since reposts seconds after a post appears react to it.",
                 s["body"],
             )
         )

@@ -411,3 +411,19 @@ def test_a_pair_the_window_vouches_for_on_its_own_is_found_beside_feeds() -> Non
         {"did:pair_a", "did:pair_b"}
     ]
     assert res.clusters[0].signals["shape"] == "sparse"
+
+
+@pytest.mark.parametrize(("age", "found"), [(10.0, False), (4 * 3600.0, True)])
+def test_a_pair_reposting_posts_within_seconds_of_their_posting_is_no_sparse_cluster(
+    age: float, found: bool
+) -> None:
+    # the sparse world's pair, the four posts it reposts now in the window: posted by one
+    # account ``age`` seconds before the pair's reposts (the 1M bench's hub-fan pair: alone
+    # in its minute but for the hub, whose post it reacted to)
+    posts = _sparse_world() + [
+        post("hub", 86400 * (k + 1) + 1000 - age, f"мнение хаба номер {k}", pid=f"hot-{k}")
+        for k in range(4)
+    ]
+    res = analyze(build(posts))
+    got = [{m.handle.split(".")[0] for m in c.members} for c in res.clusters]
+    assert got == ([{"pair_a", "pair_b"}] if found else [])

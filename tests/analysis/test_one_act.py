@@ -323,3 +323,55 @@ def test_feeds_do_not_carry_their_readers_into_a_cluster(readers_meet: bool) -> 
         # without the feeds no reader is linked to another: the site publishing, and three
         # of its readers sharing an article each, not a cluster
         assert found == []
+
+
+def _hub_posts(fans: list[str], others: int, age: float) -> list[Post]:
+    """A hub's four posts, each reposted by ``fans`` within seconds and by ``others`` other
+    readers (a different few each time) in the same minute; the reposts come ``age`` seconds
+    after the post (the generator's hub shape: notifications bring fans within 2-40 s)."""
+    import random
+
+    rng = random.Random(8)
+    posts = organic_background(n_accounts=300, posts_each=10)
+    for k in range(4):
+        t0 = 5000.0 * k
+        posts.append(post("hub", t0 - age, f"мнение хаба номер {k} о городе", pid=f"hub{k}"))
+        crowd = fans + [f"reader{k}_{i}" for i in range(others)]
+        for who in crowd:
+            posts.append(
+                post(who, t0 + rng.uniform(0, 30), "", pid=f"{who}-hub{k}", repost_of=f"hub{k}")
+            )
+    return posts
+
+
+def test_fans_reposting_within_seconds_of_the_post_react_with_its_author() -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    fans = ["fan_a", "fan_b", "fan_c"]
+    # reposted two hours after posting: three fans and three other readers in each minute,
+    # half of the crowd around the bursts (the 1M bench's seven hub fans had exactly that)
+    old = build(_hub_posts(fans, others=3, age=7200.0))
+    names = dict(zip(old.accounts["account_pk"], old.accounts["author_id"], strict=True))
+    found = analyze(old, AnalysisParams()).clusters
+    assert [{names[m] for m in c.member_pks} for c in found] == [{f"did:{f}" for f in fans}]
+    assert found[0].signals["burst_share"] == pytest.approx(0.5)
+    # reposted seconds after posting: the hub posting is one of the accounts of that minute,
+    # and the fans are less than half of it (3 of 7)
+    fresh = analyze(build(_hub_posts(fans, others=3, age=5.0)), AnalysisParams(min_burst_share=0))
+    assert [c.signals["burst_share"] for c in fresh.clusters] == [pytest.approx(3 / 7, abs=1e-4)]
+    assert analyze(build(_hub_posts(fans, others=3, age=5.0)), AnalysisParams()).clusters == []
+
+
+def test_a_group_reposting_its_seed_within_seconds_is_still_found() -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    ring = [f"ring{i}" for i in range(5)]
+    inp = build(_hub_posts(ring, others=0, age=5.0))
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    (cluster,) = analyze(inp, AnalysisParams()).clusters
+    assert {names[m] for m in cluster.member_pks} == {f"did:{r}" for r in ring}
+    assert cluster.signals["burst_share"] == pytest.approx(5 / 6, abs=1e-4)  # the seed is the sixth
