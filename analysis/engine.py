@@ -30,7 +30,13 @@ from analysis.background import (
 from analysis.coordination import coordination_edges
 from analysis.crowd import CrowdIndex, burst_share, member_posts, object_bursts
 from analysis.frames import AnalysisInput
-from analysis.network import centrality, find_communities, sparse_communities
+from analysis.network import (
+    Community,
+    centrality,
+    find_communities,
+    sparse_communities,
+    sub_community,
+)
 from analysis.params import AnalysisParams
 from analysis.results import (
     AnalysisResult,
@@ -160,7 +166,11 @@ def analyze(
     crowd = CrowdIndex(coord.events, member_events, params.window_seconds * 1000)
     feeds = _feed_domains(inp, trial_accounts, params)
     sparse = _sparse_trial(coord, on_trial, posts, feeds, member_events, crowd, background, params)
-    communities = communities + sparse
+    # one site's own feed accounts (its channel, its RSS bots) post every article within
+    # seconds of each other: automation, but the site publishing, not a campaign; feeds are
+    # sources, not members, and a cluster holding some is what its other members make of it
+    kept = (_without_feeds(cm, feeds, params) for cm in communities + sparse)
+    communities = [c for c in kept if c is not None]
     clock.stop("network")
 
     clock.start()
@@ -188,14 +198,6 @@ def analyze(
         >= (
             params.min_sparse_burst_share if community.shape == "sparse" else params.min_burst_share
         )
-    ]
-    # one site's own feed accounts (its channel, its RSS bots) post every article within
-    # seconds of each other: automation, but the site publishing, not a campaign; a cluster
-    # is judged on its other members and the edges among them (feeds carry no readers over)
-    drafts = [
-        (cm, f)
-        for cm, f in drafts
-        if not _mostly_feeds(set(cm.members), cm.edges, feeds, params, cm.shape)
     ]
     signals = account_signals(inp, sorted({m for cm, _ in drafts for m in cm.members}), params)
     classified = _classify_evidence(
@@ -320,6 +322,29 @@ def _mostly_feeds(
     if size < params.min_cluster_size:
         return True
     return core.number_of_edges() / (size * (size - 1) / 2) < params.min_cluster_density
+
+
+def _without_feeds(community: Community, feeds: dict, params: AnalysisParams) -> Community | None:
+    """The community without its feed accounts, or None when nothing is left of it.
+
+    What remains is judged and reported as a cluster of its own (`_mostly_feeds`; for a
+    dense cluster its k-core without the feeds): its burst share, evidence and score are its
+    members'. Kept as members, a site's two bots lent their own bursts (alone on the site's
+    links, share 1.0) to a cluster they held with a reader and a triangle of hub fans, whose
+    own bursts were among 40-60 reposters (1M bench, seed 3)."""
+    members = set(community.members)
+    if not members & set(feeds):
+        return community
+    if _mostly_feeds(members, community.edges, feeds, params, community.shape):
+        return None
+    rest = members - set(feeds)
+    if community.shape == "dense":
+        edges = community.edges
+        among = edges[edges["a"].isin(rest) & edges["b"].isin(rest)]
+        graph = nx.Graph()
+        graph.add_edges_from(zip(among["a"].tolist(), among["b"].tolist(), strict=True))
+        rest = set(nx.k_core(graph, params.min_member_links).nodes)
+    return sub_community(community, rest, params)
 
 
 def _background(coord, communities, params: AnalysisParams):

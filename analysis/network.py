@@ -29,7 +29,7 @@ import pandas as pd
 
 from analysis.params import AnalysisParams
 
-__all__ = ["Community", "build_graph", "find_communities", "sparse_communities"]
+__all__ = ["Community", "build_graph", "find_communities", "sparse_communities", "sub_community"]
 
 
 @dataclass
@@ -129,6 +129,12 @@ def _community(
         fast_edges=int(inside["fast"].sum()),
         shape=shape,
     )
+
+
+def sub_community(community: Community, members: set[int], params: AnalysisParams) -> Community:
+    """The part of ``community`` that ``members`` make, with the same shape and only its
+    edges among them (a cluster without the feed accounts it held, `analysis.engine`)."""
+    return _community(set(members), community.edges, params, shape=community.shape)
 
 
 def sparse_communities(strong: pd.DataFrame, params: AnalysisParams) -> list[Community]:

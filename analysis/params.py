@@ -77,10 +77,11 @@ class AnalysisParams:
     feed_min_posts: int = 20
     feed_share: float = 0.9
     """Feed accounts (``feed_min_posts``+ posts, ``feed_share`` of them linking to one
-    domain, no reposts) are sources, not co-actors: a cluster is judged on its other members
-    and the edges among them, and is not reported when they are too few or fail its shape's
-    tests without the feeds (a site's several feeds, or feeds and readers who shared their
-    articles but are not linked to each other)."""
+    domain, no reposts) are sources, not co-actors: they are never members of a cluster. A
+    cluster that held some is what its other members and the edges among them make of it
+    (its burst share, evidence and score theirs), and is not reported when they are too few
+    or fail its shape's tests without the feeds (a site's several feeds, or feeds and readers
+    who shared their articles but are not linked to each other)."""
     louvain_resolution: float = 1.0
     merge_density: float = 0.3
     """Louvain parts of one component are merged back when this dense between them."""

@@ -1020,13 +1020,14 @@ def _methodology(report: WeekReport, s: dict[str, ParagraphStyle]) -> list[Flowa
                 "allows (at most 5% of them expected to be chance); links explained "
                 "otherwise (a site's own feed accounts, or a few faces in a crowd reposting "
                 "the same post) are taken out before that count, so they cannot vouch for "
-                "others. A site's own feed accounts are sources, not co-actors: a cluster that "
-                "holds some is judged on its other members and the links among them alone, "
-                "so readers who shared the site's articles seconds after its feeds are no "
-                "cluster with them. A cluster must also be most of the accounts acting on its "
-                "objects around its bursts (a few fans in a crowd of readers are not a group "
-                "acting on its own); whoever posted a reposted post within that minute is one "
-                "of those accounts, since reposts seconds after a post appears react to it.",
+                "others. A site's own feed accounts are sources, not co-actors, and never "
+                "members: a cluster that held some is what its other members and the links "
+                "among them make of it, so readers who shared the site's articles seconds "
+                "after its feeds are no cluster with them. A cluster must also be most of "
+                "the accounts acting on its objects around its bursts (a few fans in a crowd "
+                "of readers are not a group acting on its own); whoever posted a reposted "
+                "post within that minute is one of those accounts, since reposts seconds "
+                "after a post appears react to it.",
                 s["body"],
             )
         )

@@ -317,12 +317,45 @@ def test_feeds_do_not_carry_their_readers_into_a_cluster(readers_meet: bool) -> 
     assert [{names[m] for m in c.member_pks} for c in loose.clusters] == [everyone]
     found = [{names[m] for m in c.member_pks} for c in analyze(inp, AnalysisParams()).clusters]
     if readers_meet:
-        # readers who also act together are a cluster whatever feeds they read
-        assert found == [everyone]
+        # readers who also act together are a cluster whatever feeds they read; the feeds
+        # are sources, not members
+        assert found == [readers]
     else:
         # without the feeds no reader is linked to another: the site publishing, and three
         # of its readers sharing an article each, not a cluster
         assert found == []
+
+
+def test_feeds_lend_no_bursts_to_fans_in_a_crowd() -> None:
+    from analysis.engine import analyze
+
+    from .helpers import build
+
+    # the three super-fans of _fan_crowd (3 of the 28 accounts reposting within each minute)
+    # each also shared two of a site's articles within a minute of its two feeds (the 1M
+    # bench's seed 3: news9's bots, a reader and a triangle of hub fans were one cluster)
+    posts = _fan_crowd()
+    fans = ["fan1", "fan2", "fan3"]
+    for k in range(30):
+        url = f"https://qazaq-times.example/2026/11/{k}"
+        head = f"Главное за час выпуск {k} новости города и страны"
+        t = 20000.0 + 1800.0 * k
+        for i, bot in enumerate(("qt_channel", "qt_rss_bot")):
+            posts.append(post(bot, t + 3 * i, f"{head} {url}", links=(url,)))
+        if k < 6:
+            fan = fans[k % 3]
+            posts.append(post(fan, t + 20, f"{head} {url} via @qt", links=(url,)))
+    inp = build(posts)
+    names = dict(zip(inp.accounts["account_pk"], inp.accounts["author_id"], strict=True))
+    # without the feed rule the feeds and the fans are one cluster, and its best layer is the
+    # feeds' own: the site's links, where they are alone around every burst
+    loose = analyze(inp, AnalysisParams(feed_min_posts=10**6))
+    assert [{names[m] for m in c.member_pks} for c in loose.clusters] == [
+        {"did:qt_channel", "did:qt_rss_bot", "did:fan1", "did:fan2", "did:fan3"}
+    ]
+    assert loose.clusters[0].signals["burst_share"] == 1.0
+    # without the feeds the fans are three faces in a crowd of readers: no cluster
+    assert analyze(inp, AnalysisParams()).clusters == []
 
 
 def _hub_posts(fans: list[str], others: int, age: float) -> list[Post]:
