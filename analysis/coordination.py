@@ -795,32 +795,29 @@ def _one_act_once(pair_objs: dict[str, pd.DataFrame], params: AnalysisParams) ->
     sizes = [len(pair_objs[n]) for n in names]
     pk_a = np.concatenate([pair_objs[n]["pk_a"].to_numpy() for n in names])
     pk_b = np.concatenate([pair_objs[n]["pk_b"].to_numpy() for n in names])
-    strength = np.concatenate(
-        [
-            pair_objs[n]["w"].to_numpy().astype(np.float64)
-            * float(params.layer_weights.get(n, 1.0))
-            for n in names
-        ]
-    )
+    w = np.concatenate([pair_objs[n]["w"].to_numpy() for n in names])
+    layer_w = np.array([float(params.layer_weights.get(n, 1.0)) for n in names])
+    strength = w.astype(np.float64) * np.repeat(layer_w, sizes)
     rank = np.repeat(np.arange(len(names)), sizes)
     stride = int(pk_b.max()) + 1 if len(pk_b) else 1
     post_pair = pk_a * stride + pk_b
     order = np.lexsort((rank, -strength, post_pair))
-    first = np.r_[True, post_pair[order][1:] != post_pair[order][:-1]]
+    sorted_pair = post_pair[order]
+    first = np.r_[True, sorted_pair[1:] != sorted_pair[:-1]]
     counted = np.zeros(len(post_pair), dtype=bool)
     counted[order[first]] = True
     # the act weighs as much as its least crowded trace: the largest popularity weight over
     # the layers the two posts share (a template many accounts use, with a defender named in
-    # a quiet minute, is one act in a quiet minute; read as the text alone it weighed 0.69)
-    w = np.concatenate([pair_objs[n]["w"].to_numpy() for n in names])
-    group = np.cumsum(first)
-    w_act = np.maximum.reduceat(w[order], np.flatnonzero(first))[group - 1]
-    w_counted = w.copy()
-    w_counted[order] = np.where(counted[order], w_act, w[order])
+    # a quiet minute, is one act in a quiet minute; read as the text alone it weighed 0.69).
+    # Only post pairs seen on two or more layers can change: most are seen on one.
+    shared = ~(first & np.r_[first[1:], True])
+    if shared.any():
+        rows, lead = order[shared], first[shared]
+        w[rows[lead]] = np.maximum.reduceat(w[rows], np.flatnonzero(lead))
     bounds = np.cumsum([0, *sizes])
     for k, name in enumerate(names):
         pair_objs[name]["counted"] = counted[bounds[k] : bounds[k + 1]]
-        pair_objs[name]["w"] = w_counted[bounds[k] : bounds[k + 1]]
+        pair_objs[name]["w"] = w[bounds[k] : bounds[k + 1]]
 
 
 def _empty_evidence() -> pd.DataFrame:
