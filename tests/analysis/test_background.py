@@ -144,10 +144,8 @@ def test_the_same_campaign_in_ordinary_traffic_is_found_and_the_background_holds
     assert members == {f"net{i}" for i in range(8)}
 
 
-def _sparse_world(seed: int = 4) -> list:
-    """2,000 accounts with a handful of retweets each over a week, no two meeting twice by
-    design, plus one pair that retweets four posts within seconds of each other."""
-    rng = random.Random(seed)
+def _scattered_retweeters(rng: random.Random) -> list:
+    """2,000 accounts retweeting 1-5 of 6,000 posts each at random times over a week."""
     out = []
     for i in range(2000):
         for k in range(rng.randint(1, 5)):
@@ -155,6 +153,14 @@ def _sparse_world(seed: int = 4) -> list:
             out.append(
                 post(f"u{i}", round(t, 1), "", pid=f"u{i}-{k}", repost_of=f"o{rng.randrange(6000)}")
             )
+    return out
+
+
+def _sparse_world(seed: int = 4) -> list:
+    """2,000 accounts with a handful of retweets each over a week, no two meeting twice by
+    design, plus one pair that retweets four posts within seconds of each other."""
+    rng = random.Random(seed)
+    out = _scattered_retweeters(rng)
     for k in range(4):
         t = 86400 * (k + 1) + 1000
         out.append(post("pair_a", t, "", pid=f"pa-{k}", repost_of=f"hot-{k}"))
@@ -338,13 +344,7 @@ def _feeds_and_a_busy_pair(extra: int, sites: int = 6, seed: int = 4) -> list:
     post each of 25 articles within seconds, and a pair who retweet two posts within seconds
     of each other and ``extra`` other posts each at their own times."""
     rng = random.Random(seed)
-    out = []
-    for i in range(2000):
-        for k in range(rng.randint(1, 5)):
-            t = rng.uniform(0, 7 * 86400)
-            out.append(
-                post(f"u{i}", round(t, 1), "", pid=f"u{i}-{k}", repost_of=f"o{rng.randrange(6000)}")
-            )
+    out = _scattered_retweeters(rng)
     for s in range(sites):
         for k in range(25):
             url = f"https://site{s}.example/{k}"
