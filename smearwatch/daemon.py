@@ -265,6 +265,9 @@ class Daemon:
         self._state_lock = threading.Lock()
         self.clean_exit = True
         self._job_detail: dict[str, dict[str, Any]] = {}
+        # Jobs in progress, to name the ones that hold up a shutdown.
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -417,9 +420,12 @@ class Daemon:
             # A job is stuck in a request or a long query. Its open transaction is rolled
             # back when the process exits; the collection run it left "running" is marked
             # "interrupted" by the next run of its source.
+            with self._running_lock:
+                running = ", ".join(sorted(self._running)) or "none in a job any more"
             log.warning(
-                "jobs still running after %ss; exiting, their open transactions roll back",
+                "jobs still running after %ss (%s); exiting, their open transactions roll back",
                 self.settings.shutdown_timeout,
+                running,
             )
         elif not recorded.wait(max(0.0, timeout - (time.monotonic() - began)) + 0.5):
             # The last writes wait on a lock (a stuck transaction elsewhere); status shows
@@ -452,6 +458,17 @@ class Daemon:
         if plan.kind == "analysis" and self._too_soon(plan, started):
             return
         began = time.monotonic()
+        with self._running_lock:
+            self._running.add(job_id)
+        try:
+            self._execute_recorded(job_id, plan, started, began)
+        finally:
+            with self._running_lock:
+                self._running.discard(job_id)
+
+    def _execute_recorded(
+        self, job_id: str, plan: JobPlan, started: datetime, began: float
+    ) -> None:
         try:
             record_start(self.engine, job_id, started)
             result = plan.run(self._context(job_id))

@@ -96,7 +96,11 @@ def test_daemon_collects_refuses_a_second_and_stops_cleanly_on_sigterm(
     tmp_path: Path, db_url: str
 ) -> None:
     with FakePlatforms(1200, visible=400, arrive_per_request=2, delay=0.01) as server:
-        config = write_config(tmp_path / "smearwatch.toml", DAEMON + sources(server.url))
+        # A longer shutdown budget than DAEMON's: this test is about a clean, recorded stop,
+        # not its speed; the 6 s budget was passed on PostgreSQL in full-suite runs (the
+        # daemon then exits without its "stopped" heartbeat, as designed).
+        daemon_config = DAEMON.replace('shutdown_timeout = "6s"', 'shutdown_timeout = "15s"')
+        config = write_config(tmp_path / "smearwatch.toml", daemon_config + sources(server.url))
         env = child_env(SMEARWATCH_BLUESKY_APP_PASSWORD=PASSWORD)
         assert run_cli(config, db_url, "status", env=env).returncode == 0
         process = start_daemon(config, db_url, env)
@@ -115,10 +119,10 @@ def test_daemon_collects_refuses_a_second_and_stops_cleanly_on_sigterm(
             )[0][0] > 0, timeout=10, step=0.02)  # fmt: skip
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=10)
+            process.wait(timeout=25)
             stderr = (tmp_path / "daemon.log").read_text(encoding="utf-8")
             assert process.returncode == 0, stderr[-2000:]
-            assert time.monotonic() - began < 10
+            assert time.monotonic() - began < 25
         finally:
             if process.poll() is None:
                 process.kill()
@@ -130,7 +134,7 @@ def test_daemon_collects_refuses_a_second_and_stops_cleanly_on_sigterm(
                 "GROUP BY platform, platform_id HAVING count(*) > 1) d")  # fmt: skip
     assert dup == [(0,)]
     check = run_cli(config, db_url, "status", "--check", env=env)
-    assert check.returncode == 1 and "stopped" in check.stdout
+    assert check.returncode == 1 and "stopped" in check.stdout, check.stdout + stderr[-3000:]
     if db_url.startswith("sqlite"):
         database = Path(db_url.removeprefix("sqlite:///"))
         assert database.stat().st_mode & 0o077 == 0
