@@ -415,11 +415,9 @@ def _daily_by_week(
 
 @dataclass
 class _WeekMentions:
-    """What the week's mention posts count (see `_week_mentions`)."""
+    """What the week's mention posts count (`_week_counts`; their accounts: `_week_accounts`)."""
 
     posts: int  # posts with a mention
-    accounts: dict[str, int]  # defender -> accounts that mentioned them
-    first: dict[int, tuple[datetime, datetime | None]]  # author -> (first mention, created)
     terms: Counter[str]  # smear term -> posts
     smear_posts: Counter[str]  # defender -> posts with any smear term
     hashtags: list[tuple[str, int]] = field(default_factory=list)  # most used, posts each
@@ -534,8 +532,6 @@ def _week_counts(
 
     return _WeekMentions(
         posts=posts,
-        accounts={},
-        first={},
         terms=terms,
         smear_posts=per_defender,
         hashtags=ranked(found_children["tag"]),
@@ -567,20 +563,6 @@ def _week_accounts(
         if known_first is None or earliest < known_first[0]:
             first[account_id] = (earliest, account_created)
     return dict(accounts), first
-
-
-def _week_mentions(
-    connection: Connection,
-    start: datetime,
-    end: datetime,
-    defender: str | None,
-    vocabulary: Vocabulary,
-    top: int = 10,
-) -> _WeekMentions:
-    """`_week_counts` and `_week_accounts` of the same week, on one connection."""
-    counted = _week_counts(connection, start, end, defender, vocabulary, top)
-    counted.accounts, counted.first = _week_accounts(connection, start, end, defender)
-    return counted
 
 
 def _smear_counts(
